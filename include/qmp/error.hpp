@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+/// \file
+/// The exceptions qmp throws.
+///
+/// Every failure reaches the caller as one of these; each message names what a person needs to
+/// act (the command, the peer address, the cause). The hierarchy:
+///
+///     qmp::Error                    (std::runtime_error)
+///     ├── qmp::ConnectError         cannot connect, no/bad greeting, negotiation failed, timeout
+///     ├── qmp::ExecuteError         QEMU answered the command with an error   [client usable]
+///     ├── qmp::TimeoutError         no reply in time; late reply is dropped   [client usable]
+///     ├── qmp::UsageError           the call itself was wrong                 [client usable]
+///     └── qmp::DisconnectedError    the connection is gone                    [connect() again]
+///         └── qmp::ProtocolError    the peer broke the protocol; connection closed
+///
+/// ProtocolError derives from DisconnectedError because it always ends the connection: code that
+/// handles "the connection is gone" handles both.
+///
+/// Thread safety: exception objects are immutable after construction; all members are
+/// safe to call from any thread.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include <qmp/export.hpp>
+
+namespace qmp {
+
+/// Base of every qmp exception.
+class QMP_EXPORT Error : public std::runtime_error {
+public:
+    explicit Error(const std::string& message);
+};
+
+/// connect() failed: the socket could not be reached, no greeting arrived in time, the greeting
+/// was not QMP, or qmp_capabilities was refused. The Client stays disconnected and may
+/// connect() again.
+class QMP_EXPORT ConnectError : public Error {
+public:
+    explicit ConnectError(const std::string& message);
+};
+
+/// QEMU answered a command with {"error": {"class": ..., "desc": ...}}. The client stays
+/// connected and usable.
+class QMP_EXPORT ExecuteError : public Error {
+public:
+    ExecuteError(std::string command, std::string error_class, std::string description);
+
+    /// The command that failed, e.g. "query-statsu".
+    const std::string& command() const noexcept { return command_; }
+    /// QEMU's error class, e.g. "CommandNotFound" or "GenericError". Unknown classes are passed on.
+    const std::string& error_class() const noexcept { return error_class_; }
+    /// QEMU's human-readable description of the error.
+    const std::string& description() const noexcept { return description_; }
+
+private:
+    std::string command_;
+    std::string error_class_;
+    std::string description_;
+};
+
+/// No reply arrived within the timeout, or the request could not even be written in time. The
+/// client stays connected and usable; if the reply arrives later it is dropped (and counted by
+/// Client::dropped_replies()).
+class QMP_EXPORT TimeoutError : public Error {
+public:
+    explicit TimeoutError(const std::string& message);
+};
+
+/// The call was used wrongly (for example arguments that are not a JSON object, or connect() on
+/// a client that is already connected). Nothing was sent; the client is unchanged.
+class QMP_EXPORT UsageError : public Error {
+public:
+    explicit UsageError(const std::string& message);
+};
+
+/// The connection is gone: never connected, disconnect() was called, the peer hung up or reset,
+/// or a write failed. Waiters are woken with it promptly. Call connect() to start a new session.
+class QMP_EXPORT DisconnectedError : public Error {
+public:
+    explicit DisconnectedError(const std::string& message);
+};
+
+/// The peer broke the protocol (a malformed or oversized message, an error reply without an id
+/// that nobody waits for, ...). The connection has been closed; every waiter was woken with this
+/// error and later calls throw DisconnectedError.
+class QMP_EXPORT ProtocolError : public DisconnectedError {
+public:
+    explicit ProtocolError(const std::string& message);
+};
+
+}  // namespace qmp

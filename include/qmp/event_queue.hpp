@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+/// \file
+/// The queue through which a Client delivers events to the host program.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include <qmp/event.hpp>
+#include <qmp/export.hpp>
+#include <qmp/options.hpp>
+
+namespace qmp {
+
+namespace detail {
+class EventQueueState;
+}
+
+/// A bounded, thread-safe FIFO of events, filled by the client's reader thread.
+///
+/// Obtain it with Client::events(); it lives as long as its Client and stays the same object
+/// across disconnect() and connect(). When it is full the *oldest* event is dropped to make room:
+/// the reader never blocks on a slow consumer (that would stall every reply), and every drop is
+/// counted by dropped() and logged at warning level.
+///
+/// When the connection ends the queue is closed: pop() first returns every event already
+/// received, then throws DisconnectedError (ProtocolError if the peer broke the protocol). A new
+/// connect() reopens it.
+///
+/// Thread safety: every member is thread-safe. Any number of threads may pop() at once; each
+/// event goes to exactly one of them.
+class QMP_EXPORT EventQueue {
+public:
+    /// Blocks until an event arrives and returns it.
+    /// \throws DisconnectedError when the queue is empty and the connection has ended (or was
+    /// never made); wakes promptly when that happens while waiting.
+    Event pop();
+
+    /// Waits at most \p timeout for an event.
+    /// \returns the event, or std::nullopt when none arrived in time.
+    /// \throws DisconnectedError as pop().
+    std::optional<Event> pop(std::chrono::milliseconds timeout);
+
+    /// Returns an event if one is queued, std::nullopt otherwise. Never blocks, never throws
+    /// DisconnectedError: use Client::is_connected() to tell "nothing yet" from "nothing ever".
+    std::optional<Event> try_pop();
+
+    /// Number of events currently queued.
+    std::size_t size() const;
+
+    /// How many events were dropped because the queue was full, since the Client was created.
+    std::uint64_t dropped() const;
+
+    /// The maximum number of queued events (ClientOptions::event_queue_capacity).
+    std::size_t capacity() const;
+
+    /// Discards every queued event (they do not count as dropped).
+    void clear();
+
+    EventQueue(const EventQueue&) = delete;
+    EventQueue& operator=(const EventQueue&) = delete;
+    ~EventQueue();
+
+    /// \internal Created by the Client; shares its state with the reader thread.
+    explicit EventQueue(std::shared_ptr<detail::EventQueueState> state);
+
+private:
+    std::shared_ptr<detail::EventQueueState> state_;
+};
+
+}  // namespace qmp

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+/// \file
+/// qmp::Machine starts a disposable QEMU process with a QMP monitor and connects a Client to it.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include <qmp/client.hpp>
+#include <qmp/export.hpp>
+#include <qmp/options.hpp>
+
+namespace qmp {
+
+/// What to start and how long to wait for it.
+///
+/// Thread safety: a plain value; the Machine keeps its own copy.
+struct QMP_EXPORT MachineOptions {
+    /// The program: a name looked up in PATH, or a path. Its monitor arguments are chosen by name:
+    /// a binary whose name contains "storage-daemon" gets `--chardev ... --monitor ...`, any
+    /// other `-chardev ... -mon ...,mode=control`.
+    std::string binary = "qemu-system-x86_64";
+
+    /// Arguments before the monitor's. The default suits qemu-system-*: no guest, no devices,
+    /// no display, so nothing runs but the monitor.
+    std::vector<std::string> args = {"-machine", "none", "-nodefaults", "-display", "none"};
+
+    /// Options of the Client connected to the monitor. retry_connect is forced on.
+    ClientOptions client;
+
+    /// Bound on start(): exec, the monitor socket appearing, connect and negotiation.
+    std::chrono::milliseconds start_timeout{std::chrono::seconds(20)};
+
+    /// Bound on each stage of shutdown(): waiting after `quit`, then after SIGTERM, before
+    /// SIGKILL.
+    std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(5)};
+
+    /// Ask the kernel to SIGKILL the process when the *thread* that called start() exits
+    /// (PR_SET_PDEATHSIG), so a crashed test run leaves no QEMU behind. Turn off when starting a
+    /// long-lived QEMU from a short-lived thread.
+    bool kill_with_parent = true;
+
+    /// Options for qemu-storage-daemon: no default arguments.
+    static MachineOptions storage_daemon();
+};
+
+/// A QEMU process started by this program, with its QMP monitor on a unix socket in a private
+/// temporary directory (mode 0700) and a connected Client.
+///
+///     qmp::Machine vm;                       // qemu-system-x86_64 -machine none ...
+///     qmp::Client& client = vm.start();
+///     client.execute("stop");
+///     vm.shutdown();                         // or let the destructor clean up
+///
+/// QEMU's stdout and stderr go to a file in the directory; stderr_output() reads it, and start()
+/// includes it in its error when QEMU fails to start. The destructor always kills and reaps the
+/// process (SIGTERM, then SIGKILL after shutdown_timeout) and removes the directory.
+///
+/// Thread safety: thread-bound, except that client() returns a thread-safe Client and pid(),
+/// directory() and socket_path() may be read from any thread once start() has returned.
+class QMP_EXPORT Machine {
+public:
+    /// A machine with default options (qemu-system-x86_64 -machine none). Nothing is started yet.
+    Machine();
+    explicit Machine(MachineOptions options);
+    /// Kills the process if it still runs, reaps it and removes the directory. Bounded by
+    /// twice shutdown_timeout at most.
+    ~Machine();
+
+    Machine(const Machine&) = delete;
+    Machine& operator=(const Machine&) = delete;
+
+    /// Creates the directory, starts the process, waits for its monitor and connects.
+    /// \returns the connected client (the same as client()).
+    /// \throws ConnectError with QEMU's stderr when the process cannot be started, exits early,
+    /// or does not answer within start_timeout; everything is cleaned up in that case.
+    /// \throws UsageError if already started.
+    Client& start();
+
+    /// The client connected to the monitor.
+    Client& client();
+
+    /// Sends `quit` and waits for the process to exit; after shutdown_timeout sends SIGTERM, and
+    /// after another shutdown_timeout SIGKILL. Reaps the process and removes the directory.
+    /// \returns the exit status as from waitpid() (see WIFEXITED etc.), or -1 if not running.
+    int shutdown();
+
+    /// Sends \p signal to the process (tests use SIGKILL to simulate a crash). Does not reap.
+    void kill(int signal);
+
+    /// Waits at most \p timeout for the process to exit and reaps it.
+    /// \returns true if it has exited.
+    bool wait_exit(std::chrono::milliseconds timeout);
+
+    /// The process id; 0 before start() and after it was reaped.
+    pid_t pid() const;
+
+    /// True while the process runs (started and not yet reaped).
+    bool running();
+
+    /// The private temporary directory; also the place for other sockets and files of this
+    /// machine (it is removed with it).
+    const std::string& directory() const;
+
+    /// Path of the QMP monitor's unix socket.
+    const std::string& socket_path() const;
+
+    /// What QEMU wrote to stdout and stderr so far.
+    std::string stderr_output() const;
+
+private:
+    class Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qmp

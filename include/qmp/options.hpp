@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+/// \file
+/// Settings of a Client: plain members with documented defaults.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <limits>
+#include <memory>
+
+namespace spdlog {
+class logger;
+}
+
+namespace qmp {
+
+/// Pass as a timeout to wait without limit (execute(), EventQueue::pop()).
+inline constexpr std::chrono::milliseconds wait_forever = std::chrono::milliseconds::max();
+
+/// Pass as ClientOptions::event_queue_capacity for a queue without bound.
+inline constexpr std::size_t unbounded = std::numeric_limits<std::size_t>::max();
+
+/// How a Client connects and behaves. Copy one, change what you need, pass it to the Client.
+///
+/// Thread safety: a plain value; the Client keeps its own copy.
+struct ClientOptions {
+    /// Bound on connect(): reaching the socket, receiving the greeting and negotiating
+    /// capabilities together. A QMP socket held by another client accepts the connection but
+    /// sends no greeting, so this also bounds that wait.
+    std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
+
+    /// Keep retrying while the socket does not exist yet or refuses connections (a QEMU that is
+    /// still starting), until connect_timeout. Off: such a failure throws ConnectError at once.
+    bool retry_connect = false;
+
+    /// Pause between two connection attempts when retry_connect is on.
+    std::chrono::milliseconds retry_interval{std::chrono::milliseconds(20)};
+
+    /// Default bound on execute(): writing the command and waiting for its reply. Override per
+    /// call; pass qmp::wait_forever to wait without limit.
+    std::chrono::milliseconds command_timeout{std::chrono::seconds(30)};
+
+    /// Negotiate the "oob" capability when QEMU offers it. With it QEMU queues up to 8 in-band
+    /// commands per monitor and accepts exec-oob; without it QEMU reads one command at a time.
+    bool enable_oob = true;
+
+    /// Largest message accepted from the peer, in bytes. A larger one is a ProtocolError and
+    /// closes the connection, so a misbehaving peer cannot exhaust memory. query-qmp-schema is
+    /// about 210 KB on QEMU 7.2; qemu-ga's guest-file-read can return tens of MB.
+    std::size_t max_message_size = 10 * 1024 * 1024;
+
+    /// Deepest nesting of objects and arrays accepted from the peer (QEMU's own limit is 1024).
+    /// Deeper is a ProtocolError; checked before parsing, so it also bounds stack use.
+    std::size_t max_nesting_depth = 1024;
+
+    /// Most events kept in Client::events() before the oldest are dropped (and counted).
+    /// qmp::unbounded keeps every event.
+    std::size_t event_queue_capacity = 10000;
+
+    /// Where the client logs. Null (the default) logs nothing and touches no global spdlog
+    /// state. Traffic is logged at trace level as "--> {json}" and "<-- {json}"; drops and
+    /// protocol errors at warning level; connects and disconnects at debug level.
+    std::shared_ptr<spdlog::logger> logger;
+};
+
+}  // namespace qmp

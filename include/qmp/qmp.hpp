@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: MIT
+/// \file
+/// The whole public API of qmp, a C++ client for the QEMU Machine Protocol.
+#pragma once
+
+#include <qmp/client.hpp>
+#include <qmp/error.hpp>
+#include <qmp/event.hpp>
+#include <qmp/event_queue.hpp>
+#include <qmp/json.hpp>
+#include <qmp/machine.hpp>
+#include <qmp/options.hpp>

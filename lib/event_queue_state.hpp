@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+// The shared state behind qmp::EventQueue: filled by the reader thread, drained by the host.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include <qmp/event.hpp>
+#include <spdlog/logger.h>
+
+namespace qmp::detail {
+
+/// Thread safety: every member is thread-safe. push() never blocks beyond the internal mutex, so
+/// a slow consumer cannot stall the reader thread.
+class EventQueueState {
+public:
+    EventQueueState(std::size_t capacity, std::shared_ptr<spdlog::logger> logger);
+
+    /// Appends \p event, dropping (counting, logging) the oldest one when full.
+    void push(Event event);
+
+    /// Ends the stream: once empty, waiters get \p cause (a DisconnectedError).
+    void close(std::exception_ptr cause);
+
+    /// Starts a new stream after a (re)connect; queued events are kept.
+    void reopen();
+
+    /// Waits until \p deadline (time_point::max(): no limit). Empty optional on timeout.
+    /// \throws the close cause when closed and empty.
+    std::optional<Event> pop_until(std::chrono::steady_clock::time_point deadline);
+
+    std::optional<Event> try_pop();
+    std::size_t size() const;
+    std::uint64_t dropped() const;
+    std::size_t capacity() const { return capacity_; }
+    void clear();
+
+private:
+    const std::size_t capacity_;
+    const std::shared_ptr<spdlog::logger> logger_;
+    mutable std::mutex mutex_;
+    std::condition_variable ready_;
+    std::deque<Event> events_;
+    std::uint64_t dropped_ = 0;
+    std::exception_ptr closed_;  // non-null while closed
+};
+
+}  // namespace qmp::detail

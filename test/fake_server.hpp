@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: MIT
+// A scripted, in-process QMP peer for what real QEMU cannot be made to do: garbage, hang-ups in
+// the middle of a message, huge or deep messages, replies out of order, silence.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <qmp/json.hpp>
+
+namespace qmp::detail {
+class Framer;
+}
+
+namespace qmp::test {
+
+using namespace std::chrono_literals;
+
+/// The server's side of one accepted connection, handed to the script.
+/// Every blocking member has a timeout and throws std::runtime_error when it passes, so a
+/// script cannot hang a test.
+class FakePeer {
+public:
+    explicit FakePeer(int fd);
+    ~FakePeer();
+
+    /// Writes raw bytes.
+    void send(std::string_view bytes);
+    /// Writes \p message compactly followed by "\r\n", as QEMU does.
+    void send_json(const json& message);
+    /// Sends QEMU 7.2's greeting (capabilities ["oob"] unless \p capabilities says otherwise).
+    void send_greeting(const json& capabilities = json::array({"oob"}));
+    /// Sends an event with a timestamp.
+    void send_event(const std::string& name, const json& data = nullptr);
+
+    /// Reads the next complete JSON message the client sent.
+    /// \throws std::runtime_error on timeout or when the client closed the connection.
+    json read_message(std::chrono::milliseconds timeout = 5s);
+    /// Reads a command and answers it with {"return": \p value, "id": ...}; returns the command.
+    json answer(const json& value = json::object());
+    /// Replies {"return": value} with \p command's id.
+    void reply(const json& command, const json& value = json::object());
+    /// Greeting, then read qmp_capabilities and accept it; returns the negotiation command.
+    json handshake(const json& capabilities = json::array({"oob"}));
+
+    /// Waits until the client closes the connection (EOF); false on timeout.
+    bool wait_for_close(std::chrono::milliseconds timeout = 5s);
+
+    /// Closes the connection gracefully (FIN).
+    void close();
+    /// Closes the connection with a reset (RST: SO_LINGER 0).
+    void reset();
+
+    int fd() const { return fd_; }
+
+private:
+    int fd_;
+    std::unique_ptr<detail::Framer> framer_;
+    std::deque<json> received_;
+};
+
+/// Listens on a unix socket in a fresh temporary directory and runs \p script on each accepted
+/// connection in turn, on its own thread. Exceptions thrown by the script are recorded and
+/// reported by the destructor as a test failure.
+class FakeServer {
+public:
+    using Script = std::function<void(FakePeer&)>;
+
+    /// Starts listening at once unless \p listen_now is false (see listen()).
+    explicit FakeServer(Script script, bool listen_now = true);
+    ~FakeServer();
+
+    FakeServer(const FakeServer&) = delete;
+    FakeServer& operator=(const FakeServer&) = delete;
+
+    /// Starts listening (for tests of clients that connect before the server is up).
+    void listen();
+
+    /// "unix:/tmp/qmp-fake-XXXXXX/qmp.sock"
+    std::string address() const { return "unix:" + path_; }
+    const std::string& path() const { return path_; }
+    const std::string& directory() const { return directory_; }
+
+    /// Connections accepted so far.
+    int connections() const { return connections_; }
+    /// Waits until \p n scripts have finished; false on timeout.
+    bool wait_scripts_done(int n, std::chrono::milliseconds timeout = 10s);
+
+private:
+    void serve();
+
+    Script script_;
+    std::string directory_;
+    std::string path_;
+    int listen_fd_ = -1;
+    int stop_pipe_[2] = {-1, -1};
+    std::atomic<int> connections_{0};
+    std::mutex done_mutex_;
+    std::condition_variable done_;
+    int scripts_done_ = 0;
+    std::mutex errors_mutex_;
+    std::vector<std::string> errors_;
+    std::thread thread_;
+};
+
+/// A greeting like QEMU 7.2's.
+json qemu_greeting(const json& capabilities = json::array({"oob"}));
+
+/// Threads of this process, from /proc/self/status.
+int thread_count();
+/// Open file descriptors of this process, from /proc/self/fd.
+int fd_count();
+
+}  // namespace qmp::test
