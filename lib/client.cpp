@@ -2,10 +2,14 @@
 #include <qmp/client.hpp>
 #include <qmp/error.hpp>
 
+#include <algorithm>
+#include <algorithm>
 #include <thread>
 
 #include "address.hpp"
+#include "callback_dispatcher.hpp"
 #include "connection.hpp"
+#include "pending_call.hpp"
 #include "log.hpp"
 
 namespace qmp {
@@ -27,15 +31,19 @@ detail::Fd connect_socket(const detail::Address& address, const ClientOptions& o
         try {
             return detail::connect_stream(address, deadline);
         } catch (const detail::SocketError& e) {
-            const bool retry = options.retry_connect && detail::is_not_ready_error(e.error()) &&
-                               Clock::now() + options.retry_interval < deadline;
+            const auto now = Clock::now();
+            const bool retry =
+                options.retry_connect && detail::is_not_ready_error(e.error()) && now < deadline;
             if (!retry)
                 throw ConnectError(std::string("qmp: ") + e.what() +
                                    (options.retry_connect ? " (gave up after " +
                                                                 ms_text(options.connect_timeout) +
                                                                 ")"
                                                           : ""));
-            std::this_thread::sleep_for(options.retry_interval);
+            // The last pause ends at the deadline and one more attempt follows: giving up a
+            // pause early would cut connect_timeout short and make "gave up after" untrue.
+            std::this_thread::sleep_for(
+                std::min<Clock::duration>(options.retry_interval, deadline - now));
         }
     }
 }
@@ -63,13 +71,10 @@ class Client::Impl {
 public:
     explicit Impl(ClientOptions options)
         : options_(std::move(options)),
-          shared_(std::make_shared<detail::SessionShared>()),
-          events_(nullptr)
+          shared_(std::make_shared<detail::SessionShared>(detail::logger_or_null(options_.logger))),
+          events_(shared_->router.add(nullptr, options_.event_queue_capacity)),
+          dispatcher_(shared_->router, options_.event_queue_capacity, shared_->logger)
     {
-        shared_->logger = detail::logger_or_null(options_.logger);
-        shared_->events = std::make_shared<detail::EventQueueState>(options_.event_queue_capacity,
-                                                                    shared_->logger);
-        events_ = std::make_unique<EventQueue>(shared_->events);
     }
 
     ~Impl() { disconnect(); }
@@ -97,7 +102,7 @@ public:
         const auto deadline = detail::deadline_after(options_.connect_timeout);
         auto connection = std::make_shared<detail::Connection>(
             connect_socket(address, options_, deadline), peer, options_, shared_);
-        shared_->events->reopen();
+        shared_->router.reopen_all();
         connection->start();
         try {
             Greeting greeting = handshake(*connection, peer, deadline);
@@ -137,23 +142,88 @@ public:
         return greeting_;
     }
 
-    json execute(const std::string& command, const json& arguments,
-                 std::chrono::milliseconds timeout)
+    json execute(const std::string& command, const json& arguments, const ExecOptions& exec)
     {
-        std::shared_ptr<detail::Connection> connection;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            connection = connection_;
-            if (!connection)
-                throw DisconnectedError("qmp: '" + command + "': not connected" +
-                                        (address_.empty() ? std::string()
-                                                          : " (last connected to " + address_ +
-                                                                ")"));
-        }
-        return connection->execute(command, arguments, timeout);
+        auto connection = current(command);
+        check_command(*connection, command);
+        detail::Request request = make_request(command, &arguments, exec);
+        detail::Call call = connection->send(request);
+        return detail::Connection::result(call, connection->wait(call));
     }
 
-    EventQueue& events() { return *events_; }
+    PendingReply execute_async(const std::string& command, const json& arguments,
+                               const ExecOptions& exec)
+    {
+        auto connection = current(command);
+        check_command(*connection, command);
+        detail::Call call = connection->send(make_request(command, &arguments, exec));
+        return PendingReply(std::make_unique<detail::PendingCall>(connection, std::move(call)));
+    }
+
+    json execute_raw(const json& message, const ExecOptions& exec)
+    {
+        auto connection = current(message.is_object() ? message.value("execute", std::string("raw"))
+                                                      : std::string("raw"));
+        detail::Request request = make_request(std::string(), nullptr, exec);
+        request.message = &message;
+        detail::Call call = connection->send(request);
+        return connection->wait(call);
+    }
+
+    json execute_with_fd(const std::string& command, const json& arguments, int fd,
+                         const ExecOptions& exec)
+    {
+        if (fd < 0)
+            throw UsageError("qmp: '" + command + "' needs a valid file descriptor, not " +
+                             std::to_string(fd));
+        auto connection = current(command);
+        check_command(*connection, command);
+        detail::Request request = make_request(command, &arguments, exec);
+        request.fd = fd;
+        detail::Call call = connection->send(request);
+        return detail::Connection::result(call, connection->wait(call));
+    }
+
+    EventQueue listen(detail::EventRouter::Filter filter)
+    {
+        return EventQueue(shared_->router.add(std::move(filter), options_.event_queue_capacity));
+    }
+
+    Event execute_and_wait(const std::string& command, const json& arguments,
+                           const std::string& event_name, std::chrono::milliseconds timeout)
+    {
+        EventQueue listener = listen([event_name](const Event& e) { return e.name == event_name; });
+        const auto deadline = detail::deadline_after(timeout);
+        ExecOptions exec;
+        exec.timeout = timeout;
+        execute(command, arguments, exec);
+        return pop_before(listener, deadline, timeout,
+                          "'" + command + "' succeeded but no " + event_name + " event followed");
+    }
+
+    Event wait_for_event(const std::string& name, std::function<bool(const Event&)> accept,
+                         std::chrono::milliseconds timeout)
+    {
+        const auto deadline = detail::deadline_after(timeout);
+        EventQueue listener = listen([name, accept = std::move(accept)](const Event& e) {
+            return e.name == name && (!accept || accept(e));
+        });
+        return pop_before(listener, deadline, timeout, "no matching " + name + " event");
+    }
+
+    std::uint64_t on_event(std::function<void(const Event&)> callback)
+    {
+        return dispatcher_.add(std::move(callback));
+    }
+
+    void remove_callback(std::uint64_t id) { dispatcher_.remove(id); }
+
+    std::shared_ptr<const Schema> schema()
+    {
+        return current("query-qmp-schema")->schema(options_.command_timeout);
+    }
+
+    EventQueue& events() { return events_; }
 
     std::string address() const
     {
@@ -165,6 +235,57 @@ public:
     const ClientOptions& options() const { return options_; }
 
 private:
+    std::shared_ptr<detail::Connection> current(const std::string& command) const
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!connection_)
+            throw DisconnectedError("qmp: '" + command + "': not connected" +
+                                    (address_.empty() ? std::string()
+                                                      : " (last connected to " + address_ + ")"));
+        return connection_;
+    }
+
+    detail::Request make_request(const std::string& command, const json* arguments,
+                                 const ExecOptions& exec) const
+    {
+        detail::Request request;
+        request.command = command;
+        request.arguments = arguments;
+        request.oob = exec.oob;
+        request.timeout = exec.timeout.value_or(options_.command_timeout);
+        return request;
+    }
+
+    // With check_commands, an unknown name fails here, as QEMU would fail it, without a
+    // round trip (after the schema was fetched once).
+    void check_command(detail::Connection& connection, const std::string& command) const
+    {
+        if (!options_.check_commands || command == "query-qmp-schema")
+            return;
+        const auto schema = connection.schema(options_.command_timeout);
+        if (schema->has_command(command))
+            return;
+        const std::string suggestion = schema->suggest_command(command);
+        throw ExecuteError(command, "CommandNotFound",
+                           "unknown command '" + command + "'" +
+                               (suggestion.empty() ? std::string()
+                                                   : "; did you mean '" + suggestion + "'?"));
+    }
+
+    static Event pop_before(EventQueue& listener, detail::Clock::time_point deadline,
+                            std::chrono::milliseconds timeout, const std::string& what)
+    {
+        const auto left =
+            deadline == detail::Clock::time_point::max()
+                ? wait_forever
+                : std::max(std::chrono::milliseconds(0),
+                           std::chrono::duration_cast<std::chrono::milliseconds>(
+                               deadline - detail::Clock::now()));
+        if (auto event = listener.pop(left))
+            return std::move(*event);
+        throw TimeoutError("qmp: " + what + " within " + std::to_string(timeout.count()) + " ms");
+    }
+
     Greeting handshake(detail::Connection& connection, const std::string& peer,
                        Clock::time_point deadline)
     {
@@ -197,12 +318,15 @@ private:
             throw ConnectError("qmp: capabilities negotiation with " + peer +
                                " failed: " + e.what());
         }
+        connection.set_flow_control(greeting.oob_enabled ? options_.oob_in_band_limit : 0,
+                                    greeting.oob_enabled);
         return greeting;
     }
 
     const ClientOptions options_;
     const std::shared_ptr<detail::SessionShared> shared_;
-    std::unique_ptr<EventQueue> events_;
+    EventQueue events_;  // the default listener: every event
+    detail::CallbackDispatcher dispatcher_;  // destroyed before shared_, whose router it uses
 
     std::mutex connect_mutex_;  // one connect() at a time
     mutable std::mutex mutex_;  // guards the members below
@@ -240,13 +364,83 @@ const Greeting& Client::greeting() const
 
 json Client::execute(const std::string& command, const json& arguments)
 {
-    return impl_->execute(command, arguments, impl_->options().command_timeout);
+    return impl_->execute(command, arguments, ExecOptions{});
 }
 
 json Client::execute(const std::string& command, const json& arguments,
                      std::chrono::milliseconds timeout)
 {
-    return impl_->execute(command, arguments, timeout);
+    ExecOptions exec;
+    exec.timeout = timeout;
+    return impl_->execute(command, arguments, exec);
+}
+
+json Client::execute(const std::string& command, const json& arguments, const ExecOptions& options)
+{
+    return impl_->execute(command, arguments, options);
+}
+
+PendingReply Client::execute_async(const std::string& command, const json& arguments,
+                                   const ExecOptions& options)
+{
+    return impl_->execute_async(command, arguments, options);
+}
+
+json Client::execute_raw(const json& message, const ExecOptions& options)
+{
+    return impl_->execute_raw(message, options);
+}
+
+json Client::execute_with_fd(const std::string& command, const json& arguments, int fd,
+                             const ExecOptions& options)
+{
+    return impl_->execute_with_fd(command, arguments, fd, options);
+}
+
+EventQueue Client::listen(std::vector<std::string> names)
+{
+    if (names.empty())
+        return impl_->listen(nullptr);
+    std::sort(names.begin(), names.end());
+    return impl_->listen([names = std::move(names)](const Event& event) {
+        return std::binary_search(names.begin(), names.end(), event.name);
+    });
+}
+
+EventQueue Client::listen(std::function<bool(const Event&)> accept)
+{
+    if (!accept)
+        throw UsageError("qmp: listen() needs a predicate");
+    return impl_->listen(std::move(accept));
+}
+
+Event Client::execute_and_wait(const std::string& command, const json& arguments,
+                               const std::string& event_name, std::chrono::milliseconds timeout)
+{
+    return impl_->execute_and_wait(command, arguments, event_name, timeout);
+}
+
+Event Client::wait_for_event(const std::string& name, std::function<bool(const Event&)> accept,
+                             std::chrono::milliseconds timeout)
+{
+    return impl_->wait_for_event(name, std::move(accept), timeout);
+}
+
+Client::CallbackId Client::on_event(std::function<void(const Event&)> callback)
+{
+    if (!callback)
+        throw UsageError("qmp: on_event() needs a callback");
+    return impl_->on_event(std::move(callback));
+}
+
+void Client::remove_callback(CallbackId id)
+{
+    impl_->remove_callback(id);
+}
+
+std::shared_ptr<const Schema> Client::schema()
+{
+    return impl_->schema();
 }
 
 EventQueue& Client::events()

@@ -35,11 +35,12 @@ std::string ms_text(std::chrono::milliseconds timeout)
 }
 
 // Serializes a request without building a JSON object for it; ids are short decimal strings.
-std::string make_request(const std::string& command, const json& arguments, const std::string& id)
+std::string make_request(const std::string& command, const json& arguments, const std::string& id,
+                         bool oob)
 {
     std::string request;
     request.reserve(32 + command.size() + id.size());
-    request += "{\"execute\":";
+    request += oob ? "{\"exec-oob\":" : "{\"execute\":";
     request += json(command).dump();
     if (arguments.is_object() && !arguments.empty()) {
         request += ",\"arguments\":";
@@ -77,6 +78,7 @@ std::chrono::system_clock::time_point event_time(const json& message)
 Connection::Connection(Fd socket, std::string peer, const ClientOptions& options,
                        std::shared_ptr<SessionShared> shared)
     : socket_(std::move(socket)),
+      is_unix_(peer.rfind("unix:", 0) == 0),
       peer_(std::move(peer)),
       max_message_size_(options.max_message_size),
       max_depth_(options.max_nesting_depth),
@@ -114,7 +116,7 @@ json Connection::wait_greeting(Clock::time_point deadline)
 void Connection::close(const std::string& reason, bool protocol_error) noexcept
 {
     try {
-        std::unordered_map<std::string, std::promise<json>> pending;
+        std::unordered_map<std::string, Slot> pending;
         std::promise<json> greeting;
         bool fail_greeting = false;
         std::exception_ptr error;
@@ -129,6 +131,8 @@ void Connection::close(const std::string& reason, bool protocol_error) noexcept
             error = protocol_error ? std::make_exception_ptr(ProtocolError(message))
                                    : std::make_exception_ptr(DisconnectedError(message));
             pending.swap(pending_);
+            in_band_in_flight_ = 0;
+            fd_in_flight_ = false;
             if (!greeting_done_) {
                 greeting_done_ = true;
                 fail_greeting = true;
@@ -140,11 +144,13 @@ void Connection::close(const std::string& reason, bool protocol_error) noexcept
         else
             log_.debug("{}: connection ended: {}", peer_, reason);
         // Wake everyone outside the lock: a woken thread may call back into this object.
+        gate_.notify_all();
         for (auto& entry : pending)
-            entry.second.set_exception(error);
+            if (!entry.second.abandoned)
+                entry.second.promise.set_exception(error);
         if (fail_greeting)
             greeting.set_exception(error);
-        shared_->events->close(error);
+        shared_->router.close_all(error);
     } catch (...) {
         // Only allocation can fail here; the shutdown below still wakes the reader.
     }
@@ -250,7 +256,7 @@ void Connection::deliver_event(json&& message)
         event.data = *data;
     event.timestamp = event_time(message);
     event.raw = std::move(message);
-    shared_->events->push(std::move(event));
+    shared_->router.deliver(std::move(event));
 }
 
 void Connection::route_reply(json&& message)
@@ -280,32 +286,69 @@ void Connection::route_reply(json&& message)
     }
 
     std::promise<json> waiter;
-    bool found = false;
+    bool found = false, abandoned = false, quiet = false;
     if (id->is_string()) {
         std::lock_guard<std::mutex> lock(mutex_);
         const auto slot = pending_.find(id->get_ref<const std::string&>());
         if (slot != pending_.end()) {
-            waiter = std::move(slot->second);
-            pending_.erase(slot);
             found = true;
+            abandoned = slot->second.abandoned;
+            quiet = slot->second.quiet;
+            waiter = std::move(slot->second.promise);
+            release_locked(slot->second);
+            pending_.erase(slot);
         }
     }
-    if (!found) {
-        const auto total = ++shared_->dropped_replies;
-        log_.warn("{}: dropped a reply nobody waits for (late, or meant for an earlier client; "
-                  "{} so far): {}",
-                  peer_, total, excerpt(message));
+    if (found && !abandoned) {
+        waiter.set_value(std::move(message));
         return;
     }
-    waiter.set_value(std::move(message));
+    if (quiet) {
+        log_.debug("{}: dropped the reply to a cancelled call: {}", peer_, excerpt(message));
+        return;
+    }
+    const auto total = ++shared_->dropped_replies;
+    log_.warn("{}: dropped a reply nobody waits for ({}; {} so far): {}", peer_,
+              found ? "its call timed out" : "unknown id, perhaps meant for an earlier client",
+              total, excerpt(message));
 }
 
 // ---- writing ---------------------------------------------------------------------------------
 
+void Connection::release_locked(const Slot& slot)
+{
+    if (slot.in_band && in_band_in_flight_ > 0)
+        --in_band_in_flight_;
+    if (slot.carries_fd)
+        fd_in_flight_ = false;
+    gate_.notify_all();
+}
+
 void Connection::forget(const std::string& id)
 {
     std::lock_guard<std::mutex> lock(mutex_);
-    pending_.erase(id);
+    const auto slot = pending_.find(id);
+    if (slot == pending_.end())
+        return;
+    release_locked(slot->second);
+    pending_.erase(slot);
+}
+
+void Connection::abandon(const Call& call, bool quiet) noexcept
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto slot = pending_.find(call.id);
+    if (slot != pending_.end()) {
+        slot->second.abandoned = true;
+        slot->second.quiet = quiet;
+    }
+}
+
+void Connection::set_flow_control(std::size_t limit, bool oob)
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    in_band_limit_ = limit;
+    oob_ = oob;
 }
 
 void Connection::throw_closed(const std::string& command)
@@ -322,105 +365,235 @@ void Connection::throw_closed(const std::string& command)
     throw DisconnectedError(message);
 }
 
-void Connection::send_request(const std::string& request, const std::string& command,
-                              const std::string& id, Clock::time_point deadline,
-                              std::chrono::milliseconds timeout)
+std::string Connection::register_call(const Request& request, Call& call)
 {
-    std::unique_lock<std::timed_mutex> lock(write_mutex_, std::defer_lock);
-    if (deadline == Clock::time_point::max())
-        lock.lock();
-    else if (!lock.try_lock_until(deadline)) {
-        forget(id);
-        throw TimeoutError("qmp: '" + command + "' on " + peer_ + ": could not send within " +
-                           ms_text(timeout) +
-                           ": another thread's request is stuck (is the peer reading?)");
+    const bool in_band = !request.oob;
+    const bool carries_fd = request.fd >= 0;
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (request.oob && !oob_ && !closed_)
+        throw UsageError("qmp: cannot send '" + call.command + "' out-of-band to " + peer_ +
+                         ": OOB was not negotiated (not offered by the server, or "
+                         "ClientOptions::enable_oob is off)");
+    // Wait for room: QEMU keeps only the latest passed fd, and with OOB it queues at most 8
+    // in-band commands before it stops reading (and then exec-oob could not overtake).
+    const auto has_room = [&] {
+        return closed_ || ((!in_band || in_band_limit_ == 0 || in_band_in_flight_ < in_band_limit_) &&
+                           (!carries_fd || !fd_in_flight_));
+    };
+    if (call.deadline == Clock::time_point::max())
+        gate_.wait(lock, has_room);
+    else if (!gate_.wait_until(lock, call.deadline, has_room))
+        throw TimeoutError("qmp: '" + call.command + "' on " + peer_ + ": could not send within " +
+                           ms_text(call.timeout) +
+                           (carries_fd ? ": an earlier fd-carrying command is still unanswered"
+                                       : ": " + std::to_string(in_band_limit_) +
+                                             " in-band commands are still in flight"));
+    if (closed_) {
+        lock.unlock();
+        throw_closed(call.command);
     }
+
+    std::string id = request.message ? std::string() : std::string();
+    if (request.message) {
+        const auto given = request.message->find("id");
+        if (given != request.message->end())
+            id = given->get<std::string>();
+    }
+    if (id.empty()) {
+        do
+            id = std::to_string(++next_id_);
+        while (pending_.count(id) != 0);
+    } else if (pending_.count(id) != 0) {
+        throw UsageError("qmp: id \"" + id + "\" of '" + call.command +
+                         "' clashes with a command still in flight");
+    }
+    Slot& slot = pending_[id];
+    slot.in_band = in_band;
+    slot.carries_fd = carries_fd;
+    if (in_band)
+        ++in_band_in_flight_;
+    if (carries_fd)
+        fd_in_flight_ = true;
+    call.reply = slot.promise.get_future();
+    return id;
+}
+
+void Connection::write_request(const std::string& request, const Call& call, int fd)
+{
+    // One request on the wire at a time. A mutex with a condition variable rather than a
+    // std::timed_mutex: the latter's try_lock_until is invisible to ThreadSanitizer on this libc.
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        const auto idle = [this] { return !writing_ || closed_; };
+        if (call.deadline == Clock::time_point::max())
+            gate_.wait(lock, idle);
+        else if (!gate_.wait_until(lock, call.deadline, idle)) {
+            lock.unlock();
+            forget(call.id);
+            throw TimeoutError("qmp: '" + call.command + "' on " + peer_ +
+                               ": could not send within " + ms_text(call.timeout) +
+                               ": another thread's request is stuck (is the peer reading?)");
+        }
+        if (closed_) {
+            lock.unlock();
+            forget(call.id);
+            throw_closed(call.command);
+        }
+        writing_ = true;
+    }
+    struct WriteDone {
+        Connection& self;
+        ~WriteDone()
+        {
+            {
+                std::lock_guard<std::mutex> lock(self.mutex_);
+                self.writing_ = false;
+            }
+            self.gate_.notify_all();
+        }
+    } done{*this};
 
     if (log_.should_log(spdlog::level::trace))
         log_.trace("--> {}", request);
 
     std::size_t sent = 0;
     int error = 0;
-    switch (send_all(socket_.get(), request.data(), request.size(), deadline, sent, error)) {
+    switch (send_all(socket_.get(), request.data(), request.size(), call.deadline, sent, error, fd)) {
     case SendResult::done:
         return;
     case SendResult::timeout:
-        forget(id);
+        forget(call.id);
         if (sent == 0)
-            throw TimeoutError("qmp: '" + command + "' on " + peer_ + ": could not send within " +
-                               ms_text(timeout) + ": the peer is not reading its socket");
+            throw TimeoutError("qmp: '" + call.command + "' on " + peer_ +
+                               ": could not send within " + ms_text(call.timeout) +
+                               ": the peer is not reading its socket");
         // Half a request is on the wire: nothing sent after it could be understood.
-        close("sending '" + command + "' timed out after " + std::to_string(sent) + " of " +
+        close("sending '" + call.command + "' timed out after " + std::to_string(sent) + " of " +
               std::to_string(request.size()) + " bytes; the stream cannot be resumed");
-        throw_closed(command);
+        throw_closed(call.command);
     case SendResult::failed:
-        forget(id);
+        forget(call.id);
         close(error == EPIPE || error == ECONNRESET ? "connection closed by the peer"
                                                     : "cannot write: " + error_text(error));
-        throw_closed(command);
+        throw_closed(call.command);
     }
+}
+
+Call Connection::send(const Request& request)
+{
+    Call call;
+    call.timeout = request.timeout;
+    call.deadline = deadline_after(request.timeout);
+    const json* arguments = request.arguments;
+    bool oob = request.oob;
+    if (request.message) {
+        const json& message = *request.message;
+        if (!message.is_object() || !(message.contains("execute") || message.contains("exec-oob")))
+            throw UsageError("qmp: a raw message must be an object with \"execute\" or "
+                             "\"exec-oob\", not " + excerpt(message));
+        const json& name = message.contains("execute") ? message["execute"] : message["exec-oob"];
+        call.command = name.is_string() ? name.get<std::string>() : name.dump();
+        oob = message.contains("exec-oob");
+        if (message.contains("id") && !message["id"].is_string())
+            throw UsageError("qmp: the id of a raw message must be a string (QEMU re-serializes "
+                             "other ids, so their replies cannot be matched reliably)");
+    } else {
+        call.command = request.command;
+        if (arguments && !arguments->is_null() && !arguments->is_object())
+            throw UsageError("qmp: arguments of '" + call.command + "' must be a JSON object, not " +
+                             arguments->type_name());
+    }
+    if (request.fd >= 0 && !is_unix_)
+        throw UsageError("qmp: cannot pass a file descriptor with '" + call.command + "' to " +
+                         peer_ + ": fd passing needs a unix socket");
+    call.is_quit = call.command == "quit";
+
+    Request effective = request;
+    effective.oob = oob;
+    call.id = register_call(effective, call);
+
+    std::string text;
+    try {
+        if (request.message) {
+            json message = *request.message;
+            message["id"] = call.id;
+            text = message.dump(-1, ' ', false, json::error_handler_t::strict);
+        } else {
+            text = make_request(call.command, arguments ? *arguments : json(), call.id, oob);
+        }
+    } catch (const json::exception& e) {
+        forget(call.id);
+        throw UsageError("qmp: arguments of '" + call.command + "' cannot be serialized: " + e.what());
+    }
+    if (call.is_quit)
+        quit_sent_ = true;  // so the hang-up that follows reads as the normal end it is
+    write_request(text, call, request.fd);
+    return call;
+}
+
+json Connection::wait(Call& call)
+{
+    if (call.deadline == Clock::time_point::max()) {
+        call.reply.wait();
+    } else if (call.reply.wait_until(call.deadline) == std::future_status::timeout) {
+        bool still_pending = false;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            const auto slot = pending_.find(call.id);
+            if (slot != pending_.end() && !slot->second.abandoned) {
+                slot->second.abandoned = true;  // its late reply is dropped and counted
+                still_pending = true;
+            }
+        }
+        if (still_pending)  // else the reply arrived just now: take it
+            throw TimeoutError("qmp: '" + call.command + "' on " + peer_ + ": no reply within " +
+                               ms_text(call.timeout) + " (a late reply will be dropped)");
+    }
+    try {
+        return call.reply.get();
+    } catch (const DisconnectedError&) {
+        if (call.is_quit)  // QEMU may close before replying to 'quit': that is success
+            return json{{"return", json::object()}};
+        throw_closed(call.command);
+    }
+}
+
+json Connection::result(const Call& call, json&& message)
+{
+    const auto error = message.find("error");
+    if (error != message.end()) {
+        if (!error->is_object())
+            throw ExecuteError(call.command, "GenericError", excerpt(*error));
+        throw ExecuteError(call.command, text_member(*error, "class", "GenericError"),
+                           text_member(*error, "desc", ""));
+    }
+    return std::move(message["return"]);
 }
 
 json Connection::execute(const std::string& command, const json& arguments,
                          std::chrono::milliseconds timeout)
 {
-    if (!arguments.is_null() && !arguments.is_object())
-        throw UsageError("qmp: arguments of '" + command + "' must be a JSON object, not " +
-                         arguments.type_name());
-    const auto deadline = deadline_after(timeout);
-    const std::string id = std::to_string(++next_id_);
-    std::string request;
-    try {
-        request = make_request(command, arguments, id);
-    } catch (const json::type_error& e) {
-        throw UsageError("qmp: arguments of '" + command + "' cannot be serialized: " + e.what());
-    }
+    Request request;
+    request.command = command;
+    request.arguments = &arguments;
+    request.timeout = timeout;
+    Call call = send(request);
+    return result(call, wait(call));
+}
 
-    std::future<json> reply;
+std::shared_ptr<const Schema> Connection::schema(std::chrono::milliseconds timeout)
+{
     {
-        std::unique_lock<std::mutex> lock(mutex_);
-        if (closed_) {
-            lock.unlock();
-            throw_closed(command);
-        }
-        reply = pending_[id].get_future();
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (schema_)
+            return schema_;
     }
-
-    const bool is_quit = command == "quit";
-    if (is_quit)
-        quit_sent_ = true;  // so the hang-up that follows reads as the normal end it is
-    send_request(request, command, id, deadline, timeout);
-
-    if (deadline == Clock::time_point::max()) {
-        reply.wait();
-    } else if (reply.wait_until(deadline) == std::future_status::timeout) {
-        bool still_pending;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            still_pending = pending_.erase(id) > 0;
-        }
-        if (still_pending)  // else the reply arrived just now: take it
-            throw TimeoutError("qmp: '" + command + "' on " + peer_ + ": no reply within " +
-                               ms_text(timeout) + " (a late reply will be dropped)");
-    }
-
-    json message;
-    try {
-        message = reply.get();
-    } catch (const DisconnectedError&) {
-        if (is_quit)  // QEMU may close before replying to 'quit': that is success
-            return json::object();
-        throw_closed(command);
-    }
-
-    const auto error = message.find("error");
-    if (error != message.end()) {
-        if (!error->is_object())
-            throw ExecuteError(command, "GenericError", excerpt(*error));
-        throw ExecuteError(command, text_member(*error, "class", "GenericError"),
-                           text_member(*error, "desc", ""));
-    }
-    return std::move(message["return"]);
+    // Two threads may fetch it at once; both results are the same, the first stored wins.
+    auto fetched = std::make_shared<const Schema>(execute("query-qmp-schema", json(), timeout));
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!schema_)
+        schema_ = std::move(fetched);
+    return schema_;
 }
 
 }  // namespace qmp::detail

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <future>
@@ -15,19 +16,52 @@
 
 #include <qmp/json.hpp>
 #include <qmp/options.hpp>
+#include <qmp/schema.hpp>
 #include <spdlog/logger.h>
 
 #include "deadline.hpp"
-#include "event_queue_state.hpp"
+#include "event_router.hpp"
 #include "socket.hpp"
 
 namespace qmp::detail {
 
+/// One request to send: a command with arguments, or a whole message (execute_raw()).
+struct Request {
+    std::string command;
+    const json* arguments = nullptr;  // null json or an object
+    const json* message = nullptr;    // a whole message instead of command + arguments
+    bool oob = false;                 // send as exec-oob
+    int fd = -1;                      // pass this fd with SCM_RIGHTS
+    std::chrono::milliseconds timeout{0};
+};
+
+/// A request that was sent and whose reply is awaited.
+struct Call {
+    std::string id;
+    std::string command;
+    std::future<json> reply;
+    Clock::time_point deadline;
+    std::chrono::milliseconds timeout{0};
+    bool is_quit = false;
+};
+
+/// A registered request, from send() until its reply arrives or the session ends. A call that
+/// timed out or was cancelled stays registered, abandoned, until its reply comes: QEMU is still
+/// working on it, so it still counts against the in-flight limits.
+struct Slot {
+    std::promise<json> promise;
+    bool abandoned = false;
+    bool quiet = false;  // cancelled on purpose: drop the late reply without a warning
+    bool in_band = true;
+    bool carries_fd = false;
+};
+
 /// What a Connection shares with its Client across sessions.
 struct SessionShared {
-    std::shared_ptr<EventQueueState> events;
-    std::atomic<std::uint64_t> dropped_replies{0};
+    explicit SessionShared(std::shared_ptr<spdlog::logger> log) : logger(log), router(log) {}
     std::shared_ptr<spdlog::logger> logger;
+    EventRouter router;
+    std::atomic<std::uint64_t> dropped_replies{0};
 };
 
 /// A connected socket and the reader thread that serves it.
@@ -64,6 +98,28 @@ public:
     json execute(const std::string& command, const json& arguments,
                  std::chrono::milliseconds timeout);
 
+    /// Registers and sends a request; its reply is then awaited with wait().
+    /// \throws TimeoutError, DisconnectedError, UsageError (nothing is left pending then).
+    Call send(const Request& request);
+
+    /// Waits for \p call's whole reply message until its deadline. On timeout the call is
+    /// abandoned (its late reply will be dropped and counted) and TimeoutError thrown.
+    /// \throws DisconnectedError/ProtocolError with the command named.
+    json wait(Call& call);
+
+    /// The "return" member of \p reply, or ExecuteError for an error reply.
+    static json result(const Call& call, json&& reply);
+
+    /// Forgets \p call: its reply, if it ever comes, is dropped; quietly when \p quiet.
+    void abandon(const Call& call, bool quiet) noexcept;
+
+    /// Only after negotiation: at most \p limit in-band commands in flight (0: no limit), and
+    /// whether exec-oob may be used.
+    void set_flow_control(std::size_t limit, bool oob);
+
+    /// The server's schema, fetched with query-qmp-schema on first use and kept.
+    std::shared_ptr<const Schema> schema(std::chrono::milliseconds timeout);
+
     /// Ends the session with \p reason (kept only if it is the first); wakes every waiter and
     /// the reader. Never blocks on the peer.
     void close(const std::string& reason, bool protocol_error = false) noexcept;
@@ -79,14 +135,15 @@ private:
     void handle_message(std::string_view text);
     void deliver_event(json&& message);
     void route_reply(json&& message);
-    void send_request(const std::string& request, const std::string& command,
-                      const std::string& id, Clock::time_point deadline,
-                      std::chrono::milliseconds timeout);
+    void write_request(const std::string& request, const Call& call, int fd);
     void forget(const std::string& id);
+    void release_locked(const Slot& slot);
+    std::string register_call(const Request& request, Call& call);
     [[noreturn]] void throw_closed(const std::string& command);
     std::string end_of_stream_reason(int error, std::size_t unread) const;
 
     const Fd socket_;
+    const bool is_unix_;
     const std::string peer_;
     const std::size_t max_message_size_;
     const std::size_t max_depth_;
@@ -94,7 +151,14 @@ private:
     spdlog::logger& log_;
 
     mutable std::mutex mutex_;  // guards everything below up to the reader
-    std::unordered_map<std::string, std::promise<json>> pending_;
+    std::unordered_map<std::string, Slot> pending_;
+    std::condition_variable gate_;       // signalled when room or the writer frees up, on close
+    std::size_t in_band_limit_ = 0;      // 0: no limit
+    std::size_t in_band_in_flight_ = 0;  // in-band requests sent and not yet answered
+    bool fd_in_flight_ = false;          // QEMU keeps only the latest fd: one at a time
+    bool oob_ = false;
+    bool writing_ = false;               // a thread is writing a request (one at a time)
+    std::shared_ptr<const Schema> schema_;
     std::promise<json> greeting_;
     std::future<json> greeting_future_;  // taken once by wait_greeting()
     bool greeting_done_ = false;
@@ -102,7 +166,6 @@ private:
     bool closed_by_protocol_error_ = false;
     std::string close_reason_;
 
-    std::timed_mutex write_mutex_;  // one request on the wire at a time
     std::atomic<std::uint64_t> next_id_{0};
     std::atomic<bool> quit_sent_{false};
 

@@ -75,6 +75,26 @@ std::optional<Event> EventQueueState::try_pop()
     return event;
 }
 
+std::optional<Event> EventQueueState::pop_until_terminated()
+{
+    std::unique_lock<std::mutex> lock(mutex_);
+    ready_.wait(lock, [this] { return !events_.empty() || terminated_; });
+    if (terminated_)
+        return std::nullopt;
+    Event event = std::move(events_.front());
+    events_.pop_front();
+    return event;
+}
+
+void EventQueueState::terminate()
+{
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        terminated_ = true;
+    }
+    ready_.notify_all();
+}
+
 std::size_t EventQueueState::size() const
 {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -100,6 +120,8 @@ EventQueue::EventQueue(std::shared_ptr<detail::EventQueueState> state) : state_(
 }
 
 EventQueue::~EventQueue() = default;
+EventQueue::EventQueue(EventQueue&&) noexcept = default;
+EventQueue& EventQueue::operator=(EventQueue&&) noexcept = default;
 
 // Each call holds its own reference to the state, so a thread woken by the Client's destruction
 // never touches freed memory on its way out.

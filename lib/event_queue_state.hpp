@@ -35,6 +35,11 @@ public:
     std::optional<Event> pop_until(std::chrono::steady_clock::time_point deadline);
 
     std::optional<Event> try_pop();
+
+    /// For the callback dispatcher: waits for an event across sessions, ignoring close(), until
+    /// terminate(). Empty optional once terminated.
+    std::optional<Event> pop_until_terminated();
+    void terminate();
     std::size_t size() const;
     std::uint64_t dropped() const;
     std::size_t capacity() const { return capacity_; }
@@ -48,6 +53,7 @@ private:
     std::deque<Event> events_;
     std::uint64_t dropped_ = 0;
     std::exception_ptr closed_;  // non-null while closed
+    bool terminated_ = false;
 };
 
 }  // namespace qmp::detail

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -510,10 +511,10 @@ void close_inherited_descriptors_on_exec() noexcept
 [[noreturn]] void become_qemu(const ChildSetup& setup) noexcept
 {
     reset_signals();
-    // A process group of its own: Ctrl-C in a terminal goes to the foreground group, and must
-    // not kill a QEMU the program still wants to shut down cleanly (the program's own exit, the
-    // Machine's destructor and PR_SET_PDEATHSIG take care of it). It also keeps QEMU out of
-    // signals meant for the test runner's group.
+    // A process group of its own: Ctrl-C in a terminal signals the foreground group, and must
+    // not kill a QEMU the program still wants to shut down cleanly. The Machine's destructor
+    // and PR_SET_PDEATHSIG still end it with the program (also when a test runner kills the
+    // program's group on a timeout), and the group lets cleanup kill what QEMU started.
     ::setpgid(0, 0);
     if (setup.kill_with_parent) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -547,10 +548,34 @@ StandardStreams open_standard_streams(const std::string& log_path)
     return streams;
 }
 
+// Reads what the child reports through the exec-status pipe. \returns false on end-of-file
+// (the exec succeeded) and, to stay within \p deadline, when nothing came in time: another
+// thread's fork() can hold a copy of the pipe's write end for as long as that child lives. An
+// exec that failed unnoticed shows later as an exit with status 127.
+bool read_child_failure(const UniqueFd& reader, Clock::time_point deadline, ChildFailure& failure)
+{
+    pollfd readable{reader.get(), POLLIN, 0};
+    int ready;
+    do {
+        const auto wait = deadline == Clock::time_point::max()
+                              ? -1
+                              : static_cast<int>(std::min<milliseconds::rep>(
+                                    time_left(deadline).count(), 1000 * 1000 * 1000));
+        ready = ::poll(&readable, 1, wait);
+    } while (ready < 0 && errno == EINTR);
+    if (ready <= 0)
+        return false;
+    ssize_t got;
+    do {
+        got = ::read(reader.get(), &failure, sizeof failure);
+    } while (got < 0 && errno == EINTR);
+    return got == static_cast<ssize_t>(sizeof failure);
+}
+
 // Forks and execs \p command. \returns the child, or (through \p failure) why it could not
 // become QEMU; in that case the child has been reaped.
 ChildProcess spawn(const std::vector<std::string>& command, const StandardStreams& streams,
-                   bool kill_with_parent, std::string& failure)
+                   bool kill_with_parent, Clock::time_point deadline, std::string& failure)
 {
     std::vector<char*> argv;
     for (const auto& arg : command)
@@ -559,11 +584,11 @@ ChildProcess spawn(const std::vector<std::string>& command, const StandardStream
 
     // The classic self-pipe: the child's end closes on a successful execve(), so the parent
     // reads end-of-file; a failing child writes its errno first.
-    int report[2];
-    if (::pipe2(report, O_CLOEXEC) != 0)
+    int report_pipe[2];
+    if (::pipe2(report_pipe, O_CLOEXEC) != 0)
         throw system_failure("cannot create a pipe", errno);
-    UniqueFd report_reader(report[0]);
-    UniqueFd report_writer = keep_clear_of_stdio(UniqueFd(report[1]));
+    UniqueFd report_reader(report_pipe[0]);
+    UniqueFd report_writer = keep_clear_of_stdio(UniqueFd(report_pipe[1]));
 
     const ChildSetup setup{argv.data(),       environ,       streams.input.get(),
                            streams.output.get(), report_writer.get(), ::getpid(),
@@ -581,18 +606,14 @@ ChildProcess spawn(const std::vector<std::string>& command, const StandardStream
         throw system_failure("cannot fork to start '" + command[0] + "'", fork_error);
 
     ChildProcess child(pid);
-    report_writer.reset();
-    ChildFailure report_data{};
-    ssize_t got;
-    do {
-        got = ::read(report_reader.get(), &report_data, sizeof report_data);
-    } while (got < 0 && errno == EINTR);
-    if (got == static_cast<ssize_t>(sizeof report_data)) {
+    report_writer.reset();  // else the parent's own copy would keep the pipe from closing
+    ChildFailure report{};
+    if (read_child_failure(report_reader, deadline, report)) {
         child.kill_and_reap();  // it is already exiting; this only reaps
-        failure = (report_data.step == ChildFailure::exec ? "cannot execute '" + command[0] + "'"
-                                                          : "cannot redirect the output of '" +
-                                                                command[0] + "'") +
-                  ": " + error_text(report_data.error);
+        failure = (report.step == ChildFailure::exec
+                       ? "cannot execute '" + command[0] + "'"
+                       : "cannot redirect the standard streams of '" + command[0] + "'") +
+                  ": " + error_text(report.error);
     }
     return child;
 }
@@ -745,8 +766,9 @@ public:
         StandardStreams streams = open_standard_streams(directory.path() + "/qemu.log");
 
         std::string failure;
-        ChildProcess child = spawn(command, streams, options_.kill_with_parent, failure);
-        if (failure.empty())
+        ChildProcess child =
+            spawn(command, streams, options_.kill_with_parent, deadline, failure);
+        if (failure.empty() && logger_->should_log(spdlog::level::debug))
             logger_->debug("qmp: started {} (pid {}): {}", options_.binary, child.pid(),
                            command_line_text(command));
         std::unique_ptr<Client> client;
@@ -830,8 +852,8 @@ private:
 
     MachineOptions options_;
     std::shared_ptr<spdlog::logger> logger_;
-    // Declared before process_ so that, in a moved-from or partially built state, the process
-    // is killed before its directory disappears.
+    // Declared before process_, hence destroyed after it: the process dies before its directory
+    // goes.
     TemporaryDirectory directory_;
     std::string socket_path_;
     UniqueFd log_;

@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -147,12 +148,36 @@ Fd connect_stream(const Address& address, Clock::time_point deadline)
     throw last;
 }
 
+namespace {
+
+// The first bytes of a request, with \p pass_fd attached as ancillary data.
+ssize_t send_with_fd(int fd, const char* data, std::size_t size, int pass_fd)
+{
+    iovec iov{const_cast<char*>(data), size};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(header), &pass_fd, sizeof(int));
+    return ::sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+}  // namespace
+
 SendResult send_all(int fd, const char* data, std::size_t size, Clock::time_point deadline,
-                    std::size_t& sent, int& error)
+                    std::size_t& sent, int& error, int pass_fd)
 {
     sent = 0;
     while (sent < size) {
-        const ssize_t n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        const ssize_t n = sent == 0 && pass_fd >= 0
+                              ? send_with_fd(fd, data, size, pass_fd)
+                              : ::send(fd, data + sent, size - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n >= 0) {
             sent += static_cast<std::size_t>(n);
             continue;

@@ -55,9 +55,10 @@ bool is_not_ready_error(int error);
 enum class SendResult { done, timeout, failed };
 
 /// Sends all \p size bytes, waiting for room until \p deadline (Clock::time_point::max(): no
-/// limit). \p sent counts the bytes that went out; \p error is errno on failure.
+/// limit). \p sent counts the bytes that went out; \p error is errno on failure. When
+/// \p pass_fd >= 0 it travels with SCM_RIGHTS on the first bytes (a unix socket only).
 SendResult send_all(int fd, const char* data, std::size_t size, Clock::time_point deadline,
-                    std::size_t& sent, int& error);
+                    std::size_t& sent, int& error, int pass_fd = -1);
 
 /// Wakes every thread blocked on \p fd (recv, poll) without closing it: the fd stays valid
 /// until its owner closes it, so no other thread can reuse its number by accident.

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,7 +21,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -164,6 +167,39 @@ TEST(Machine, ExitAfterCreatingTheSocketIsReportedAsAnExit)
     EXPECT_THAT(message, HasSubstr("exited with status 1"));
     EXPECT_THAT(message, HasSubstr("'nosuchdevice' is not a valid device model name"));
     EXPECT_TRUE(tmpdir.is_empty());
+}
+
+// The same, made independent of timing: a stand-in for QEMU links a socket nobody listens on
+// (a dead QEMU's leftover) to the monitor path, then exits a moment later. start() must keep
+// checking the process while connections are refused, not retry them until start_timeout.
+TEST(Machine, ExitWhileTheSocketRefusesConnectionsIsReportedAsAnExit)
+{
+    ScopedTmpdir tmpdir;
+    const std::string stale = tmpdir.path() / "stale.sock";
+    {
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        stale.copy(address.sun_path, sizeof address.sun_path - 1);
+        ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+        ::close(fd);  // the file stays; connecting to it is refused
+    }
+    qmp::MachineOptions options;
+    options.binary = "/bin/sh";
+    // $0 is the stale socket, $2 the "socket,id=qmp0,path=...,server=on,wait=off" argument.
+    options.args = {"-c",
+                    "sock=${2#*path=}; sock=${sock%%,server=on*}; ln -s \"$0\" \"$sock\"; "
+                    "sleep 0.3; exit 3",
+                    stale};
+    options.start_timeout = 60s;
+    qmp::Machine machine(options);
+
+    const auto started = std::chrono::steady_clock::now();
+    const std::string message = start_failure_message(machine);
+    const auto waited = std::chrono::steady_clock::now() - started;
+
+    EXPECT_THAT(message, HasSubstr("exited with status 3"));
+    EXPECT_LT(waited, options.start_timeout / 2) << "start() retried a dead socket";
 }
 
 TEST(Machine, NoMonitorSocketWithinStartTimeoutIsReported)
@@ -322,11 +358,66 @@ TEST(Machine, ShutdownRemovesFilesTestsPutInTheDirectory)
     machine.start();
     const std::string directory = machine.directory();
     fs::create_directories(directory + "/sub/dir");
-    { std::FILE* f = std::fopen((directory + "/sub/dir/file").c_str(), "w"); std::fclose(f); }
+    std::ofstream(directory + "/sub/dir/file") << "left by a test";
 
     machine.shutdown();
 
     EXPECT_FALSE(fs::exists(directory));
+}
+
+// Blocks QEMU's main loop by making it open a FIFO nobody writes to (QMP-NOTES.md): every later
+// in-band command, `quit` included, waits behind it.
+void block_main_loop(qmp::Client& client, const std::string& fifo)
+{
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    EXPECT_THROW(client.execute("object-add",
+                                {{"qom-type", "secret"}, {"id", "s0"}, {"file", fifo}}, 200ms),
+                 qmp::TimeoutError);
+}
+
+TEST(Machine, ShutdownFallsBackToSigtermWhenQuitIsNotAnswered)
+{
+    ScopedTmpdir tmpdir;
+    qmp::MachineOptions options;
+    options.shutdown_timeout = 200ms;
+    qmp::Machine machine(options);
+    block_main_loop(machine.start(), tmpdir.path() / "secret");
+
+    const int status = machine.shutdown();
+
+    // SIGTERM interrupts the blocked open(); QEMU then shuts down cleanly.
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_THAT(machine.stderr_output(), HasSubstr("terminating on signal 15"));
+}
+
+TEST(Machine, ShutdownEscalatesToSigkillWhenQemuIsStopped)
+{
+    qmp::MachineOptions options;
+    options.shutdown_timeout = 200ms;
+    qmp::Machine machine(options);
+    machine.start();
+    machine.kill(SIGSTOP);  // answers nothing, handles no SIGTERM
+
+    const int status = machine.shutdown();
+
+    ASSERT_TRUE(WIFSIGNALED(status)) << status;
+    EXPECT_EQ(WTERMSIG(status), SIGKILL);
+}
+
+TEST(Machine, DestructorKillsAStoppedQemu)
+{
+    pid_t pid = 0;
+    {
+        qmp::MachineOptions options;
+        options.shutdown_timeout = 200ms;
+        qmp::Machine machine(options);
+        machine.start();
+        machine.kill(SIGSTOP);
+        pid = machine.pid();
+    }
+    errno = 0;
+    EXPECT_EQ(::kill(pid, 0), -1);
+    EXPECT_EQ(errno, ESRCH);
 }
 
 TEST(Machine, ShutdownWhenNeverStartedReturnsMinusOne)

@@ -21,8 +21,9 @@ class EventQueueState;
 
 /// A bounded, thread-safe FIFO of events, filled by the client's reader thread.
 ///
-/// Obtain it with Client::events(); it lives as long as its Client and stays the same object
-/// across disconnect() and connect(). When it is full the *oldest* event is dropped to make room:
+/// Client::events() is the queue of every event; it lives as long as its Client and stays the
+/// same object across disconnect() and connect(). Client::listen() returns more queues, each with
+/// its own copy of the events it selects, from its creation on; destroying one unsubscribes it. When it is full the *oldest* event is dropped to make room:
 /// the reader never blocks on a slow consumer (that would stall every reply), and every drop is
 /// counted by dropped() and logged at warning level.
 ///
@@ -62,6 +63,10 @@ public:
 
     EventQueue(const EventQueue&) = delete;
     EventQueue& operator=(const EventQueue&) = delete;
+    /// Moves the subscription; the moved-from queue may only be destroyed or assigned to.
+    EventQueue(EventQueue&&) noexcept;
+    EventQueue& operator=(EventQueue&&) noexcept;
+    /// Unsubscribes (for a listener). Threads blocked in pop() keep what they need alive.
     ~EventQueue();
 
     /// \internal Created by the Client; shares its state with the reader thread.

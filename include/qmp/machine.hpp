@@ -28,7 +28,9 @@ struct QMP_EXPORT MachineOptions {
     /// no display, so nothing runs but the monitor.
     std::vector<std::string> args = {"-machine", "none", "-nodefaults", "-display", "none"};
 
-    /// Options of the Client connected to the monitor. retry_connect is forced on.
+    /// Options of the Client connected to the monitor. start() retries by itself, checking the
+    /// process between attempts, and sets connect_timeout to what is left of start_timeout; the
+    /// Client keeps retry_connect off.
     ClientOptions client;
 
     /// Bound on start(): exec, the monitor socket appearing, connect and negotiation.
@@ -77,15 +79,18 @@ public:
     /// \returns the connected client (the same as client()).
     /// \throws ConnectError with QEMU's stderr when the process cannot be started, exits early,
     /// or does not answer within start_timeout; everything is cleaned up in that case.
-    /// \throws UsageError if already started.
+    /// \throws UsageError if already started (a Machine starts its process once; after a failed
+    /// start() it may be called again).
     Client& start();
 
     /// The client connected to the monitor.
+    /// \throws UsageError before start().
     Client& client();
 
     /// Sends `quit` and waits for the process to exit; after shutdown_timeout sends SIGTERM, and
     /// after another shutdown_timeout SIGKILL. Reaps the process and removes the directory.
-    /// \returns the exit status as from waitpid() (see WIFEXITED etc.), or -1 if not running.
+    /// \returns the exit status as from waitpid() (see WIFEXITED etc.), or -1 if not running or
+    /// already reaped.
     int shutdown();
 
     /// Sends \p signal to the process (tests use SIGKILL to simulate a crash). Does not reap.

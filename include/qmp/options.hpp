@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <limits>
 #include <memory>
+#include <optional>
 
 namespace spdlog {
 class logger;
@@ -19,6 +20,18 @@ inline constexpr std::chrono::milliseconds wait_forever = std::chrono::milliseco
 
 /// Pass as ClientOptions::event_queue_capacity for a queue without bound.
 inline constexpr std::size_t unbounded = std::numeric_limits<std::size_t>::max();
+
+/// Per-call settings of Client::execute(), execute_async() and execute_with_fd().
+///
+/// Thread safety: a plain value.
+struct ExecOptions {
+    /// Bound on the call; ClientOptions::command_timeout when unset; qmp::wait_forever: none.
+    std::optional<std::chrono::milliseconds> timeout;
+    /// Send as "exec-oob": QEMU runs it at once, even while in-band commands are queued or
+    /// running. Only for commands QEMU marks allow-oob (7.2: migrate-pause, migrate-recover,
+    /// yank, query-yank) and only when OOB was negotiated (else UsageError).
+    bool oob = false;
+};
 
 /// How a Client connects and behaves. Copy one, change what you need, pass it to the Client.
 ///
@@ -56,6 +69,16 @@ struct ClientOptions {
     /// Most events kept in Client::events() before the oldest are dropped (and counted).
     /// qmp::unbounded keeps every event.
     std::size_t event_queue_capacity = 10000;
+
+    /// With OOB negotiated, the most in-band commands kept in flight; more wait inside the
+    /// client (bounded by their timeout). QEMU queues 8 and then stops reading its socket, after
+    /// which an exec-oob command could no longer overtake. 0: no limit.
+    std::size_t oob_in_band_limit = 8;
+
+    /// Check each command name against the server's schema (fetched once per connection with
+    /// query-qmp-schema) before sending it: an unknown name fails at once with an ExecuteError
+    /// of class "CommandNotFound" that suggests the closest known name, without a round trip.
+    bool check_commands = false;
 
     /// Where the client logs. Null (the default) logs nothing and touches no global spdlog
     /// state. Traffic is logged at trace level as "--> {json}" and "<-- {json}"; drops and

@@ -10,3 +10,5 @@
 #include <qmp/json.hpp>
 #include <qmp/machine.hpp>
 #include <qmp/options.hpp>
+#include <qmp/pending_reply.hpp>
+#include <qmp/schema.hpp>

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: MIT
+/// \file
+/// qmp::PendingReply, the handle of a command sent with Client::execute_async().
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <qmp/export.hpp>
+#include <qmp/json.hpp>
+
+namespace qmp {
+
+namespace detail {
+class PendingCall;
+}
+
+/// A command that was sent and whose reply has not been collected yet.
+///
+/// get() returns the reply's "return" member or throws exactly what Client::execute() would;
+/// it waits at most until the call's timeout, counted from when it was sent. cancel(), or
+/// destroying the handle before get(), abandons the call: its slot is freed and its reply, if it
+/// ever comes, is dropped quietly.
+///
+/// Thread safety: thread-bound (one thread at a time per handle); different handles may be used
+/// from different threads at once.
+class QMP_EXPORT PendingReply {
+public:
+    /// Waits for the reply. May be called once.
+    /// \throws ExecuteError, TimeoutError, DisconnectedError, ProtocolError as Client::execute();
+    /// UsageError after cancel() or a second get().
+    json get();
+
+    /// Waits at most \p timeout for the reply (or the failure) to be there; true if it is.
+    bool wait_for(std::chrono::milliseconds timeout) const;
+
+    /// True when get() would not block.
+    bool ready() const;
+
+    /// Abandons the call (see above). Does nothing after get().
+    void cancel() noexcept;
+
+    /// The command's name.
+    const std::string& command() const;
+
+    PendingReply(PendingReply&&) noexcept;
+    PendingReply& operator=(PendingReply&&) noexcept;
+    ~PendingReply();
+
+    /// \internal Made by Client::execute_async().
+    explicit PendingReply(std::unique_ptr<detail::PendingCall> call);
+
+private:
+    std::unique_ptr<detail::PendingCall> call_;
+};
+
+}  // namespace qmp

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+#include "event_router.hpp"
+
+#include <qmp/error.hpp>
+
+namespace qmp::detail {
+
+EventRouter::EventRouter(std::shared_ptr<spdlog::logger> logger)
+    : logger_(std::move(logger)),
+      entries_(std::make_shared<const Entries>()),
+      closed_(std::make_exception_ptr(DisconnectedError("qmp: not connected")))
+{
+}
+
+std::shared_ptr<EventQueueState> EventRouter::add(Filter filter, std::size_t capacity)
+{
+    auto queue = std::make_shared<EventQueueState>(capacity, logger_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!closed_)
+        queue->reopen();
+    auto entries = std::make_shared<Entries>();
+    entries->reserve(entries_->size() + 1);
+    for (const auto& entry : *entries_)
+        if (!entry.queue.expired())  // drop listeners that were destroyed
+            entries->push_back(entry);
+    entries->push_back({queue, std::move(filter)});
+    entries_ = std::move(entries);
+    return queue;
+}
+
+std::shared_ptr<const EventRouter::Entries> EventRouter::snapshot() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return entries_;
+}
+
+void EventRouter::deliver(Event&& event)
+{
+    const auto entries = snapshot();
+    // Find the matching queues first, so that the last one can take the event without a copy.
+    std::shared_ptr<EventQueueState> matched[8];
+    std::vector<std::shared_ptr<EventQueueState>> more;
+    std::size_t count = 0;
+    for (const auto& entry : *entries) {
+        auto queue = entry.queue.lock();
+        if (!queue)
+            continue;
+        if (entry.filter) {
+            bool accepted = false;
+            try {
+                accepted = entry.filter(event);
+            } catch (const std::exception& e) {
+                logger_->warn("an event listener's predicate threw on {}: {}", event.name, e.what());
+            }
+            if (!accepted)
+                continue;
+        }
+        if (count < 8)
+            matched[count] = std::move(queue);
+        else
+            more.push_back(std::move(queue));
+        ++count;
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+        auto& queue = i < 8 ? matched[i] : more[i - 8];
+        if (i + 1 == count)
+            queue->push(std::move(event));
+        else
+            queue->push(event);
+    }
+}
+
+void EventRouter::close_all(const std::exception_ptr& cause)
+{
+    const auto entries = [&] {
+        std::lock_guard<std::mutex> lock(mutex_);
+        closed_ = cause;
+        return entries_;
+    }();
+    for (const auto& entry : *entries)
+        if (auto queue = entry.queue.lock())
+            queue->close(cause);
+}
+
+void EventRouter::reopen_all()
+{
+    const auto entries = [&] {
+        std::lock_guard<std::mutex> lock(mutex_);
+        closed_ = nullptr;
+        return entries_;
+    }();
+    for (const auto& entry : *entries)
+        if (auto queue = entry.queue.lock())
+            queue->reopen();
+}
+
+}  // namespace qmp::detail

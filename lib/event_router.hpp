@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+// Fans events out from the reader thread to every listener whose filter matches.
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <qmp/event.hpp>
+#include <spdlog/logger.h>
+
+#include "event_queue_state.hpp"
+
+namespace qmp::detail {
+
+/// The set of event queues of one Client: events() and every listen() queue.
+///
+/// Listeners are held weakly: destroying a listener's EventQueue unsubscribes it. The list is
+/// copy-on-write, so deliver() takes a snapshot under the lock and runs filters (user code, for
+/// predicate listeners) outside it.
+///
+/// Thread safety: every member is thread-safe.
+class EventRouter {
+public:
+    using Filter = std::function<bool(const Event&)>;
+
+    explicit EventRouter(std::shared_ptr<spdlog::logger> logger);
+
+    /// A new queue receiving every later event that \p filter accepts (null: all). It starts
+    /// open while a session is open, closed otherwise.
+    std::shared_ptr<EventQueueState> add(Filter filter, std::size_t capacity);
+
+    /// Gives \p event to every matching listener.
+    void deliver(Event&& event);
+
+    /// The session ended: every queue ends with \p cause once drained.
+    void close_all(const std::exception_ptr& cause);
+
+    /// A session started: every queue is open again.
+    void reopen_all();
+
+private:
+    struct Entry {
+        std::weak_ptr<EventQueueState> queue;
+        Filter filter;
+    };
+    using Entries = std::vector<Entry>;
+
+    std::shared_ptr<const Entries> snapshot() const;
+
+    const std::shared_ptr<spdlog::logger> logger_;
+    mutable std::mutex mutex_;
+    std::shared_ptr<const Entries> entries_;
+    std::exception_ptr closed_;
+};
+
+}  // namespace qmp::detail
