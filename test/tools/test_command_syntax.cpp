@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: MIT
+// The qmp-shell input language, without QEMU.
+#include <gtest/gtest.h>
+
+#include "command_syntax.hpp"
+
+using qmp::json;
+using qmp_tools::CommandReader;
+using qmp_tools::parse_command;
+using qmp_tools::parse_value;
+using qmp_tools::SyntaxError;
+
+namespace {
+
+// The column of the SyntaxError \p line raises through parse_command(), or -1.
+long error_column(const std::string& line)
+{
+    try {
+        parse_command(line);
+    } catch (const SyntaxError& e) {
+        return static_cast<long>(e.column());
+    }
+    return -1;
+}
+
+json arguments_of(const std::string& line)
+{
+    return parse_command(line)->arguments;
+}
+
+}  // namespace
+
+TEST(CommandSyntax, CommandWithoutArgumentsHasEmptyObject)
+{
+    const auto request = parse_command("query-status");
+    ASSERT_TRUE(request);
+    EXPECT_EQ(request->command, "query-status");
+    EXPECT_EQ(request->arguments, json::object());
+}
+
+TEST(CommandSyntax, BlankLineIsNoCommand)
+{
+    EXPECT_FALSE(parse_command(""));
+    EXPECT_FALSE(parse_command("   \t"));
+}
+
+TEST(CommandSyntax, JsonValuesAreJson)
+{
+    EXPECT_EQ(arguments_of("c n=42 f=1.5 neg=-3 t=true f2=false z=null"),
+              (json{{"n", 42}, {"f", 1.5}, {"neg", -3}, {"t", true}, {"f2", false},
+                    {"z", nullptr}}));
+    EXPECT_EQ(arguments_of(R"(c s="42" a=[1,"x"] o={"k":{"l":[]}})"),
+              (json{{"s", "42"}, {"a", {1, "x"}}, {"o", {{"k", {{"l", json::array()}}}}}}));
+}
+
+TEST(CommandSyntax, OtherTextIsAString)
+{
+    EXPECT_EQ(arguments_of("c driver=virtio-rng-pci id=rng0 path=/tmp/x.img v=08 w=True"),
+              (json{{"driver", "virtio-rng-pci"}, {"id", "rng0"}, {"path", "/tmp/x.img"},
+                    {"v", "08"}, {"w", "True"}}));
+}
+
+TEST(CommandSyntax, EmptyValueIsEmptyString)
+{
+    EXPECT_EQ(arguments_of("c id="), (json{{"id", ""}}));
+}
+
+TEST(CommandSyntax, SingleQuotesMakeAStringEvenOfANumber)
+{
+    EXPECT_EQ(arguments_of("c id='123' s='two words' e='it\\'s'"),
+              (json{{"id", "123"}, {"s", "two words"}, {"e", "it's"}}));
+}
+
+TEST(CommandSyntax, DoubleQuotedStringKeepsSpaces)
+{
+    EXPECT_EQ(arguments_of(R"(c command-line="info status")"),
+              (json{{"command-line", "info status"}}));
+}
+
+TEST(CommandSyntax, JsonWithSpacesIsOneWord)
+{
+    EXPECT_EQ(arguments_of(R"(c o={"a": 1, "b": [1, 2]} x=1)"),
+              (json{{"o", {{"a", 1}, {"b", {1, 2}}}}, {"x", 1}}));
+}
+
+TEST(CommandSyntax, DottedKeysNest)
+{
+    EXPECT_EQ(arguments_of("blockdev-add driver=null-co node-name=n0 cache.direct=true "
+                           "cache.no-flush=false a.b.c=1"),
+              (json{{"driver", "null-co"},
+                    {"node-name", "n0"},
+                    {"cache", {{"direct", true}, {"no-flush", false}}},
+                    {"a", {{"b", {{"c", 1}}}}}}));
+}
+
+TEST(CommandSyntax, WholeJsonObjectIsSentAsItIs)
+{
+    const auto request =
+        parse_command(R"(  {"execute": "qom-list", "arguments": {"path": "/"}, "id": 7})");
+    ASSERT_TRUE(request);
+    EXPECT_EQ(request->command, "qom-list");
+    EXPECT_EQ(request->arguments, (json{{"path", "/"}}));
+    EXPECT_EQ(request->raw,
+              (json{{"execute", "qom-list"}, {"arguments", {{"path", "/"}}}, {"id", 7}}));
+}
+
+TEST(CommandSyntax, KeyValueCommandHasNoRawMessage)
+{
+    EXPECT_TRUE(parse_command("stop")->raw.is_null());
+}
+
+TEST(CommandSyntax, JsonObjectWithoutExecuteIsAnError)
+{
+    EXPECT_EQ(error_column(R"(  {"arguments": {}})"), 2);
+}
+
+TEST(CommandSyntax, BrokenJsonObjectPointsAtTheBadCharacter)
+{
+    //                      0123456789012345
+    EXPECT_EQ(error_column(R"({"execute": x})"), 12);
+}
+
+TEST(CommandSyntax, MissingEqualsPointsAtTheWord)
+{
+    //                     0123456789
+    EXPECT_EQ(error_column("cmd a=1 oops b=2"), 8);
+}
+
+TEST(CommandSyntax, BrokenJsonValuePointsIntoTheValue)
+{
+    //                     0         1
+    //                     0123456789012345
+    EXPECT_EQ(error_column(R"(cmd a=1 o={"k":x})"), 15);
+}
+
+TEST(CommandSyntax, UnclosedBracketPointsAtIt)
+{
+    EXPECT_EQ(error_column("cmd a=[1,2 b=3"), 6);
+}
+
+TEST(CommandSyntax, StrayClosingBracketPointsAtIt)
+{
+    EXPECT_EQ(error_column("cmd a=1]"), 7);
+}
+
+TEST(CommandSyntax, UnterminatedQuotePointsAtTheQuote)
+{
+    EXPECT_EQ(error_column("cmd a='abc"), 6);
+    EXPECT_EQ(error_column("cmd a=\"abc"), 6);
+}
+
+TEST(CommandSyntax, EmptyKeyComponentIsAnError)
+{
+    EXPECT_EQ(error_column("cmd a..b=1"), 6);
+    EXPECT_EQ(error_column("cmd =1"), 4);
+}
+
+TEST(CommandSyntax, DuplicateKeyIsAnError)
+{
+    EXPECT_EQ(error_column("cmd a=1 a=2"), 8);
+}
+
+TEST(CommandSyntax, KeyUsedAsValueAndObjectIsAnError)
+{
+    EXPECT_EQ(error_column("cmd a=1 a.b=2"), 8);
+    EXPECT_EQ(error_column("cmd a.b=1 a=2"), 10);
+}
+
+TEST(CommandSyntax, CommandNameMustNotBeKeyValue)
+{
+    EXPECT_EQ(error_column("  a=1"), 2);
+}
+
+TEST(CommandSyntax, FormattedErrorHasCaretUnderColumn)
+{
+    const std::string line = "cmd a=1 oops";
+    try {
+        parse_command(line);
+        FAIL() << "no error";
+    } catch (const SyntaxError& e) {
+        EXPECT_EQ(qmp_tools::format_syntax_error(line, e),
+                  "cmd a=1 oops\n        ^ expected key=value");
+    }
+}
+
+TEST(ValueSyntax, ValueRuleIsSharedWithQom)
+{
+    EXPECT_EQ(parse_value("1024"), json(1024));
+    EXPECT_EQ(parse_value("on"), json("on"));
+    EXPECT_EQ(parse_value("'1024'"), json("1024"));
+    EXPECT_THROW(parse_value("[1,"), SyntaxError);
+}
+
+TEST(Transaction, MultiLineBlockBecomesOneTransaction)
+{
+    CommandReader reader;
+    EXPECT_FALSE(reader.feed("transaction("));
+    EXPECT_TRUE(reader.in_transaction());
+    EXPECT_FALSE(reader.feed("block-dirty-bitmap-add node=d0 name=b1"));
+    EXPECT_FALSE(reader.feed("  "));
+    EXPECT_FALSE(reader.feed("block-dirty-bitmap-clear node=d0 name=b0"));
+    const auto request = reader.feed(")");
+    ASSERT_TRUE(request);
+    EXPECT_FALSE(reader.in_transaction());
+    EXPECT_EQ(request->command, "transaction");
+    EXPECT_EQ(request->arguments,
+              (json{{"actions",
+                     {{{"type", "block-dirty-bitmap-add"}, {"data", {{"node", "d0"}, {"name", "b1"}}}},
+                      {{"type", "block-dirty-bitmap-clear"},
+                       {"data", {{"node", "d0"}, {"name", "b0"}}}}}}}));
+}
+
+TEST(Transaction, OneLineTransaction)
+{
+    CommandReader reader;
+    const auto request = reader.feed("transaction( abort )");
+    ASSERT_TRUE(request);
+    EXPECT_EQ(request->arguments,
+              (json{{"actions", {{{"type", "abort"}, {"data", json::object()}}}}}));
+}
+
+TEST(Transaction, FirstActionOnTheOpeningLine)
+{
+    CommandReader reader;
+    EXPECT_FALSE(reader.feed("transaction( abort"));
+    const auto request = reader.feed("abort )");
+    ASSERT_TRUE(request);
+    EXPECT_EQ(request->arguments["actions"].size(), 2u);
+}
+
+TEST(Transaction, BadActionIsDroppedAndTransactionStaysOpen)
+{
+    CommandReader reader;
+    reader.feed("transaction(");
+    EXPECT_THROW(reader.feed("abort x"), SyntaxError);
+    EXPECT_TRUE(reader.in_transaction());
+    reader.feed("abort");
+    const auto request = reader.feed(")");
+    ASSERT_TRUE(request);
+    EXPECT_EQ(request->arguments["actions"].size(), 1u);
+}
+
+TEST(Transaction, TextAfterClosingParenthesisIsAnError)
+{
+    CommandReader reader;
+    reader.feed("transaction(");
+    try {
+        reader.feed(") stop");
+        FAIL() << "no error";
+    } catch (const SyntaxError& e) {
+        EXPECT_EQ(e.column(), 2u);
+    }
+}
+
+TEST(Transaction, OrdinaryCommandsPassThrough)
+{
+    CommandReader reader;
+    const auto request = reader.feed("stop");
+    ASSERT_TRUE(request);
+    EXPECT_EQ(request->command, "stop");
+}

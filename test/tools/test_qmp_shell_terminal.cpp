@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+// qmp-shell's interactive mode through a pseudo-terminal: history, TAB completion, an event
+// arriving while a line is being typed, and Ctrl-C.
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include <qmp/qmp.hpp>
+
+#include "tool_process.hpp"
+
+using namespace tools_test;
+
+namespace {
+
+class Terminal : public ::testing::Test {
+protected:
+    // qmp-shell on a terminal with a private HOME (for the history file) and, for events from
+    // the test, a second monitor on monitor_socket().
+    std::unique_ptr<ToolProcess> start_shell()
+    {
+        auto tool = std::make_unique<ToolProcess>(
+            std::vector<std::string>{tool_path("QMP_SHELL"), "--", "-machine", "none",
+                                     "-nodefaults", "-display", "none", "-qmp",
+                                     "unix:" + monitor_socket() + ",server=on,wait=off"},
+            ToolProcess::Options{true, {{"HOME", home_.path()}, {"TERM", "xterm"},
+                                        {"QMP_SOCKET", ""}, {"NO_COLOR", ""}}});
+        EXPECT_TRUE(tool->wait_for_output("(QEMU) ")) << tool->output();
+        return tool;
+    }
+
+    // Waits for \p reply after \p from, then for the next prompt: typing before the prompt is
+    // typing into the terminal's cooked mode while the command runs, as a user rarely does.
+    static bool wait_for_reply(ToolProcess& tool, const std::string& reply, std::size_t from)
+    {
+        if (!tool.wait_for_output(reply, 20s, from))
+            return false;
+        return tool.wait_for_output("(QEMU) ", 20s, tool.output().find(reply, from));
+    }
+
+    std::string monitor_socket() const { return home_.path() + "/events.sock"; }
+    std::string history_file() const { return home_.path() + "/.qmp-shell_history"; }
+
+    TemporaryDirectory home_;
+};
+
+}  // namespace
+
+TEST_F(Terminal, RepliesArePrettyAndPromptReturns)
+{
+    auto tool = start_shell();
+    const std::size_t mark = tool->output().size();
+    tool->write("query-status\r");
+    ASSERT_TRUE(wait_for_reply(*tool, "{\r\n    \"return\": {\r\n", mark)) << tool->output();
+    tool->write("\x04");  // Ctrl-D
+    EXPECT_EQ(tool->wait_exit(), 0);
+}
+
+TEST_F(Terminal, HistoryIsSavedAndRecalled)
+{
+    {
+        auto tool = start_shell();
+        tool->write("qom-get path=/machine property=type\r");
+        ASSERT_TRUE(wait_for_reply(*tool, "\"return\": \"none-machine\"", 0)) << tool->output();
+        tool->write("\x04");
+        ASSERT_EQ(tool->wait_exit(), 0);
+    }
+    std::ifstream file(history_file());
+    const std::string saved((std::istreambuf_iterator<char>(file)), {});
+    EXPECT_NE(saved.find("qom-get"), std::string::npos) << saved;
+
+    auto tool = start_shell();
+    const std::size_t mark = tool->output().size();
+    tool->write("\x1b[A\r");  // Up, Enter: the previous session's command again
+    EXPECT_TRUE(wait_for_reply(*tool, "\"return\": \"none-machine\"", mark)) << tool->output();
+    tool->write("\x04");
+    EXPECT_EQ(tool->wait_exit(), 0);
+}
+
+TEST_F(Terminal, TabCompletesCommandAndArgumentNames)
+{
+    auto tool = start_shell();
+    std::size_t mark = tool->output().size();
+    tool->write("query-versi\t");
+    ASSERT_TRUE(tool->wait_for_output("on", 20s, mark)) << tool->output();
+    tool->write("\r");
+    EXPECT_TRUE(wait_for_reply(*tool, "\"qemu\": {", mark)) << tool->output();
+
+    mark = tool->output().size();
+    tool->write("qom-get pa\t");
+    ASSERT_TRUE(tool->wait_for_output("th=", 20s, mark)) << tool->output();
+    tool->write("/machine prop\t");
+    ASSERT_TRUE(tool->wait_for_output("erty=", 20s, mark)) << tool->output();
+    tool->write("type\r");
+    EXPECT_TRUE(wait_for_reply(*tool, "\"return\": \"none-machine\"", mark)) << tool->output();
+    tool->write("\x04");
+    EXPECT_EQ(tool->wait_exit(), 0);
+}
+
+TEST_F(Terminal, EventWhileTypingIsPrintedAboveTheEditedLine)
+{
+    auto tool = start_shell();
+    qmp::ClientOptions options;
+    options.retry_connect = true;
+    qmp::Client other(options);
+    other.connect(monitor_socket());
+
+    std::size_t mark = tool->output().size();
+    tool->write("qom-get path=/machine prop");
+    ASSERT_TRUE(tool->wait_for_output("prop", 20s, mark));
+    mark = tool->output().size();
+    other.execute("stop");
+    ASSERT_TRUE(tool->wait_for_output("\"event\": \"STOP\"", 20s, mark)) << tool->output();
+    // The half-typed line is drawn again after the event, and typing goes on from it.
+    const std::size_t event = tool->output().find("\"event\": \"STOP\"", mark);
+    ASSERT_TRUE(tool->wait_for_output("(QEMU) qom-get path=/machine prop", 20s, event))
+        << tool->output();
+    tool->write("erty=type\r");
+    EXPECT_TRUE(wait_for_reply(*tool, "\"return\": \"none-machine\"", event)) << tool->output();
+    tool->write("\x04");
+    EXPECT_EQ(tool->wait_exit(), 0);
+}
+
+TEST_F(Terminal, CtrlCLeavesNoQemuBehind)
+{
+    auto tool = start_shell();
+    const auto children = children_of(tool->pid());
+    ASSERT_EQ(children.size(), 1u);
+    tool->write("query-na");
+    ASSERT_TRUE(tool->wait_for_output("query-na"));
+    tool->write("\x03");  // Ctrl-C: the terminal sends SIGINT to the foreground group
+    EXPECT_EQ(tool->wait_exit(), 130);
+    EXPECT_FALSE(process_exists(children[0]));
+}
+
+TEST_F(Terminal, ErrorsAreColouredOnATerminal)
+{
+    auto tool = start_shell();
+    const std::size_t mark = tool->output().size();
+    tool->write("query-nope\r");
+    EXPECT_TRUE(wait_for_reply(*tool, "\033[1;31mCommandNotFound\033[0m: ", mark))
+        << tool->output();
+    tool->write("\x04");
+    EXPECT_EQ(tool->wait_exit(), 0);
+}

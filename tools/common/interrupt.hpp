@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+// Ctrl-C and SIGTERM without exit() from a signal handler: the program must unwind so that a
+// disposable QEMU (qmp::Machine) is shut down and its directory removed by its destructor.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace qmp_tools {
+
+// Blocks SIGINT and SIGTERM in the constructing thread (and so in every thread created after it,
+// including the library's reader threads and QEMU's launcher, which resets the mask for QEMU),
+// and receives them with sigwait() on a thread of its own. No signal handler runs at all, so
+// nothing has to be async-signal-safe and no system call of another thread fails with EINTR.
+//
+// On a signal it records it, makes fd() readable for good and calls the on_interrupt() action,
+// which typically disconnects the client: every execute() and events().pop() blocked in the main
+// thread then returns with DisconnectedError, and the main thread unwinds normally.
+//
+// Construct it first in main(), before any other thread exists. Thread-bound, except that fd(),
+// requested() and signal_number() may be read from any thread.
+class Interrupt {
+public:
+    Interrupt();
+    ~Interrupt();
+    Interrupt(const Interrupt&) = delete;
+    Interrupt& operator=(const Interrupt&) = delete;
+
+    // Readable (POLLIN) once a signal has arrived, and from then on.
+    int fd() const { return pipe_[0]; }
+    bool requested() const { return signal_ != 0; }
+    int signal_number() const { return signal_; }
+    // The conventional exit status of a program stopped by the signal (130 for SIGINT).
+    int exit_status() const { return 128 + signal_; }
+
+    // Runs on the watcher thread when a signal arrives (or at once if one already has).
+    // Pass an empty function to remove it before what it refers to is destroyed.
+    void on_interrupt(std::function<void()> action);
+
+private:
+    void watch();
+
+    int pipe_[2] = {-1, -1};
+    std::atomic<int> signal_{0};
+    std::mutex mutex_;
+    std::function<void()> action_;
+    std::thread watcher_;
+};
+
+}  // namespace qmp_tools

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: MIT
+#include "interactive.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <iostream>
+#include <poll.h>
+#include <unistd.h>
+
+#include "completion.hpp"
+#include "event_pump.hpp"
+#include "line_editor.hpp"
+#include "output.hpp"
+#include "runner.hpp"
+
+namespace qmp_shell {
+
+namespace {
+
+std::string history_path()
+{
+    const char* home = std::getenv("HOME");
+    return home && *home ? std::string(home) + "/.qmp-shell_history" : std::string();
+}
+
+std::string banner(qmp_tools::Session& session)
+{
+    const qmp::json& version = session.client().greeting().version;
+    std::string text = "Welcome to qmp-shell, connected to ";
+    try {
+        const auto& qemu = version.at("qemu");
+        text += "QEMU " + std::to_string(qemu.at("major").get<int>()) + "." +
+                std::to_string(qemu.at("minor").get<int>()) + "." +
+                std::to_string(qemu.at("micro").get<int>());
+    } catch (const qmp::json::exception&) {
+        text += "QEMU";
+    }
+    const bool editing = std::string(line_editor_name()) != "plain";
+    return text + " (" + session.describe() + ").\n" + "Type 'help' for the commands, " +
+           (editing ? "TAB to complete, " : "") + "Ctrl-D to leave.\n";
+}
+
+}  // namespace
+
+int run_interactive(qmp_tools::Session& session, const ShellOptions& options, bool pretty,
+                    qmp_tools::Interrupt& interrupt)
+{
+    qmp::Client& client = session.client();
+    Runner runner(client, options, pretty);
+    std::cout << banner(session) << std::flush;
+    if (!options.hmp)
+        runner.schema(false);  // command names for TAB, now rather than on the first TAB
+
+    Completer completer = [&](const std::string& before, const std::string& word) {
+        if (options.hmp)
+            return std::vector<std::string>();
+        const Schema& names = runner.schema(false);
+        const Schema* arguments = needs_arguments(before) ? &runner.schema(true) : nullptr;
+        return complete_with(names, arguments, before, word);
+    };
+    auto editor = make_line_editor(history_path(), completer);
+    // The pump is destroyed (and its thread joined) before the editor restores the terminal.
+    EventPump pump(client);
+
+    auto show_events = [&] {
+        for (const qmp::Event& event : pump.take())
+            editor->print_above(qmp_tools::format_json(event.raw, pretty) + "\n");
+    };
+
+    runner.set_before_output(show_events);
+
+    int status = exit_ok;
+    editor->start(runner.prompt());
+    for (;;) {
+        if (!editor->has_buffered_line()) {
+            pollfd fds[] = {{STDIN_FILENO, POLLIN, 0}, {pump.fd(), POLLIN, 0},
+                            {interrupt.fd(), POLLIN, 0}};
+            if (::poll(fds, 3, -1) < 0) {
+                if (errno == EINTR)
+                    continue;
+                break;
+            }
+            if (fds[2].revents) {
+                std::cout << std::endl;  // leave the prompt's line
+                status = interrupt.exit_status();
+                break;
+            }
+            if (fds[1].revents) {
+                show_events();
+                if (const auto why = pump.ended()) {
+                    editor->print_above("qmp-shell: " + *why + "\n");
+                    status = exit_connection;
+                    break;
+                }
+            }
+            if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+        }
+        const LineEditor::Input input = editor->on_readable();
+        if (input.end) {
+            std::cout << std::endl;
+            break;
+        }
+        if (!input.line)
+            continue;
+        editor->remember(*input.line);
+        const LineResult result = runner.run_line(*input.line);
+        show_events();
+        if (result == LineResult::quit)
+            break;
+        if (result == LineResult::disconnected) {
+            status = interrupt.requested() ? interrupt.exit_status() : exit_connection;
+            break;
+        }
+        editor->start(runner.prompt());
+    }
+    return status;
+}
+
+}  // namespace qmp_shell

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+// libedit through its readline-compatible interface, in callback mode: the caller's poll() loop
+// feeds it one keystroke at a time (rl_callback_read_char), so the loop can also print events
+// while a line is being edited, clearing and redrawing that line around them.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <termios.h>
+#include <unistd.h>
+
+// libedit's readline.h needs <cstdio> first and is C without extern "C" guards on some versions.
+extern "C" {
+#include <editline/readline.h>
+}
+
+#include "line_editor.hpp"
+
+namespace qmp_shell {
+
+namespace {
+
+class LibeditEditor;
+// readline's callbacks carry no user pointer: there is one editor per process.
+LibeditEditor* current_editor = nullptr;
+
+class LibeditEditor : public LineEditor {
+public:
+    LibeditEditor(std::string history_file, Completer completer)
+        : history_file_(std::move(history_file)), completer_(std::move(completer))
+    {
+        current_editor = this;
+        have_terminal_ = ::tcgetattr(STDIN_FILENO, &saved_terminal_) == 0;
+        rl_readline_name = "qmp-shell";
+        // Signals are ours (qmp_tools::Interrupt): libedit must not install handlers that
+        // re-raise them to the whole process group.
+        rl_catch_signals = 0;
+        using_history();
+        stifle_history(1000);
+        if (!history_file_.empty())
+            read_history(history_file_.c_str());
+        rl_attempted_completion_function = &LibeditEditor::complete;
+        // Only blanks end a word: command names contain '-' and argument names '.'.
+        static char word_breaks[] = " \t";
+        rl_completer_word_break_characters = word_breaks;
+    }
+
+    ~LibeditEditor() override
+    {
+        if (active_)
+            rl_callback_handler_remove();
+        if (!history_file_.empty())
+            write_history(history_file_.c_str());
+        if (have_terminal_)
+            ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_terminal_);
+        current_editor = nullptr;
+    }
+
+    void start(const std::string& prompt) override
+    {
+        prompt_ = prompt;
+        active_ = true;
+        rl_callback_handler_install(prompt_.c_str(), &LibeditEditor::on_line);
+    }
+
+    Input on_readable() override
+    {
+        input_ = Input{};
+        rl_callback_read_char();
+        return input_;
+    }
+
+    void print_above(const std::string& text) override
+    {
+        if (!active_) {
+            std::fputs(text.c_str(), stdout);
+            std::fflush(stdout);
+            return;
+        }
+        // Carriage return and erase the line, print, then let libedit draw the prompt and the
+        // half-typed line again below. Without output processing "\n" only moves down.
+        termios now{};
+        const bool raw_output =
+            ::tcgetattr(STDOUT_FILENO, &now) == 0 && !(now.c_oflag & OPOST);
+        std::string out = "\r\033[K";
+        for (char c : text) {
+            if (c == '\n' && raw_output)
+                out += '\r';
+            out += c;
+        }
+        std::fputs(out.c_str(), stdout);
+        std::fflush(stdout);
+        rl_forced_update_display();
+    }
+
+    void remember(const std::string& line) override
+    {
+        if (line.find_first_not_of(" \t") != std::string::npos)
+            add_history(line.c_str());
+    }
+
+private:
+    static void on_line(char* line)
+    {
+        LibeditEditor& self = *current_editor;
+        if (line) {
+            self.input_.line = std::string(line);
+            std::free(line);
+        } else {
+            self.input_.end = true;
+        }
+        // Idle until start(): the command's output must not be taken for the edited line, and
+        // libedit leaves buffered mode after a line, which would block in the next read.
+        rl_callback_handler_remove();
+        self.active_ = false;
+    }
+
+    static char* generate(const char* text, int state)
+    {
+        LibeditEditor& self = *current_editor;
+        if (state == 0) {
+            self.matches_ = self.completer_(self.before_, text);
+            self.next_match_ = 0;
+        }
+        if (self.next_match_ >= self.matches_.size())
+            return nullptr;
+        return ::strdup(self.matches_[self.next_match_++].c_str());
+    }
+
+    static char** complete(const char* text, int start, int)
+    {
+        LibeditEditor& self = *current_editor;
+        self.before_ = std::string(rl_line_buffer, static_cast<std::size_t>(start));
+        rl_attempted_completion_over = 1;  // never fall back to file names
+        // "name=" candidates continue with the value: no space after them.
+        const std::string word(text);
+        rl_completion_append_character = ' ';
+        char** matches = rl_completion_matches(text, &LibeditEditor::generate);
+        if (matches && matches[0] && std::strchr(matches[0], '=') && word.find('=') == std::string::npos)
+            rl_completion_append_character = '\0';
+        return matches;
+    }
+
+    std::string history_file_;
+    Completer completer_;
+    std::string prompt_;
+    bool active_ = false;
+    bool have_terminal_ = false;
+    termios saved_terminal_{};
+    Input input_;
+    std::string before_;
+    std::vector<std::string> matches_;
+    std::size_t next_match_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<LineEditor> make_line_editor(const std::string& history_file,
+                                             Completer completer)
+{
+    return std::make_unique<LibeditEditor>(history_file, std::move(completer));
+}
+
+const char* line_editor_name()
+{
+    return "libedit";
+}
+
+}  // namespace qmp_shell

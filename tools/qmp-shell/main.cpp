@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+// qmp-shell: an interactive and scriptable shell for QEMU's QMP monitor. See usage_text.
+#include <cstdio>
+#include <iostream>
+#include <poll.h>
+#include <unistd.h>
+
+#include <qmp/qmp.hpp>
+
+#include "fd_lines.hpp"
+#include "interactive.hpp"
+#include "interrupt.hpp"
+#include "options.hpp"
+#include "output.hpp"
+#include "runner.hpp"
+#include "session.hpp"
+#include "traffic_log.hpp"
+
+using namespace qmp_shell;
+
+namespace {
+
+int status_of(LineResult result)
+{
+    switch (result) {
+    case LineResult::ok:
+    case LineResult::quit: return exit_ok;
+    case LineResult::failed: return exit_command_failed;
+    case LineResult::disconnected: return exit_connection;
+    }
+    return exit_command_failed;
+}
+
+// Script mode: one command per line from stdin, until its end.
+int run_script(qmp_tools::Session& session, const ShellOptions& options, bool pretty,
+               qmp_tools::Interrupt& interrupt)
+{
+    Runner runner(session.client(), options, pretty);
+    FdLines lines(STDIN_FILENO);
+    int status = exit_ok;
+    while (!lines.at_end()) {
+        std::optional<std::string> line = lines.next(false);
+        if (!line) {
+            pollfd fds[] = {{STDIN_FILENO, POLLIN, 0}, {interrupt.fd(), POLLIN, 0}};
+            if (::poll(fds, 2, -1) < 0 && errno != EINTR)
+                return exit_connection;
+            if (fds[1].revents)
+                return interrupt.exit_status();
+            line = lines.next(true);
+            if (!line)
+                continue;
+        }
+        // Comments make scripts readable; no QMP command starts with '#'.
+        if (line->find_first_not_of(" \t") == std::string::npos ||
+            line->at(line->find_first_not_of(" \t")) == '#')
+            continue;
+        const LineResult result = runner.run_line(*line);
+        if (interrupt.requested())
+            return interrupt.exit_status();
+        if (result == LineResult::quit || result == LineResult::disconnected)
+            return std::max(status, status_of(result));
+        status = std::max(status, status_of(result));
+    }
+    return status;
+}
+
+int run_wait_event(qmp_tools::Session& session, const ShellOptions& options, bool pretty)
+{
+    const std::string& name = *options.wait_event;
+    if (options.verbose)
+        std::cerr << "qmp-shell: waiting for event " << name << std::endl;
+    const auto timeout = options.timeout.value_or(qmp::wait_forever);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (timeout == qmp::wait_forever)
+            left = qmp::wait_forever;
+        else if (left.count() <= 0)
+            break;
+        const std::optional<qmp::Event> event = session.client().events().pop(left);
+        if (!event)
+            break;
+        if (event->name == name) {
+            std::cout << qmp_tools::format_json(event->raw, pretty) << std::endl;
+            return exit_ok;
+        }
+    }
+    std::cerr << "qmp-shell: no " << name << " event within " << timeout.count() / 1000.0
+              << " s" << std::endl;
+    return exit_command_failed;
+}
+
+int run_events(qmp_tools::Session& session, bool verbose, bool pretty,
+               qmp_tools::Interrupt& interrupt)
+{
+    if (verbose)
+        std::cerr << "qmp-shell: printing events until interrupted" << std::endl;
+    try {
+        for (;;)
+            std::cout << qmp_tools::format_json(session.client().events().pop().raw, pretty)
+                      << std::endl;
+    } catch (const qmp::DisconnectedError& e) {
+        if (interrupt.requested())
+            return exit_ok;  // the way --events is meant to end
+        std::cerr << "qmp-shell: " << e.what() << std::endl;
+        return exit_connection;
+    }
+}
+
+int run(const ShellOptions& options, qmp_tools::Interrupt& interrupt)
+{
+    const bool interactive = !options.command && !options.wait_event && !options.events &&
+                             ::isatty(STDIN_FILENO);
+    const bool pretty = options.pretty.value_or(::isatty(STDOUT_FILENO) != 0);
+
+    qmp::ClientOptions client_options;
+    if (options.timeout)
+        client_options.command_timeout = *options.timeout;
+    if (!options.log_file.empty())
+        client_options.logger = qmp_tools::make_traffic_logger(options.log_file);
+
+    qmp_tools::Session session(options.target, client_options, interrupt);
+    if (options.verbose && session.launched())
+        std::cerr << "qmp-shell: started " << session.describe() << std::endl;
+    if (interrupt.requested())
+        return interrupt.exit_status();
+
+    if (options.events)
+        return run_events(session, options.verbose, pretty, interrupt);
+    if (interactive)
+        return run_interactive(session, options, pretty, interrupt);
+    int status = exit_ok;
+    if (options.command) {
+        Runner runner(session.client(), options, pretty);
+        status = status_of(runner.run_line(*options.command));
+        if (status == exit_ok && runner.prompt() == "TRANS> ") {
+            std::cerr << "qmp-shell: -c: the transaction is not closed with ')'" << std::endl;
+            status = exit_command_failed;
+        }
+    }
+    if (options.wait_event && status == exit_ok)
+        status = run_wait_event(session, options, pretty);
+    if (!options.command && !options.wait_event)
+        status = run_script(session, options, pretty, interrupt);
+    if (interrupt.requested())
+        return interrupt.exit_status();
+    return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    // First: blocks SIGINT/SIGTERM before any other thread exists (see Interrupt).
+    qmp_tools::Interrupt interrupt;
+    ShellOptions options;
+    try {
+        options = parse_options(argc, argv);
+    } catch (const qmp_tools::UsageError& e) {
+        std::cerr << "qmp-shell: " << e.what() << "\nTry 'qmp-shell --help'." << std::endl;
+        return exit_usage;
+    }
+    if (options.help) {
+        std::printf(usage_text, qmp_tools::target_help);
+        return exit_ok;
+    }
+    try {
+        return run(options, interrupt);
+    } catch (const qmp::DisconnectedError& e) {
+        if (interrupt.requested())
+            return interrupt.exit_status();
+        std::cerr << "qmp-shell: " << e.what() << std::endl;
+        return exit_connection;
+    } catch (const qmp::Error& e) {
+        if (interrupt.requested())
+            return interrupt.exit_status();
+        std::cerr << "qmp-shell: " << e.what() << std::endl;
+        return exit_connection;
+    } catch (const std::exception& e) {
+        std::cerr << "qmp-shell: " << e.what() << std::endl;
+        return exit_connection;
+    }
+}

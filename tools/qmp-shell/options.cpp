@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+#include "options.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <getopt.h>
+
+namespace qmp_shell {
+
+const char* const usage_text =
+    "Usage: qmp-shell [OPTIONS] [ADDRESS] [--launch] [-- [PROGRAM] [QEMU ARGS...]]\n"
+    "\n"
+    "An interactive shell for QEMU's QMP monitor. Each line is a command:\n"
+    "  COMMAND [KEY=VALUE ...]   e.g. device_add driver=virtio-rng-pci id=rng0\n"
+    "    a VALUE that parses as JSON is JSON (1, true, null, \"text\", [..], {..}), 'quoted' or\n"
+    "    anything else is a string; dotted keys nest: cache.direct=true\n"
+    "  {\"execute\": ..., \"arguments\": {...}}   a JSON command, sent exactly as typed\n"
+    "                            (\"id\", \"exec-oob\" too); its whole reply is shown\n"
+    "  transaction( ACTION [KEY=VALUE ...] ... )   a transaction, also over several lines\n"
+    "  help [COMMAND]            list the commands, or describe one's arguments\n"
+    "\n"
+    "When stdin is a terminal: line editing, history (~/.qmp-shell_history), TAB completion of\n"
+    "commands and arguments, and events shown as they arrive. Otherwise one command per line,\n"
+    "one JSON reply per line on stdout, errors on stderr.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --command LINE   run one command and exit\n"
+    "      --wait-event NAME  wait for event NAME (after -c, if given), print it and exit\n"
+    "      --events         print events as they arrive until interrupted\n"
+    "  -H, --hmp            HMP mode: send each line through human-monitor-command\n"
+    "  -p, --pretty         pretty-print replies (the default on a terminal)\n"
+    "  -C, --compact        one line per reply (the default otherwise)\n"
+    "  -v, --verbose        echo each JSON command sent (on stderr, prefixed \"-> \")\n"
+    "  -l, --log FILE       log all QMP traffic to FILE\n"
+    "      --timeout S      bound each command (default 30 s) and --wait-event (default none)\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "%s"
+    "\n"
+    "Exit status: 0 success; 1 a command failed, a line did not parse or --wait-event timed\n"
+    "out; 2 bad arguments; 3 cannot connect or start QEMU, or the connection was lost;\n"
+    "128+N after signal N (130 for Ctrl-C; --events ends with 0).\n";
+
+namespace {
+
+std::chrono::milliseconds parse_seconds(const char* text)
+{
+    char* end = nullptr;
+    errno = 0;
+    const double seconds = std::strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !(seconds > 0) || !std::isfinite(seconds))
+        throw qmp_tools::UsageError(std::string("--timeout: not a positive number of seconds: ") +
+                                    text);
+    return std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
+}
+
+}  // namespace
+
+ShellOptions parse_options(int argc, char** argv)
+{
+    enum { opt_wait_event = 256, opt_events, opt_timeout, opt_launch };
+    static const option long_options[] = {
+        {"command", required_argument, nullptr, 'c'},
+        {"wait-event", required_argument, nullptr, opt_wait_event},
+        {"events", no_argument, nullptr, opt_events},
+        {"hmp", no_argument, nullptr, 'H'},
+        {"pretty", no_argument, nullptr, 'p'},
+        {"compact", no_argument, nullptr, 'C'},
+        {"verbose", no_argument, nullptr, 'v'},
+        {"log", required_argument, nullptr, 'l'},
+        {"timeout", required_argument, nullptr, opt_timeout},
+        {"launch", no_argument, nullptr, opt_launch},
+        {"help", no_argument, nullptr, 'h'},
+        {nullptr, 0, nullptr, 0},
+    };
+    qmp_tools::SplitArguments split = qmp_tools::split_at_double_dash(argc, argv);
+    const int tool_argc = static_cast<int>(split.tool.size()) - 1;
+    ShellOptions options;
+    bool launch = false;
+    opterr = 0;
+    optind = 1;
+    for (;;) {
+        const int c = getopt_long(tool_argc, split.tool.data(), "c:HpCvl:h", long_options, nullptr);
+        if (c == -1)
+            break;
+        switch (c) {
+        case 'c': options.command = optarg; break;
+        case opt_wait_event: options.wait_event = optarg; break;
+        case opt_events: options.events = true; break;
+        case 'H': options.hmp = true; break;
+        case 'p': options.pretty = true; break;
+        case 'C': options.pretty = false; break;
+        case 'v': options.verbose = true; break;
+        case 'l': options.log_file = optarg; break;
+        case opt_timeout: options.timeout = parse_seconds(optarg); break;
+        case opt_launch: launch = true; break;
+        case 'h': options.help = true; return options;
+        default:
+            throw qmp_tools::UsageError(
+                optopt ? std::string("unknown option or missing value: -") + char(optopt)
+                       : std::string("unknown option or missing value: ") +
+                             split.tool[optind - 1]);
+        }
+    }
+    std::string address;
+    if (optind < tool_argc)
+        address = split.tool[optind++];
+    if (optind < tool_argc)
+        throw qmp_tools::UsageError(std::string("unexpected argument: ") + split.tool[optind]);
+    if (options.events && (options.command || options.wait_event))
+        throw qmp_tools::UsageError("--events cannot be combined with -c or --wait-event");
+    options.target =
+        qmp_tools::choose_target(address, launch, split.qemu, split.has_qemu_arguments);
+    return options;
+}
+
+}  // namespace qmp_shell

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: MIT
+#include "runner.hpp"
+
+#include <iostream>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "output.hpp"
+
+namespace qmp_shell {
+
+using qmp_tools::Request;
+
+namespace {
+
+std::size_t terminal_width()
+{
+    winsize size{};
+    if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
+        return size.ws_col;
+    return 80;
+}
+
+// HMP answers with "\r\n" line ends, which show as ^M in files and pipes.
+// HMP's `quit` (or `q`) ends QEMU, which may close the socket before answering.
+bool is_hmp_quit(const std::string& line)
+{
+    const auto first = line.find_first_not_of(" \t");
+    const auto end = line.find_first_of(" \t", first);
+    const std::string word = first == std::string::npos ? "" : line.substr(first, end - first);
+    return word == "quit" || word == "q";
+}
+
+std::string without_carriage_returns(std::string text)
+{
+    std::string result;
+    for (char c : text)
+        if (c != '\r')
+            result += c;
+    return result;
+}
+
+}  // namespace
+
+Runner::Runner(qmp::Client& client, const ShellOptions& options, bool pretty)
+    : client_(client),
+      options_(options),
+      pretty_(pretty),
+      colour_(qmp_tools::use_colour(STDERR_FILENO))
+{
+}
+
+std::string Runner::prompt() const
+{
+    if (options_.hmp)
+        return "(HMP) ";
+    return reader_.in_transaction() ? "TRANS> " : "(QEMU) ";
+}
+
+const Schema& Runner::schema(bool with_arguments)
+{
+    if (names_loaded_ && (arguments_loaded_ || !with_arguments))
+        return schema_;
+    try {
+        const qmp::json commands = client_.execute("query-commands");
+        qmp::json entities;
+        if (with_arguments) {
+            entities = client_.execute("query-qmp-schema");
+            arguments_loaded_ = true;
+        }
+        schema_ = Schema(commands, entities);
+        names_loaded_ = true;
+    } catch (const qmp::Error&) {
+        // Completion and help are conveniences: without them the shell still works.
+    }
+    return schema_;
+}
+
+void Runner::print_error(const std::string& text)
+{
+    if (before_output_)
+        before_output_();
+    std::cout.flush();
+    std::cerr << text << std::endl;
+}
+
+LineResult Runner::run_line(const std::string& line)
+{
+    if (options_.hmp)
+        return run_hmp(line);
+    try {
+        const std::vector<qmp_tools::Word> words = qmp_tools::split_words(line);
+        if (!reader_.in_transaction() && !words.empty() && words.front().text == "help")
+            return run_help(line);
+        const std::optional<Request> request = reader_.feed(line);
+        return request ? run_request(*request) : LineResult::ok;
+    } catch (const qmp_tools::SyntaxError& e) {
+        print_error(qmp_tools::format_syntax_error(line, e));
+        return LineResult::failed;
+    }
+}
+
+LineResult Runner::run_help(const std::string& line)
+{
+    const std::vector<qmp_tools::Word> words = qmp_tools::split_words(line);
+    if (words.size() > 2)
+        throw qmp_tools::SyntaxError("help takes at most one command name", words[2].column);
+    const Schema& schema = this->schema(words.size() == 2);
+    if (!client_.is_connected()) {
+        print_error("qmp-shell: disconnected");
+        return LineResult::disconnected;
+    }
+    if (words.size() == 1) {
+        std::cout << schema.list_commands(terminal_width())
+                  << "Type 'help COMMAND' for a command's arguments." << std::endl;
+        return LineResult::ok;
+    }
+    if (!schema.has_command(words[1].text)) {
+        print_error("qmp-shell: no such command: " + words[1].text);
+        return LineResult::failed;
+    }
+    std::cout << schema.describe(words[1].text) << std::flush;
+    return LineResult::ok;
+}
+
+LineResult Runner::run_request(const Request& request)
+{
+    if (options_.verbose) {
+        const qmp::json sent = request.raw.is_null()
+                                   ? qmp::json{{"execute", request.command},
+                                               {"arguments", request.arguments}}
+                                   : request.raw;
+        std::cerr << "-> " << qmp_tools::format_json(sent, false) << std::endl;
+    }
+    try {
+        if (!request.raw.is_null())
+            return run_raw(request);
+        const qmp::json value = client_.execute(request.command, request.arguments);
+        if (before_output_)
+            before_output_();
+        std::cout << qmp_tools::format_json(qmp::json{{"return", value}}, pretty_) << std::endl;
+        return request.command == "quit" ? LineResult::quit : LineResult::ok;
+    } catch (const qmp::ExecuteError& e) {
+        print_error(qmp_tools::format_error(e.error_class(), e.description(), colour_));
+        return LineResult::failed;
+    } catch (const qmp::TimeoutError& e) {
+        print_error(std::string("qmp-shell: ") + e.what());
+        return LineResult::failed;
+    } catch (const qmp::UsageError& e) {
+        print_error(std::string("qmp-shell: ") + e.what());
+        return LineResult::failed;
+    } catch (const qmp::DisconnectedError& e) {
+        // QEMU may close the socket before it answers `quit`: that is the expected end.
+        if (request.command == "quit") {
+            std::cout << qmp_tools::format_json(qmp::json{{"return", qmp::json::object()}},
+                                                pretty_)
+                      << std::endl;
+            return LineResult::quit;
+        }
+        print_error(std::string("qmp-shell: ") + e.what());
+        return LineResult::disconnected;
+    }
+}
+
+// A JSON object line: sent exactly as typed, and its reply shown whole (with the id).
+LineResult Runner::run_raw(const Request& request)
+{
+    const qmp::json reply = client_.execute_raw(request.raw);
+    if (before_output_)
+        before_output_();
+    const auto error = reply.find("error");
+    if (error != reply.end() && error->is_object()) {
+        print_error(qmp_tools::format_error(error->value("class", "Error"),
+                                            error->value("desc", ""), colour_));
+        return LineResult::failed;
+    }
+    std::cout << qmp_tools::format_json(reply, pretty_) << std::endl;
+    return request.command == "quit" ? LineResult::quit : LineResult::ok;
+}
+
+LineResult Runner::run_hmp(const std::string& line)
+{
+    if (line.find_first_not_of(" \t") == std::string::npos)
+        return LineResult::ok;
+    const qmp::json arguments{{"command-line", line}};
+    if (options_.verbose)
+        std::cerr << "-> "
+                  << qmp_tools::format_json(
+                         {{"execute", "human-monitor-command"}, {"arguments", arguments}}, false)
+                  << std::endl;
+    try {
+        const qmp::json value = client_.execute("human-monitor-command", arguments);
+        if (before_output_)
+            before_output_();
+        std::cout << without_carriage_returns(value.is_string() ? value.get<std::string>()
+                                                                : value.dump())
+                  << std::flush;
+        return is_hmp_quit(line) ? LineResult::quit : LineResult::ok;
+    } catch (const qmp::ExecuteError& e) {
+        print_error(qmp_tools::format_error(e.error_class(), e.description(), colour_));
+        return LineResult::failed;
+    } catch (const qmp::DisconnectedError& e) {
+        if (is_hmp_quit(line))
+            return LineResult::quit;
+        print_error(std::string("qmp-shell: ") + e.what());
+        return LineResult::disconnected;
+    } catch (const qmp::Error& e) {
+        print_error(std::string("qmp-shell: ") + e.what());
+        return LineResult::failed;
+    }
+}
+
+}  // namespace qmp_shell

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+// Runs what the user typed: parses a line, sends it, prints the reply or the error. Shared by
+// the interactive loop, the line-per-line script mode and -c.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <qmp/qmp.hpp>
+
+#include "command_syntax.hpp"
+#include "options.hpp"
+#include "schema.hpp"
+
+namespace qmp_shell {
+
+enum class LineResult {
+    ok,            // done, or nothing to do (blank line, inside a transaction)
+    failed,        // QEMU refused it, it timed out, or it did not parse
+    quit,          // the `quit` command ended QEMU
+    disconnected,  // the connection is gone
+};
+
+class Runner {
+public:
+    Runner(qmp::Client& client, const ShellOptions& options, bool pretty);
+
+    LineResult run_line(const std::string& line);
+
+    // The prompt for the next line.
+    std::string prompt() const;
+
+    // Command names at once, arguments once \p with_arguments is asked for (query-qmp-schema
+    // is 200 KB: loaded on first need only). Never throws; empty when QEMU does not answer.
+    const Schema& schema(bool with_arguments);
+
+    // Called before a reply or an error is printed: the interactive loop prints the events
+    // that arrived meanwhile first, as they came before the reply.
+    void set_before_output(std::function<void()> action) { before_output_ = std::move(action); }
+
+private:
+    LineResult run_hmp(const std::string& line);
+    LineResult run_help(const std::string& line);
+    LineResult run_request(const qmp_tools::Request& request);
+    LineResult run_raw(const qmp_tools::Request& request);
+    void print_error(const std::string& text);
+
+    qmp::Client& client_;
+    const ShellOptions& options_;
+    bool pretty_;
+    bool colour_;
+    qmp_tools::CommandReader reader_;
+    Schema schema_;
+    bool names_loaded_ = false;
+    bool arguments_loaded_ = false;
+    std::function<void()> before_output_;
+};
+
+}  // namespace qmp_shell
