@@ -3,7 +3,6 @@
 #include <qmp/error.hpp>
 
 #include <algorithm>
-#include <algorithm>
 #include <thread>
 
 #include "address.hpp"
@@ -162,8 +161,19 @@ public:
 
     json execute_raw(const json& message, const ExecOptions& exec)
     {
-        auto connection = current(message.is_object() ? message.value("execute", std::string("raw"))
-                                                      : std::string("raw"));
+        // The name, for the "not connected" message only; send() checks the message. value()
+        // would throw nlohmann's type_error for a non-string "execute", which QEMU should get
+        // to reject (the error reply is returned).
+        std::string name = "raw";
+        if (message.is_object())
+            for (const char* key : {"execute", "exec-oob"}) {
+                const auto found = message.find(key);
+                if (found != message.end() && found->is_string()) {
+                    name = found->get<std::string>();
+                    break;
+                }
+            }
+        auto connection = current(name);
         detail::Request request = make_request(std::string(), nullptr, exec);
         request.message = &message;
         detail::Call call = connection->send(request);
@@ -275,11 +285,13 @@ private:
     static Event pop_before(EventQueue& listener, detail::Clock::time_point deadline,
                             std::chrono::milliseconds timeout, const std::string& what)
     {
+        // Rounded up: rounding down would give up before the deadline (a 300 ms wait ending
+        // after 299.6 ms, a 1 ms one at once).
         const auto left =
             deadline == detail::Clock::time_point::max()
                 ? wait_forever
                 : std::max(std::chrono::milliseconds(0),
-                           std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::ceil<std::chrono::milliseconds>(
                                deadline - detail::Clock::now()));
         if (auto event = listener.pop(left))
             return std::move(*event);
@@ -326,7 +338,6 @@ private:
     const ClientOptions options_;
     const std::shared_ptr<detail::SessionShared> shared_;
     EventQueue events_;  // the default listener: every event
-    detail::CallbackDispatcher dispatcher_;  // destroyed before shared_, whose router it uses
 
     std::mutex connect_mutex_;  // one connect() at a time
     mutable std::mutex mutex_;  // guards the members below
@@ -334,6 +345,11 @@ private:
     std::string address_;
     Greeting greeting_;
     bool has_greeting_ = false;
+
+    // Last, so destroyed first: its destructor joins the dispatcher thread, and a callback
+    // running meanwhile may still call execute() (which must then find every member above
+    // alive and throw DisconnectedError). Also destroyed before shared_, whose router it uses.
+    detail::CallbackDispatcher dispatcher_;
 };
 
 Client::Client() : Client(ClientOptions{}) {}

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "connection.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <sys/socket.h>
 #include <vector>
@@ -13,7 +15,9 @@ namespace qmp::detail {
 
 namespace {
 
-constexpr std::size_t read_chunk = 64 * 1024;
+// Large enough that a 200 KB schema takes few reads, small enough not to dominate the memory
+// of an idle connection (measured: 64 KB was most of it).
+constexpr std::size_t read_chunk = 16 * 1024;
 
 // A message cut to a length that fits in a log line or an error message.
 std::string excerpt(std::string_view text, std::size_t limit = 200)
@@ -41,7 +45,17 @@ std::string make_request(const std::string& command, const json& arguments, cons
     std::string request;
     request.reserve(32 + command.size() + id.size());
     request += oob ? "{\"exec-oob\":" : "{\"execute\":";
-    request += json(command).dump();
+    // QAPI names need no escaping; only an unusual name goes through the serializer.
+    const bool plain = !command.empty() && std::all_of(command.begin(), command.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
+    if (plain) {
+        request += '"';
+        request += command;
+        request += '"';
+    } else {
+        request += json(command).dump();
+    }
     if (arguments.is_object() && !arguments.empty()) {
         request += ",\"arguments\":";
         request += arguments.dump(-1, ' ', false, json::error_handler_t::strict);
@@ -64,13 +78,25 @@ std::chrono::system_clock::time_point event_time(const json& message)
     const auto ts = message.find("timestamp");
     if (ts == message.end() || !ts->is_object())
         return {};
-    const auto seconds = ts->value("seconds", json(-1));
-    const auto micros = ts->value("microseconds", json(0));
+    const auto seconds_it = ts->find("seconds");
+    const auto micros_it = ts->find("microseconds");
+    if (seconds_it == ts->end() || micros_it == ts->end())
+        return {};
+    const json& seconds = *seconds_it;
+    const json& micros = *micros_it;
     if (!seconds.is_number_integer() || !micros.is_number_integer() || seconds.get<long long>() < 0)
         return {};
-    return std::chrono::system_clock::time_point(
-        std::chrono::seconds(seconds.get<long long>()) +
-        std::chrono::microseconds(micros.get<long long>()));
+    // A peer can send any number: beyond what the clock's duration holds (about year 2262 with
+    // nanoseconds) the conversion would overflow, which is undefined behaviour.
+    constexpr long long max_seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::system_clock::duration::max()).count() - 1;
+    if (seconds.get<long long>() > max_seconds || micros.get<long long>() < 0 ||
+        micros.get<long long>() > 999999)
+        return {};
+    return std::chrono::system_clock::time_point(std::chrono::duration_cast<
+        std::chrono::system_clock::duration>(std::chrono::seconds(seconds.get<long long>()) +
+                                             std::chrono::microseconds(micros.get<long long>())));
 }
 
 }  // namespace
@@ -144,7 +170,8 @@ void Connection::close(const std::string& reason, bool protocol_error) noexcept
         else
             log_.debug("{}: connection ended: {}", peer_, reason);
         // Wake everyone outside the lock: a woken thread may call back into this object.
-        gate_.notify_all();
+        room_.notify_all();
+        writer_free_.notify_all();
         for (auto& entry : pending)
             if (!entry.second.abandoned)
                 entry.second.promise.set_exception(error);
@@ -189,22 +216,26 @@ void Connection::read_loop() noexcept
 {
     try {
         Framer framer(max_message_size_, max_depth_);
-        std::vector<char> buffer(read_chunk);
+        std::unique_ptr<char[]> buffer(new char[read_chunk]);  // not zero-filled: recv() fills it
         for (;;) {
-            const ssize_t n = ::recv(socket_.get(), buffer.data(), buffer.size(), 0);
+            const ssize_t n = ::recv(socket_.get(), buffer.get(), read_chunk, 0);
             if (n > 0) {
-                framer.feed(buffer.data(), static_cast<std::size_t>(n),
+                framer.feed(buffer.get(), static_cast<std::size_t>(n),
                             [this](std::string_view message) { handle_message(message); });
+                flush_events();
                 continue;
             }
             if (n < 0 && errno == EINTR)
                 continue;
+            flush_events();  // what arrived before the end is delivered before the queues close
             close(end_of_stream_reason(n == 0 ? 0 : errno, framer.buffered()));
             return;
         }
     } catch (const FramingError& e) {
+        flush_events();
         close(e.what(), true);
     } catch (const std::exception& e) {
+        flush_events();
         close(std::string("reader failed: ") + e.what(), true);
     }
 }
@@ -241,6 +272,9 @@ void Connection::handle_message(std::string_view text)
             greeting = std::move(greeting_);
         }
     }
+    // Events that came before a reply are delivered before the reply wakes its caller: a
+    // caller that sees the reply to 'stop' finds the STOP event already queued.
+    flush_events();
     if (is_greeting)
         greeting.set_value(std::move(message));
     else
@@ -256,7 +290,12 @@ void Connection::deliver_event(json&& message)
         event.data = *data;
     event.timestamp = event_time(message);
     event.raw = std::move(message);
-    shared_->router.deliver(std::move(event));
+    event_batch_.push_back(std::move(event));
+}
+
+void Connection::flush_events()
+{
+    shared_->router.deliver_batch(event_batch_);
 }
 
 void Connection::route_reply(json&& message)
@@ -321,7 +360,15 @@ void Connection::release_locked(const Slot& slot)
         --in_band_in_flight_;
     if (slot.carries_fd)
         fd_in_flight_ = false;
-    gate_.notify_all();
+    // Wake one waiter per freed slot, not all of them: with 64 threads behind a limit of 8 a
+    // notify_all cost ~57 context switches per reply. An fd slot, or fd-carrying waiters whose
+    // predicate differs, need everyone to look again.
+    if (room_waiters_ == 0)
+        return;
+    if (slot.carries_fd || fd_waiters_ > 0)
+        room_.notify_all();
+    else
+        room_.notify_one();
 }
 
 void Connection::forget(const std::string& id)
@@ -380,9 +427,22 @@ std::string Connection::register_call(const Request& request, Call& call)
         return closed_ || ((!in_band || in_band_limit_ == 0 || in_band_in_flight_ < in_band_limit_) &&
                            (!carries_fd || !fd_in_flight_));
     };
-    if (call.deadline == Clock::time_point::max())
-        gate_.wait(lock, has_room);
-    else if (!gate_.wait_until(lock, call.deadline, has_room))
+    bool room = has_room();
+    if (!room) {
+        ++room_waiters_;
+        fd_waiters_ += carries_fd;
+        if (call.deadline == Clock::time_point::max()) {
+            room_.wait(lock, has_room);
+            room = true;
+        } else {
+            room = room_.wait_until(lock, call.deadline, has_room);
+        }
+        --room_waiters_;
+        fd_waiters_ -= carries_fd;
+        if (!room && in_band_limit_ > 0)
+            room_.notify_one();  // pass on a wake-up this thread may have consumed in vain
+    }
+    if (!room)
         throw TimeoutError("qmp: '" + call.command + "' on " + peer_ + ": could not send within " +
                            ms_text(call.timeout) +
                            (carries_fd ? ": an earlier fd-carrying command is still unanswered"
@@ -393,13 +453,17 @@ std::string Connection::register_call(const Request& request, Call& call)
         throw_closed(call.command);
     }
 
-    std::string id = request.message ? std::string() : std::string();
+    // A caller's id is kept as given, even "" (a string id like any other).
+    std::string id;
+    bool given_id = false;
     if (request.message) {
         const auto given = request.message->find("id");
-        if (given != request.message->end())
+        if (given != request.message->end()) {
             id = given->get<std::string>();
+            given_id = true;
+        }
     }
-    if (id.empty()) {
+    if (!given_id) {
         do
             id = std::to_string(++next_id_);
         while (pending_.count(id) != 0);
@@ -426,8 +490,8 @@ void Connection::write_request(const std::string& request, const Call& call, int
         std::unique_lock<std::mutex> lock(mutex_);
         const auto idle = [this] { return !writing_ || closed_; };
         if (call.deadline == Clock::time_point::max())
-            gate_.wait(lock, idle);
-        else if (!gate_.wait_until(lock, call.deadline, idle)) {
+            writer_free_.wait(lock, idle);
+        else if (!writer_free_.wait_until(lock, call.deadline, idle)) {
             lock.unlock();
             forget(call.id);
             throw TimeoutError("qmp: '" + call.command + "' on " + peer_ +
@@ -449,7 +513,7 @@ void Connection::write_request(const std::string& request, const Call& call, int
                 std::lock_guard<std::mutex> lock(self.mutex_);
                 self.writing_ = false;
             }
-            self.gate_.notify_all();
+            self.writer_free_.notify_one();
         }
     } done{*this};
 

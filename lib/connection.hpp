@@ -134,6 +134,7 @@ private:
     void read_loop() noexcept;
     void handle_message(std::string_view text);
     void deliver_event(json&& message);
+    void flush_events();
     void route_reply(json&& message);
     void write_request(const std::string& request, const Call& call, int fd);
     void forget(const std::string& id);
@@ -152,7 +153,10 @@ private:
 
     mutable std::mutex mutex_;  // guards everything below up to the reader
     std::unordered_map<std::string, Slot> pending_;
-    std::condition_variable gate_;       // signalled when room or the writer frees up, on close
+    std::condition_variable room_;         // in-flight room freed up, or closed
+    std::condition_variable writer_free_;  // the writer finished, or closed
+    std::size_t room_waiters_ = 0;         // threads waiting on room_
+    std::size_t fd_waiters_ = 0;           // of which carry an fd
     std::size_t in_band_limit_ = 0;      // 0: no limit
     std::size_t in_band_in_flight_ = 0;  // in-band requests sent and not yet answered
     bool fd_in_flight_ = false;          // QEMU keeps only the latest fd: one at a time
@@ -167,6 +171,7 @@ private:
     std::string close_reason_;
 
     std::atomic<std::uint64_t> next_id_{0};
+    std::vector<Event> event_batch_;  // reader thread only: events of the current read
     std::atomic<bool> quit_sent_{false};
 
     std::mutex join_mutex_;

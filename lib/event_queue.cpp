@@ -35,6 +35,35 @@ void EventQueueState::push(Event event)
                       capacity_, dropped_name, dropped_total);
 }
 
+void EventQueueState::push_all(std::vector<Event>&& events)
+{
+    if (events.empty())
+        return;
+    std::string dropped_name;
+    std::uint64_t dropped_now = 0, dropped_total = 0;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (auto& event : events) {
+            if (events_.size() >= capacity_) {
+                dropped_name = std::move(events_.front().name);
+                events_.pop_front();
+                ++dropped_now;
+            }
+            events_.push_back(std::move(event));
+        }
+        dropped_ += dropped_now;
+        dropped_total = dropped_;
+    }
+    if (events.size() > 1)
+        ready_.notify_all();
+    else
+        ready_.notify_one();
+    if (dropped_now != 0)
+        logger_->warn("event queue full ({} events): dropped {} oldest event(s), the last {} ({} "
+                      "dropped so far)",
+                      capacity_, dropped_now, dropped_name, dropped_total);
+}
+
 void EventQueueState::close(std::exception_ptr cause)
 {
     {

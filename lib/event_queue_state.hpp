@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include <qmp/event.hpp>
 #include <spdlog/logger.h>
@@ -23,6 +24,10 @@ public:
 
     /// Appends \p event, dropping (counting, logging) the oldest one when full.
     void push(Event event);
+
+    /// Appends all of \p events under one lock and wakes a consumer once: a burst read in one
+    /// recv() costs one wake-up, not one per event.
+    void push_all(std::vector<Event>&& events);
 
     /// Ends the stream: once empty, waiters get \p cause (a DisconnectedError).
     void close(std::exception_ptr cause);

@@ -34,40 +34,41 @@ std::shared_ptr<const EventRouter::Entries> EventRouter::snapshot() const
     return entries_;
 }
 
-void EventRouter::deliver(Event&& event)
+void EventRouter::deliver_batch(std::vector<Event>& events)
 {
+    if (events.empty())
+        return;
     const auto entries = snapshot();
-    // Find the matching queues first, so that the last one can take the event without a copy.
-    std::shared_ptr<EventQueueState> matched[8];
-    std::vector<std::shared_ptr<EventQueueState>> more;
-    std::size_t count = 0;
+    // Usually only events() listens: it takes the whole batch without a copy.
+    std::size_t live = 0;
+    for (const auto& entry : *entries)
+        live += !entry.queue.expired();
     for (const auto& entry : *entries) {
         auto queue = entry.queue.lock();
         if (!queue)
             continue;
-        if (entry.filter) {
-            bool accepted = false;
-            try {
-                accepted = entry.filter(event);
-            } catch (const std::exception& e) {
-                logger_->warn("an event listener's predicate threw on {}: {}", event.name, e.what());
-            }
-            if (!accepted)
-                continue;
+        if (live == 1 && !entry.filter) {
+            queue->push_all(std::move(events));
+            break;
         }
-        if (count < 8)
-            matched[count] = std::move(queue);
-        else
-            more.push_back(std::move(queue));
-        ++count;
+        std::vector<Event> selected;
+        selected.reserve(events.size());
+        for (const auto& event : events) {
+            bool accepted = !entry.filter;
+            if (!accepted) {
+                try {
+                    accepted = entry.filter(event);
+                } catch (const std::exception& e) {
+                    logger_->warn("an event listener's predicate threw on {}: {}", event.name,
+                                  e.what());
+                }
+            }
+            if (accepted)
+                selected.push_back(event);
+        }
+        queue->push_all(std::move(selected));
     }
-    for (std::size_t i = 0; i < count; ++i) {
-        auto& queue = i < 8 ? matched[i] : more[i - 8];
-        if (i + 1 == count)
-            queue->push(std::move(event));
-        else
-            queue->push(event);
-    }
+    events.clear();
 }
 
 void EventRouter::close_all(const std::exception_ptr& cause)

@@ -32,8 +32,8 @@ public:
     /// open while a session is open, closed otherwise.
     std::shared_ptr<EventQueueState> add(Filter filter, std::size_t capacity);
 
-    /// Gives \p event to every matching listener.
-    void deliver(Event&& event);
+    /// Gives each of \p events, in order, to every matching listener; empties \p events.
+    void deliver_batch(std::vector<Event>& events);
 
     /// The session ended: every queue ends with \p cause once drained.
     void close_all(const std::exception_ptr& cause);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "framer.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 namespace qmp::detail {
 
@@ -42,17 +44,29 @@ bool Framer::next_message(std::size_t& begin, std::size_t& end)
             if (c != '{' && c != '[')
                 throw FramingError("unexpected byte " + describe_byte(static_cast<unsigned char>(c)) +
                                    " between messages (expected a JSON object)");
+            // The opening bracket is level 1 and counts against the limit like any other.
+            if (max_depth_ == 0)
+                throw FramingError("message nests deeper than 0 levels");
             message_start_ = i;
             depth_ = 1;
             ++i;
             continue;
         }
         if (in_string_) {
-            if (escaped_)
+            if (escaped_) {
                 escaped_ = false;
-            else if (c == '\\')
+                ++i;
+                continue;
+            }
+            // Skip ordinary string bytes with the C library's vectorised search: most of a
+            // large reply is string contents. buffer_ is a std::string, so data[size] is a NUL
+            // that stops the search; a NUL inside the data just stops it early.
+            i += std::strcspn(data + i, "\"\\");
+            if (i >= size)
+                break;
+            if (data[i] == '\\')
                 escaped_ = true;
-            else if (c == '"')
+            else if (data[i] == '"')
                 in_string_ = false;
             ++i;
             continue;
@@ -80,7 +94,9 @@ bool Framer::next_message(std::size_t& begin, std::size_t& end)
             }
             break;
         default:
-            break;
+            // Between structural characters (numbers, literals, separators, white space).
+            i += std::max<std::size_t>(1, std::strcspn(data + i, "\"{}[]"));  // a NUL: step over it
+            continue;
         }
         ++i;
     }

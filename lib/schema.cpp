@@ -8,21 +8,31 @@ namespace qmp {
 
 namespace {
 
+// Optimal string alignment distance: Levenshtein plus the transposition of two adjacent
+// characters as one edit, the most common typo ("query-statsu" is one edit from
+// "query-status", as from "query-stats").
 std::size_t edit_distance(const std::string& a, const std::string& b)
 {
-    std::vector<std::size_t> row(b.size() + 1);
+    std::vector<std::size_t> before(b.size() + 1), previous(b.size() + 1), row(b.size() + 1);
     for (std::size_t j = 0; j <= b.size(); ++j)
         row[j] = j;
     for (std::size_t i = 1; i <= a.size(); ++i) {
-        std::size_t diagonal = row[0];
+        before.swap(previous);
+        previous.swap(row);
         row[0] = i;
         for (std::size_t j = 1; j <= b.size(); ++j) {
-            const std::size_t above = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-            diagonal = above;
+            row[j] = std::min({previous[j] + 1, row[j - 1] + 1,
+                               previous[j - 1] + (a[i - 1] != b[j - 1])});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                row[j] = std::min(row[j], before[j - 2] + 1);
         }
     }
     return row[b.size()];
+}
+
+std::size_t length_difference(const std::string& a, const std::string& b)
+{
+    return a.size() > b.size() ? a.size() - b.size() : b.size() - a.size();
 }
 
 }  // namespace
@@ -91,9 +101,14 @@ std::string Schema::suggest_command(const std::string& name) const
     // Close enough to be a typo: at most a third of the name (and at least 2 edits) away.
     std::size_t best_distance = std::max<std::size_t>(2, name.size() / 3) + 1;
     std::string best;
-    for (const auto& candidate : commands()) {  // sorted, so ties go to the first name
+    // Sorted, so among equally close names of equally close length the first wins. At equal
+    // distance a name of the same length (substitutions, transpositions) beats one that needs
+    // insertions or deletions: "query-statsu" suggests "query-status", not "query-stats".
+    for (const auto& candidate : commands()) {
         const std::size_t d = edit_distance(name, candidate);
-        if (d < best_distance) {
+        if (d < best_distance ||
+            (d == best_distance && !best.empty() &&
+             length_difference(name, candidate) < length_difference(name, best))) {
             best_distance = d;
             best = candidate;
         }

@@ -1,1 +1,1166 @@
-// placeholder
+// SPDX-License-Identifier: MIT
+// Every way a Client session can fail, against the scripted fake server: connect failures,
+// hang-ups and resets, protocol violations, stray replies, timeouts, full event queues,
+// disconnects under load, a peer that stops reading, SIGPIPE and close-on-exec.
+//
+// Rules these tests keep: no sleep is used to order events (they wait on futures, on the fake
+// server's scripts, or poll for an observable condition); every thread the tests start catches
+// everything it can throw (capture()); a call that could block without limit runs on a worker
+// that is awaited with a bound, and a worker still blocked after the bound aborts the binary
+// with a message rather than hanging it.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <memory>
+#include <poll.h>
+#include <map>
+#include <string>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <thread>
+#include <type_traits>
+#include <unistd.h>
+#include <vector>
+
+#include <qmp/qmp.hpp>
+
+#include "fake_server.hpp"
+
+using namespace std::chrono_literals;
+using qmp::json;
+using qmp::test::FakePeer;
+using qmp::test::FakeServer;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+qmp::ClientOptions quick_options()
+{
+    qmp::ClientOptions options;
+    options.connect_timeout = 5s;
+    options.command_timeout = 5s;
+    return options;
+}
+
+// The machine is shared and often loaded (load average above 10 on 2 cores was seen), so upper
+// bounds on durations are generous: they only have to tell "ended when it should" from "waited
+// for the next, much longer, timeout in play" (5 s, 10 s or 20 s in these tests).
+constexpr long long slack_ms = 2000;
+
+long long ms_between(Clock::time_point from, Clock::time_point to)
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
+}
+
+long long ms_since(Clock::time_point from)
+{
+    return ms_between(from, Clock::now());
+}
+
+bool contains(const std::string& text, const std::string& part)
+{
+    return text.find(part) != std::string::npos;
+}
+
+// How a call ended: "returned" (with its value) or the class name of the qmp exception it threw.
+struct Outcome {
+    std::string kind;
+    std::string what;
+    json value;
+    Clock::time_point ended;
+};
+
+// Runs \p call (returning json) and records how it ended. Never throws: anything that is not a
+// qmp exception is reported as a test failure.
+template <typename Call>
+Outcome capture(Call&& call)
+{
+    Outcome outcome;
+    try {
+        outcome.value = call();
+        outcome.kind = "returned";
+    } catch (const qmp::ProtocolError& e) {
+        outcome = {"ProtocolError", e.what(), nullptr, {}};
+    } catch (const qmp::DisconnectedError& e) {
+        outcome = {"DisconnectedError", e.what(), nullptr, {}};
+    } catch (const qmp::TimeoutError& e) {
+        outcome = {"TimeoutError", e.what(), nullptr, {}};
+    } catch (const qmp::ExecuteError& e) {
+        outcome = {"ExecuteError", e.what(), nullptr, {}};
+    } catch (const qmp::ConnectError& e) {
+        outcome = {"ConnectError", e.what(), nullptr, {}};
+    } catch (const qmp::UsageError& e) {
+        outcome = {"UsageError", e.what(), nullptr, {}};
+    } catch (const std::exception& e) {
+        outcome = {"other", e.what(), nullptr, {}};
+        ADD_FAILURE() << "unexpected exception: " << e.what();
+    } catch (...) {
+        outcome = {"other", "?", nullptr, {}};
+        ADD_FAILURE() << "unexpected exception of unknown type";
+    }
+    outcome.ended = Clock::now();
+    return outcome;
+}
+
+// Runs \p call on a new thread; the future holds its Outcome.
+template <typename Call>
+std::future<Outcome> start(Call call)
+{
+    return std::async(std::launch::async,
+                      [call = std::move(call)]() mutable { return capture(call); });
+}
+
+// The Outcome of a worker, which must end within \p limit. A worker that is still blocked
+// cannot be joined nor abandoned safely (it uses the test's objects): abort with a message
+// instead of hanging the whole binary.
+Outcome finish(std::future<Outcome>& worker, std::chrono::milliseconds limit = 10s)
+{
+    if (worker.wait_for(limit) != std::future_status::ready) {
+        const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+        std::fprintf(stderr, "FATAL: %s.%s: a call is still blocked after %lld ms; aborting\n",
+                     test ? test->test_suite_name() : "?", test ? test->name() : "?",
+                     static_cast<long long>(limit.count()));
+        std::fflush(stderr);
+        std::abort();
+    }
+    return worker.get();
+}
+
+// Runs a call that might block without limit, bounded by \p limit (see finish()).
+template <typename Call>
+Outcome bounded(Call call, std::chrono::milliseconds limit = 10s)
+{
+    auto worker = start(std::move(call));
+    return finish(worker, limit);
+}
+
+// Runs an action when the scope ends, whatever the way out (a failed ASSERT included): used to
+// disconnect the client before the workers that use it are joined.
+class Cleanup {
+public:
+    explicit Cleanup(std::function<void()> action) : action_(std::move(action)) {}
+    ~Cleanup() { action_(); }
+    Cleanup(const Cleanup&) = delete;
+    Cleanup& operator=(const Cleanup&) = delete;
+
+private:
+    std::function<void()> action_;
+};
+
+// Polls \p condition until it holds; false after \p timeout.
+template <typename Condition>
+bool wait_until(Condition condition, std::chrono::milliseconds timeout = 5s)
+{
+    const auto deadline = Clock::now() + timeout;
+    while (!condition()) {
+        if (Clock::now() >= deadline)
+            return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
+template <typename T>
+bool ready_within(std::future<T>& future, std::chrono::milliseconds timeout = 10s)
+{
+    return future.wait_for(timeout) == std::future_status::ready;
+}
+
+pid_t current_tid()
+{
+    return static_cast<pid_t>(::syscall(SYS_gettid));
+}
+
+// The scheduler state of one of our threads ('R' running, 'S' asleep, ...), from /proc.
+char thread_state(pid_t tid)
+{
+    std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto name_end = line.rfind(')');  // the name may contain spaces and parentheses
+    return name_end == std::string::npos || name_end + 2 >= line.size() ? '?'
+                                                                          : line[name_end + 2];
+}
+
+// Waits until the thread \p tid sleeps in the kernel: the evidence that a worker which was
+// about to call a blocking member is now blocked in it (waiting on its condition variable).
+bool wait_until_asleep(std::future<pid_t>& tid)
+{
+    if (!ready_within(tid, 5s))
+        return false;
+    const pid_t id = tid.get();
+    return wait_until([id] { return thread_state(id) == 'S'; });
+}
+
+// For the peer: waits until the client's bytes arrive, without reading them.
+bool wait_for_bytes(FakePeer& peer, std::chrono::milliseconds timeout = 5s)
+{
+    pollfd p{peer.fd(), POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(timeout.count())) > 0;
+}
+
+// For the peer: waits for the test's go-ahead; throws (a script failure) when it never comes.
+void await_go_ahead(std::shared_future<void> go)
+{
+    if (go.wait_for(10s) != std::future_status::ready)
+        throw std::runtime_error("fake peer: no go-ahead from the test");
+}
+
+// Open descriptors and what each refers to ("socket:[1234]", a path, ...): a number closed and
+// reused in between shows up as a different target.
+std::map<int, std::string> open_fds()
+{
+    std::map<int, std::string> fds;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code error;
+        const auto target = std::filesystem::read_symlink(entry.path(), error);
+        fds[std::stoi(entry.path().filename().string())] = error ? "?" : target.string();
+    }
+    return fds;
+}
+
+void handshake_then_wait(FakePeer& peer)
+{
+    peer.handshake();
+    peer.wait_for_close(20s);
+}
+
+void silent(FakePeer& peer)
+{
+    peer.wait_for_close(20s);
+}
+
+// The outcome of connect() on a fresh client with \p options.
+Outcome connect_outcome(qmp::Client& client, const std::string& address)
+{
+    return capture([&] {
+        client.connect(address);
+        return json();
+    });
+}
+
+}  // namespace
+
+// ---- connect ---------------------------------------------------------------------------------
+
+TEST(ClientConnect, SilentServerFailsWithinConnectTimeoutBlamingAnotherClient)
+{
+    FakeServer server(silent);
+    auto options = quick_options();
+    options.connect_timeout = 300ms;
+    qmp::Client client(options);
+    const auto begin = Clock::now();
+    const Outcome outcome = connect_outcome(client, server.address());
+    const auto elapsed = ms_since(begin);
+    EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "another client")) << outcome.what;
+    EXPECT_GE(elapsed, 300);
+    EXPECT_LT(elapsed, 300 + slack_ms);
+    EXPECT_FALSE(client.is_connected());
+}
+
+TEST(ClientConnect, ClientConnectsElsewhereAfterAFailedConnect)
+{
+    FakeServer silent_server(silent);
+    FakeServer good_server([](FakePeer& peer) {
+        peer.handshake();
+        peer.answer({{"status", "running"}});
+        peer.wait_for_close(20s);
+    });
+    auto options = quick_options();
+    options.connect_timeout = 300ms;
+    qmp::Client client(options);
+    ASSERT_EQ(connect_outcome(client, silent_server.address()).kind, "ConnectError");
+    ASSERT_FALSE(client.is_connected());
+    const Outcome outcome = connect_outcome(client, good_server.address());
+    ASSERT_EQ(outcome.kind, "returned") << outcome.what;
+    EXPECT_TRUE(client.is_connected());
+    EXPECT_EQ(client.address(), good_server.address());
+    EXPECT_EQ(client.execute("query-status")["status"], "running");
+}
+
+TEST(ClientConnect, NonQmpGreetingIsRejected)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.send_json({{"hello", 1}});
+        peer.wait_for_close(20s);
+    });
+    qmp::Client client(quick_options());
+    const Outcome outcome = connect_outcome(client, server.address());
+    EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "not a QMP monitor")) << outcome.what;
+    EXPECT_FALSE(client.is_connected());
+}
+
+TEST(ClientConnect, GarbageInsteadOfAGreetingIsRejected)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.send("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n");
+        peer.wait_for_close(20s);
+    });
+    qmp::Client client(quick_options());
+    const auto begin = Clock::now();
+    const Outcome outcome = connect_outcome(client, server.address());
+    EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
+    EXPECT_LT(ms_since(begin), slack_ms) << "must not wait for the connect timeout";
+    EXPECT_FALSE(client.is_connected());
+}
+
+TEST(ClientConnect, RefusedNegotiationReportsTheQmpError)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.send_greeting();
+        const json negotiation = peer.read_message();
+        peer.send_json({{"id", negotiation["id"]},
+                        {"error", {{"class", "GenericError"},
+                                   {"desc", "Capability 'oob' not available"}}}});
+        peer.wait_for_close(20s);
+    });
+    qmp::Client client(quick_options());
+    const Outcome outcome = connect_outcome(client, server.address());
+    EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "Capability 'oob' not available")) << outcome.what;
+    EXPECT_FALSE(client.is_connected());
+}
+
+TEST(ClientConnect, UnansweredNegotiationFailsWithinConnectTimeout)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.send_greeting();
+        peer.read_message();  // qmp_capabilities, never answered
+        peer.wait_for_close(20s);
+    });
+    auto options = quick_options();
+    options.connect_timeout = 300ms;
+    qmp::Client client(options);
+    const auto begin = Clock::now();
+    const Outcome outcome = connect_outcome(client, server.address());
+    const auto elapsed = ms_since(begin);
+    EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
+    EXPECT_GE(elapsed, 290);  // the negotiation gets what is left of the timeout, rounded
+    EXPECT_LT(elapsed, 300 + slack_ms);
+    EXPECT_FALSE(client.is_connected());
+}
+
+TEST(ClientConnect, HangUpBeforeTheGreetingIsAConnectError)
+{
+    FakeServer server([](FakePeer& peer) { peer.close(); });
+    qmp::Client client(quick_options());
+    const auto begin = Clock::now();
+    const Outcome outcome = connect_outcome(client, server.address());
+    EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "before the greeting")) << outcome.what;
+    EXPECT_LT(ms_since(begin), slack_ms) << "must not wait for the connect timeout";
+    EXPECT_FALSE(client.is_connected());
+}
+
+TEST(ClientConnect, MissingSocketFailsAtOnceNamingThePath)
+{
+    FakeServer never_listening(silent, /*listen_now=*/false);
+    qmp::Client client(quick_options());  // connect_timeout 5 s: must not be waited for
+    const auto begin = Clock::now();
+    const Outcome outcome = connect_outcome(client, never_listening.path());
+    EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, never_listening.path())) << outcome.what;
+    EXPECT_LT(ms_since(begin), slack_ms);
+    EXPECT_FALSE(client.is_connected());
+}
+
+TEST(ClientConnect, RetryPicksUpAServerThatStartsListeningLater)
+{
+    FakeServer server(handshake_then_wait, /*listen_now=*/false);
+    auto options = quick_options();
+    options.retry_connect = true;
+    options.connect_timeout = 3s;
+    qmp::Client client(options);
+    auto connecting = start([&] {
+        client.connect(server.address());
+        return json();
+    });
+    Cleanup cleanup([&] { client.disconnect(); });
+    server.listen();  // normally after the first attempt failed; either way it must connect
+    const Outcome outcome = finish(connecting);
+    EXPECT_EQ(outcome.kind, "returned") << outcome.what;
+    EXPECT_TRUE(client.is_connected());
+}
+
+TEST(ClientConnect, RetryGivesUpAfterTheConnectTimeout)
+{
+    FakeServer never_listening(silent, /*listen_now=*/false);
+    auto options = quick_options();
+    options.retry_connect = true;
+    options.connect_timeout = 1s;
+    qmp::Client client(options);
+    const auto begin = Clock::now();
+    const Outcome outcome = connect_outcome(client, never_listening.address());
+    const auto elapsed = ms_since(begin);
+    EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, never_listening.path())) << outcome.what;
+    EXPECT_GE(elapsed, 1000);
+    EXPECT_LT(elapsed, 3000);
+}
+
+TEST(ClientConnect, FailedConnectsLeaveNoThreadOrFdBehind)
+{
+    FakeServer silent_server(silent);
+    FakeServer bad_greeting([](FakePeer& peer) {
+        peer.send_json({{"hello", 1}});
+        peer.wait_for_close(20s);
+    });
+    FakeServer never_listening(silent, /*listen_now=*/false);
+    const int threads_before = qmp::test::thread_count();
+    const int fds_before = qmp::test::fd_count();
+    {
+        auto options = quick_options();
+        options.connect_timeout = 300ms;
+        qmp::Client client(options);
+        EXPECT_EQ(connect_outcome(client, silent_server.address()).kind, "ConnectError");
+        EXPECT_EQ(connect_outcome(client, bad_greeting.address()).kind, "ConnectError");
+        EXPECT_EQ(connect_outcome(client, never_listening.address()).kind, "ConnectError");
+        EXPECT_EQ(qmp::test::thread_count(), threads_before);
+    }
+    // The peers' sockets close when their scripts see the client's hang-up.
+    ASSERT_TRUE(silent_server.wait_scripts_done(1));
+    ASSERT_TRUE(bad_greeting.wait_scripts_done(1));
+    EXPECT_EQ(qmp::test::thread_count(), threads_before);
+    EXPECT_EQ(qmp::test::fd_count(), fds_before);
+}
+
+// ---- the peer goes away ----------------------------------------------------------------------
+
+namespace {
+
+void hang_up_in_the_middle_of_a_reply(FakePeer& peer)
+{
+    peer.handshake();
+    const json command = peer.read_message();
+    peer.send("{\"id\": " + command["id"].dump() + ", \"return\": {\"status\": \"runn");
+    peer.close();
+}
+
+}  // namespace
+
+TEST(ClientHangUp, HangUpInTheMiddleOfAReplyWakesTheCallerWithDisconnectedError)
+{
+    FakeServer server(hang_up_in_the_middle_of_a_reply);
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
+    EXPECT_EQ(outcome.kind, "DisconnectedError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "middle of a message")) << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "query-status")) << outcome.what;
+}
+
+TEST(ClientHangUp, CallsAfterAHangUpFailAtOnce)
+{
+    FakeServer server(hang_up_in_the_middle_of_a_reply);
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    ASSERT_EQ(capture([&] { return client.execute("query-status", {}, 10s); }).kind,
+              "DisconnectedError");
+    EXPECT_FALSE(client.is_connected());
+    const auto begin = Clock::now();
+    const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
+    EXPECT_EQ(outcome.kind, "DisconnectedError") << outcome.what;
+    EXPECT_LT(ms_since(begin), slack_ms);
+}
+
+TEST(ClientHangUp, ResetWhileWaitingIsADisconnectedError)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        if (!wait_for_bytes(peer))
+            throw std::runtime_error("fake peer: no command");
+        peer.reset();  // with the command unread: the client's recv() fails with ECONNRESET
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    const auto begin = Clock::now();
+    const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
+    EXPECT_EQ(outcome.kind, "DisconnectedError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "reset")) << outcome.what;
+    EXPECT_LT(ms_since(begin), slack_ms);
+    EXPECT_FALSE(client.is_connected());
+}
+
+// ---- protocol violations ---------------------------------------------------------------------
+
+namespace {
+
+// Answers the first command after the handshake with \p bytes (given the command's id).
+FakeServer::Script answer_with(std::function<std::string(const json& id)> bytes)
+{
+    return [bytes = std::move(bytes)](FakePeer& peer) {
+        peer.handshake();
+        const json command = peer.read_message();
+        peer.send(bytes(command["id"]));
+        peer.wait_for_close(20s);
+    };
+}
+
+FakeServer::Script oversized_reply()
+{
+    return [](FakePeer& peer) {
+        peer.handshake();
+        peer.reply(peer.read_message(), {{"blob", std::string(4096, 'x')}});
+        peer.wait_for_close(20s);
+    };
+}
+
+qmp::ClientOptions small_messages()
+{
+    auto options = quick_options();
+    options.max_message_size = 1024;  // the greeting (~150 bytes) fits
+    return options;
+}
+
+}  // namespace
+
+TEST(ClientProtocol, OversizedReplyFailsTheCallerWithProtocolError)
+{
+    FakeServer server(oversized_reply());
+    qmp::Client client(small_messages());
+    client.connect(server.address());
+    const Outcome outcome = capture([&] { return client.execute("big", {}, 10s); });
+    EXPECT_EQ(outcome.kind, "ProtocolError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "1024")) << outcome.what;
+}
+
+TEST(ClientProtocol, CallsAfterAProtocolErrorThrowDisconnectedError)
+{
+    static_assert(std::is_base_of_v<qmp::DisconnectedError, qmp::ProtocolError>,
+                  "code handling 'the connection is gone' must also catch protocol errors");
+    FakeServer server(oversized_reply());
+    qmp::Client client(small_messages());
+    client.connect(server.address());
+    ASSERT_EQ(capture([&] { return client.execute("big", {}, 10s); }).kind, "ProtocolError");
+    EXPECT_FALSE(client.is_connected());
+    const auto begin = Clock::now();
+    EXPECT_THROW(client.execute("again", {}, 10s), qmp::DisconnectedError);
+    EXPECT_LT(ms_since(begin), slack_ms);
+}
+
+TEST(ClientProtocol, EventQueueReportsTheProtocolError)
+{
+    FakeServer server(oversized_reply());
+    qmp::Client client(small_messages());
+    client.connect(server.address());
+    ASSERT_EQ(capture([&] { return client.execute("big", {}, 10s); }).kind, "ProtocolError");
+    const Outcome outcome = bounded([&] { return client.events().pop().raw; });
+    EXPECT_EQ(outcome.kind, "ProtocolError") << outcome.what;
+}
+
+TEST(ClientProtocol, TooDeeplyNestedReplyIsAProtocolError)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        json deep = json::object();
+        for (int i = 0; i < 10; ++i)
+            deep = json{{"level", deep}};
+        peer.reply(peer.read_message(), deep);
+        peer.wait_for_close(20s);
+    });
+    auto options = quick_options();
+    options.max_nesting_depth = 5;  // the greeting nests 4 deep
+    qmp::Client client(options);
+    client.connect(server.address());
+    const Outcome outcome = capture([&] { return client.execute("deep", {}, 10s); });
+    EXPECT_EQ(outcome.kind, "ProtocolError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "deeper")) << outcome.what;
+}
+
+TEST(ClientProtocol, MalformedJsonIsAProtocolError)
+{
+    FakeServer server(answer_with([](const json& id) {
+        return "{\"id\": " + id.dump() + ", \"return\": tru}\r\n";
+    }));
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
+    EXPECT_EQ(outcome.kind, "ProtocolError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "malformed")) << outcome.what;
+}
+
+TEST(ClientProtocol, TopLevelArrayIsAProtocolError)
+{
+    FakeServer server(answer_with([](const json& id) {
+        return json::array({json{{"id", id}, {"return", json::object()}}}).dump() + "\r\n";
+    }));
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
+    EXPECT_EQ(outcome.kind, "ProtocolError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "not a JSON object")) << outcome.what;
+}
+
+TEST(ClientProtocol, ErrorReplyWithoutIdFailsTheWaitingCallPromptly)
+{
+    FakeServer server(answer_with([](const json&) {
+        return json{{"error", {{"class", "GenericError"},
+                               {"desc", "JSON parse error, expecting value"}}}}
+                   .dump() +
+               "\r\n";
+    }));
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    const auto begin = Clock::now();
+    const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
+    EXPECT_EQ(outcome.kind, "ProtocolError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "JSON parse error, expecting value")) << outcome.what;
+    EXPECT_LT(ms_since(begin), slack_ms) << "must not wait for the call's timeout";
+}
+
+TEST(ClientProtocol, ReturnReplyWithoutIdIsAProtocolError)
+{
+    FakeServer server(answer_with([](const json&) {
+        return json{{"return", {{"status", "running"}}}}.dump() + "\r\n";
+    }));
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    const auto begin = Clock::now();
+    const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
+    EXPECT_EQ(outcome.kind, "ProtocolError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "without an id")) << outcome.what;
+    EXPECT_LT(ms_since(begin), slack_ms) << "must not wait for the call's timeout";
+}
+
+// ---- stray replies ---------------------------------------------------------------------------
+
+TEST(ClientReplies, ReplyWithAnUnknownIdIsDroppedAndCounted)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        const json command = peer.read_message();
+        peer.send_json({{"return", {{"who", "stranger"}}}, {"id", "stale-42"}});
+        peer.reply(command, {{"who", "me"}});
+        peer.wait_for_close(20s);
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    ASSERT_EQ(client.dropped_replies(), 0u);
+    EXPECT_EQ(client.execute("whoami"), (json{{"who", "me"}}));
+    EXPECT_EQ(client.dropped_replies(), 1u);
+    EXPECT_TRUE(client.is_connected());
+}
+
+TEST(ClientReplies, ReplyWithANumericIdIsDroppedAndCounted)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        const json command = peer.read_message();
+        // The same id as a number, as a peer that re-serializes ids might send it.
+        const int numeric = std::stoi(command["id"].get<std::string>());
+        peer.send_json({{"return", {{"who", "number"}}}, {"id", numeric}});
+        peer.reply(command, {{"who", "me"}});
+        peer.wait_for_close(20s);
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    EXPECT_EQ(client.execute("whoami"), (json{{"who", "me"}}));
+    EXPECT_EQ(client.dropped_replies(), 1u);
+}
+
+// ---- timeouts --------------------------------------------------------------------------------
+
+TEST(ClientTimeout, UnansweredCallTimesOutAndTheClientStaysConnected)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        peer.read_message();  // never answered
+        peer.wait_for_close(20s);
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    const auto begin = Clock::now();
+    const Outcome outcome = capture([&] { return client.execute("slow", {}, 200ms); });
+    const auto elapsed = ms_since(begin);
+    EXPECT_EQ(outcome.kind, "TimeoutError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "200 ms")) << outcome.what;
+    EXPECT_GE(elapsed, 200);
+    EXPECT_LT(elapsed, 200 + slack_ms);
+    EXPECT_TRUE(client.is_connected());
+}
+
+TEST(ClientTimeout, LateReplyIsDroppedAndTheNextCallGetsItsOwnReply)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        const json first = peer.read_message();
+        const json second = peer.read_message();  // sent only after the first timed out
+        peer.reply(first, {{"which", "first"}});
+        peer.reply(second, {{"which", "second"}});
+        peer.wait_for_close(20s);
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    ASSERT_EQ(capture([&] { return client.execute("first", {}, 200ms); }).kind, "TimeoutError");
+    EXPECT_EQ(client.execute("second", {}, 5s), (json{{"which", "second"}}));
+    EXPECT_EQ(client.dropped_replies(), 1u);
+}
+
+TEST(ClientTimeout, WaitForeverOutlastsTheDefaultCommandTimeout)
+{
+    std::promise<void> received;
+    auto received_future = received.get_future();
+    std::promise<void> go;
+    const std::shared_future<void> go_ahead = go.get_future().share();
+    FakeServer server([&](FakePeer& peer) {
+        peer.handshake();
+        const json command = peer.read_message();
+        received.set_value();
+        await_go_ahead(go_ahead);
+        peer.reply(command, {{"ok", true}});
+        peer.wait_for_close(20s);
+    });
+    auto options = quick_options();
+    options.command_timeout = 100ms;  // a call that fell back to it would time out
+    qmp::Client client(options);
+    client.connect(server.address());
+    auto call = start([&] { return client.execute("slow", {}, qmp::wait_forever); });
+    Cleanup cleanup([&] {
+        try {
+            go.set_value();
+        } catch (const std::future_error&) {
+        }
+        client.disconnect();
+    });
+    ASSERT_TRUE(ready_within(received_future));
+    // The server answers only once the call has waited well past the default timeout.
+    EXPECT_EQ(call.wait_for(300ms), std::future_status::timeout) << "the call ended early";
+    go.set_value();
+    const Outcome outcome = finish(call);
+    EXPECT_EQ(outcome.kind, "returned") << outcome.what;
+    EXPECT_EQ(outcome.value, (json{{"ok", true}}));
+}
+
+// ---- events ----------------------------------------------------------------------------------
+
+TEST(ClientEvents, FullQueueDropsTheOldestEvents)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        for (int i = 0; i < 20; ++i)
+            peer.send_event("NUMBERED", {{"n", i}});
+        peer.answer();  // the reply follows every event: a sync point for the test
+        peer.wait_for_close(20s);
+    });
+    auto options = quick_options();
+    options.event_queue_capacity = 5;
+    qmp::Client client(options);
+    client.connect(server.address());
+    client.execute("sync");
+    EXPECT_EQ(client.events().size(), 5u);
+    EXPECT_EQ(client.events().dropped(), 15u);
+    std::vector<int> remaining;
+    while (const auto event = client.events().try_pop())
+        remaining.push_back(event->data["n"].get<int>());
+    EXPECT_EQ(remaining, (std::vector<int>{15, 16, 17, 18, 19}));
+}
+
+TEST(ClientEvents, QueuedEventsOutliveAHangUpThenPopThrows)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        peer.send_event("E0");
+        peer.send_event("E1");
+        peer.send_event("E2");
+        peer.close();
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    ASSERT_TRUE(wait_until([&] { return !client.is_connected(); })) << "hang-up not noticed";
+    std::vector<std::string> names;
+    for (int i = 0; i < 3; ++i) {
+        const Outcome outcome = bounded([&] { return client.events().pop().raw; });
+        ASSERT_EQ(outcome.kind, "returned") << outcome.what;
+        names.push_back(outcome.value["event"]);
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"E0", "E1", "E2"}));
+    const Outcome last = bounded([&] { return client.events().pop().raw; });
+    EXPECT_EQ(last.kind, "DisconnectedError") << last.what;
+}
+
+TEST(ClientEvents, BlockedPopIsWokenByAHangUp)
+{
+    std::promise<void> go;
+    const std::shared_future<void> go_ahead = go.get_future().share();
+    std::promise<pid_t> popper_tid;
+    auto popper_tid_future = popper_tid.get_future();
+    FakeServer server([&](FakePeer& peer) {
+        peer.handshake();
+        await_go_ahead(go_ahead);
+        peer.close();
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    auto popper = start([&] {
+        popper_tid.set_value(current_tid());
+        return client.events().pop().raw;
+    });
+    Cleanup cleanup([&] {
+        try {
+            go.set_value();
+        } catch (const std::future_error&) {
+        }
+        client.disconnect();
+    });
+    ASSERT_TRUE(wait_until_asleep(popper_tid_future));
+    const auto hang_up = Clock::now();
+    go.set_value();
+    const Outcome outcome = finish(popper);
+    EXPECT_EQ(outcome.kind, "DisconnectedError") << outcome.what;
+    EXPECT_LT(ms_between(hang_up, outcome.ended), 1000);
+}
+
+// ---- many waiters when the session ends ------------------------------------------------------
+
+namespace {
+
+constexpr int callers = 16;
+
+// Reads \p count commands without answering, tells the test, waits for its go-ahead, then
+// either waits for the client to leave or (\p hang_up) closes the connection.
+FakeServer::Script read_and_hold(int count, std::promise<void>& all_read,
+                                 std::shared_future<void> go_ahead, bool hang_up)
+{
+    return [count, &all_read, go_ahead, hang_up](FakePeer& peer) {
+        peer.handshake();
+        for (int i = 0; i < count; ++i)
+            peer.read_message();
+        all_read.set_value();
+        if (hang_up) {
+            await_go_ahead(go_ahead);
+            peer.close();
+        } else {
+            peer.wait_for_close(20s);
+        }
+    };
+}
+
+// Without OOB nothing limits the number of in-band commands in flight (with OOB QEMU queues
+// only 8, and a client may hold the rest back), so the peer receives every command.
+qmp::ClientOptions no_oob_options()
+{
+    auto options = quick_options();
+    options.enable_oob = false;
+    return options;
+}
+
+// Starts \p count calls of \p client that block (their peer never answers).
+std::vector<std::future<Outcome>> start_blocked_calls(qmp::Client* client, int count)
+{
+    std::vector<std::future<Outcome>> calls;
+    for (int i = 0; i < count; ++i)
+        calls.push_back(start([client, i] { return client->execute("block", {{"n", i}}, 20s); }));
+    return calls;
+}
+
+std::future<Outcome> start_blocked_pop(qmp::Client* client, std::promise<pid_t>& tid)
+{
+    // Only the queue is used once pop() is entered: the client may be destroyed meanwhile.
+    return start([client, &tid] {
+        tid.set_value(current_tid());
+        return client->events().pop().raw;
+    });
+}
+
+void expect_all_woken(std::vector<std::future<Outcome>>& calls, std::future<Outcome>& popper,
+                      Clock::time_point since, const char* expected_kind)
+{
+    for (auto& call : calls) {
+        const Outcome outcome = finish(call);
+        EXPECT_EQ(outcome.kind, expected_kind) << outcome.what;
+        EXPECT_LT(ms_between(since, outcome.ended), 1000);
+    }
+    const Outcome popped = finish(popper);
+    EXPECT_EQ(popped.kind, expected_kind) << popped.what;
+    EXPECT_LT(ms_between(since, popped.ended), 1000);
+}
+
+}  // namespace
+
+TEST(ClientConcurrency, DisconnectWakesEveryBlockedCallAndPopPromptly)
+{
+    std::promise<void> all_read, go;
+    auto all_read_future = all_read.get_future();
+    std::promise<pid_t> popper_tid;
+    auto popper_tid_future = popper_tid.get_future();
+    FakeServer server(read_and_hold(callers, all_read, go.get_future().share(), false));
+    qmp::Client client(no_oob_options());
+    client.connect(server.address());
+    auto calls = start_blocked_calls(&client, callers);
+    auto popper = start_blocked_pop(&client, popper_tid);
+    Cleanup cleanup([&] { client.disconnect(); });
+    ASSERT_TRUE(ready_within(all_read_future)) << "the peer did not receive every command";
+    ASSERT_TRUE(wait_until_asleep(popper_tid_future));
+
+    const auto begin = Clock::now();
+    client.disconnect();
+    EXPECT_LT(ms_since(begin), 1000) << "disconnect() must not wait for the peer";
+    expect_all_woken(calls, popper, begin, "DisconnectedError");
+}
+
+TEST(ClientConcurrency, PeerHangUpWakesEveryBlockedCallAndPopPromptly)
+{
+    std::promise<void> all_read, go;
+    auto all_read_future = all_read.get_future();
+    std::promise<pid_t> popper_tid;
+    auto popper_tid_future = popper_tid.get_future();
+    FakeServer server(read_and_hold(callers, all_read, go.get_future().share(), true));
+    qmp::Client client(no_oob_options());
+    client.connect(server.address());
+    auto calls = start_blocked_calls(&client, callers);
+    auto popper = start_blocked_pop(&client, popper_tid);
+    Cleanup cleanup([&] {
+        try {
+            go.set_value();
+        } catch (const std::future_error&) {
+        }
+        client.disconnect();
+    });
+    ASSERT_TRUE(ready_within(all_read_future)) << "the peer did not receive every command";
+    ASSERT_TRUE(wait_until_asleep(popper_tid_future));
+
+    const auto begin = Clock::now();
+    go.set_value();  // the peer hangs up now
+    expect_all_woken(calls, popper, begin, "DisconnectedError");
+    EXPECT_FALSE(client.is_connected());
+}
+
+TEST(ClientLifetime, DestroyingTheClientWakesBlockedCallersPromptly)
+{
+    constexpr int count = 4;
+    std::promise<void> all_read, go;
+    auto all_read_future = all_read.get_future();
+    std::promise<pid_t> popper_tid;
+    auto popper_tid_future = popper_tid.get_future();
+    FakeServer server(read_and_hold(count, all_read, go.get_future().share(), false));
+    auto client = std::make_unique<qmp::Client>(no_oob_options());
+    client->connect(server.address());
+    auto calls = start_blocked_calls(client.get(), count);
+    auto popper = start_blocked_pop(client.get(), popper_tid);
+    Cleanup cleanup([&] { client.reset(); });
+    ASSERT_TRUE(ready_within(all_read_future)) << "the peer did not receive every command";
+    ASSERT_TRUE(wait_until_asleep(popper_tid_future));
+
+    const auto begin = Clock::now();
+    client.reset();
+    EXPECT_LT(ms_since(begin), 1000) << "the destructor must not wait for the peer";
+    expect_all_woken(calls, popper, begin, "DisconnectedError");
+}
+
+TEST(ClientLifetime, ExecuteOnANeverConnectedClientSaysNotConnected)
+{
+    qmp::Client client(quick_options());
+    const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
+    EXPECT_EQ(outcome.kind, "DisconnectedError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "not connected")) << outcome.what;
+}
+
+TEST(ClientLifetime, GreetingOfANeverConnectedClientThrows)
+{
+    qmp::Client client(quick_options());
+    EXPECT_THROW(client.greeting(), qmp::DisconnectedError);
+}
+
+// ---- quit ------------------------------------------------------------------------------------
+
+TEST(ClientQuit, QuitAnsweredByShutdownAndAHangUpReturnsNormally)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        const json quit = peer.read_message();
+        if (quit.value("execute", "") != "quit")
+            throw std::runtime_error("fake peer: expected quit, got " + quit.dump());
+        peer.send_event("SHUTDOWN", {{"guest", false}, {"reason", "host-qmp-quit"}});
+        peer.close();  // no reply, as QEMU often does
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    const Outcome outcome = capture([&] { return client.execute("quit", {}, 10s); });
+    EXPECT_EQ(outcome.kind, "returned") << outcome.what;
+    EXPECT_EQ(outcome.value, json::object());
+    const auto event = client.events().try_pop();  // it preceded the hang-up
+    ASSERT_TRUE(event);
+    EXPECT_EQ(event->name, "SHUTDOWN");
+    EXPECT_EQ(event->data["reason"], "host-qmp-quit");
+}
+
+TEST(ClientQuit, QuitAnsweredByAResetReturnsNormally)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        if (!wait_for_bytes(peer))
+            throw std::runtime_error("fake peer: no quit");
+        peer.reset();  // the quit left unread: ECONNRESET, as QEMU 7.2 without OOB
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    const Outcome outcome = capture([&] { return client.execute("quit", {}, 10s); });
+    EXPECT_EQ(outcome.kind, "returned") << outcome.what;
+    EXPECT_EQ(outcome.value, json::object());
+}
+
+// ---- the write side --------------------------------------------------------------------------
+
+namespace {
+
+// Handshakes, then never reads again until the test's go-ahead. \p arrived is set once the
+// client's next request starts arriving.
+FakeServer::Script stop_reading(std::promise<void>& arrived, std::shared_future<void> go_ahead)
+{
+    return [&arrived, go_ahead](FakePeer& peer) {
+        peer.handshake();
+        if (!wait_for_bytes(peer))
+            throw std::runtime_error("fake peer: no request");
+        arrived.set_value();
+        await_go_ahead(go_ahead);
+    };
+}
+
+json huge_arguments()
+{
+    return {{"data", std::string(8 * 1024 * 1024, 'x')}};
+}
+
+}  // namespace
+
+TEST(ClientWrite, HugeRequestToAPeerThatStopsReadingEndsAfterTheTimeout)
+{
+    std::promise<void> arrived, go;
+    FakeServer server(stop_reading(arrived, go.get_future().share()));
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    Cleanup cleanup([&] {
+        go.set_value();
+        client.disconnect();
+    });
+    const json arguments = huge_arguments();
+    const auto begin = Clock::now();
+    const Outcome outcome = bounded([&] { return client.execute("huge", arguments, 300ms); });
+    const auto elapsed = ms_since(begin);
+    // Part of the request went out before the timeout: the stream cannot be resumed, so the
+    // session ends (send_request closes the connection and throws DisconnectedError).
+    EXPECT_EQ(outcome.kind, "DisconnectedError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "timed out")) << outcome.what;
+    EXPECT_GE(elapsed, 300);
+    EXPECT_LT(elapsed, 300 + slack_ms);
+    EXPECT_FALSE(client.is_connected());
+    const auto disconnecting = Clock::now();
+    client.disconnect();
+    EXPECT_LT(ms_since(disconnecting), 1000);
+}
+
+TEST(ClientWrite, CallQueuedBehindAStuckWriterTimesOutAndDisconnectReturnsPromptly)
+{
+    std::promise<void> arrived, go;
+    auto arrived_future = arrived.get_future();
+    FakeServer server(stop_reading(arrived, go.get_future().share()));
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    const json arguments = huge_arguments();
+    // The writer's own timeout is long: it is still stuck when the other call gives up.
+    auto writer = start([&] { return client.execute("huge", arguments, 20s); });
+    Cleanup cleanup([&] {
+        client.disconnect();
+        try {
+            go.set_value();
+        } catch (const std::future_error&) {
+        }
+    });
+    ASSERT_TRUE(ready_within(arrived_future)) << "the huge request never started";
+
+    const auto begin = Clock::now();
+    auto other = start([&] { return client.execute("query-status", {}, 300ms); });
+    const Outcome queued = finish(other);
+    EXPECT_EQ(queued.kind, "TimeoutError") << queued.what;
+    EXPECT_GE(ms_between(begin, queued.ended), 300);
+    EXPECT_LT(ms_between(begin, queued.ended), 300 + slack_ms);
+    EXPECT_TRUE(client.is_connected()) << "a TimeoutError leaves the client connected";
+
+    const auto disconnecting = Clock::now();
+    client.disconnect();
+    EXPECT_LT(ms_since(disconnecting), 1000) << "disconnect() must not wait for the writer";
+    const Outcome written = finish(writer);
+    EXPECT_EQ(written.kind, "DisconnectedError") << written.what;
+    EXPECT_LT(ms_between(disconnecting, written.ended), 1000);
+}
+
+TEST(ClientWrite, WritingToAPeerThatClosedIsADisconnectedErrorNotSigpipe)
+{
+    // Default disposition, unblocked: a write that raised SIGPIPE would kill this process.
+    struct sigaction previous {};
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    sigemptyset(&default_action.sa_mask);
+    ASSERT_EQ(::sigaction(SIGPIPE, &default_action, &previous), 0);
+    sigset_t pipe_only, previous_mask;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    ASSERT_EQ(::pthread_sigmask(SIG_UNBLOCK, &pipe_only, &previous_mask), 0);
+    Cleanup restore([&] {
+        ::sigaction(SIGPIPE, &previous, nullptr);
+        ::pthread_sigmask(SIG_SETMASK, &previous_mask, nullptr);
+    });
+
+    std::promise<void> closed, go;
+    auto closed_future = closed.get_future();
+    const std::shared_future<void> go_ahead = go.get_future().share();
+    FakeServer server([&](FakePeer& peer) {
+        peer.handshake();
+        // The peer stops receiving but keeps its side open: the client's reader sees nothing,
+        // so the next request is really written, and the write fails with EPIPE.
+        if (::shutdown(peer.fd(), SHUT_RD) != 0)
+            throw std::runtime_error("fake peer: shutdown failed");
+        closed.set_value();
+        await_go_ahead(go_ahead);
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    Cleanup release_peer([&] {
+        try {
+            go.set_value();
+        } catch (const std::future_error&) {
+        }
+    });
+    ASSERT_TRUE(ready_within(closed_future));
+    const Outcome outcome = capture([&] { return client.execute("query-status", {}, 5s); });
+    EXPECT_EQ(outcome.kind, "DisconnectedError") << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, "closed by the peer")) << outcome.what;
+    EXPECT_FALSE(client.is_connected());
+}
+
+// ---- descriptors -----------------------------------------------------------------------------
+
+TEST(ClientSystem, EveryDescriptorOpenedByConnectIsCloseOnExec)
+{
+    FakeServer server(handshake_then_wait);
+    qmp::Client client(quick_options());
+    const auto before = open_fds();
+    client.connect(server.address());
+    const auto after = open_fds();
+    int sockets = 0;
+    for (const auto& [fd, target] : after) {
+        const auto old = before.find(fd);
+        if (old != before.end() && old->second == target)
+            continue;
+        const int flags = ::fcntl(fd, F_GETFD);
+        if (flags < 0)
+            continue;  // the listing's own directory fd, closed since
+        if (target.rfind("socket:", 0) == 0)
+            ++sockets;
+        EXPECT_TRUE(flags & FD_CLOEXEC) << "fd " << fd << " (" << target
+                                        << ") would be inherited by child processes";
+    }
+    // The client's socket and the fake peer's (accepted with SOCK_CLOEXEC) at least.
+    EXPECT_GE(sockets, 2);
+}
