@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: MIT
+// Phase 7: a run of one workload by one side only, for valgrind's callgrind, which counts
+// instructions repeatably where wall-clock figures are noisy.
+#pragma once
+
+#include <string>
+
+namespace bench {
+
+/// Runs \p count units of \p workload ("status": query-status executes, "schema":
+/// query-qmp-schema executes, "events": events received) by \p side ("library",
+/// "library-trace-off", "library-trace-on", "baseline") against a fake server it starts
+/// itself. \returns the exit status.
+int run_callgrind_phase(const std::string& self, const std::string& side,
+                        const std::string& workload, int count);
+
+}  // namespace bench

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT
+// qmp-bench: measures qmp against a minimal hand-written baseline client, in one process and
+// one run, against the same peers (an instant fake server and real QEMU), and prints medians
+// and library/baseline ratios beside the targets of the issue "Performance".
+//
+//   qmp-bench                 full run (under 3 minutes)
+//   qmp-bench --quick         smoke run (under 20 seconds)
+//   qmp-bench --only 3        one phase only (1-6), e.g. while profiling it
+//   qmp-bench --callgrind-phase SIDE [--workload status|schema|events] [--count N]
+//                             only N units of work by one side, to run under callgrind (phase 7)
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <qmp/qmp.hpp>
+
+#include "baseline_client.hpp"
+#include "callgrind_phase.hpp"
+#include "fake_server.hpp"
+#include "phases.hpp"
+#include "qemu_peer.hpp"
+#include "report.hpp"
+#include "temp_dir.hpp"
+
+namespace {
+
+void usage()
+{
+    std::fprintf(stderr,
+                 "usage: qmp-bench [--quick] [--only PHASE]   (PHASE: 1..6)\n"
+                 "       qmp-bench --callgrind-phase library|library-trace-off|"
+                 "library-trace-on|baseline\n"
+                 "                 [--workload status|schema|events] [--count N]\n");
+}
+
+std::string read_first_line(const std::string& path, const std::string& prefix = "")
+{
+    std::ifstream file(path);
+    std::string line;
+    while (std::getline(file, line))
+        if (line.compare(0, prefix.size(), prefix) == 0)
+            return line;
+    return "?";
+}
+
+void describe_machine(bench::Report& report)
+{
+    report.note("machine: " + std::to_string(std::thread::hardware_concurrency()) + " CPUs, " +
+                read_first_line("/proc/cpuinfo", "model name") +
+                "; load average at the end: " + read_first_line("/proc/loadavg"));
+    report.note("requests: both clients send the same compact bytes, "
+                "{\"execute\":\"query-status\",\"id\":\"N\"} (35-40 bytes), one write each");
+    report.note("phase 2: no asynchronous API yet, so the library's W in flight are W threads "
+                "each blocked in execute() on one Client; the baseline pipelines W requests on "
+                "one socket from one thread");
+    report.note("rounds alternate library and baseline; medians over all samples. The machine is "
+                "shared: compare ratios within one run, not absolute figures across runs");
+}
+
+int run_benchmark(const std::string& self, bool quick, char only)
+{
+    bench::TempDir dir;
+    // Started before any thread exists (the Client's reader, QEMU's launcher).
+    bench::FakeServerProcess fake(self, dir.path() + "/fake.sock", dir.path() + "/schema.json");
+    bench::Report report;
+
+    // Memory first, before QEMU's launcher and other phases leave threads and heap behind:
+    // the process baseline is then as bare as it gets.
+    const bench::Peer fake_peer{"fake", fake.socket_path(), fake.socket_path(), true};
+    std::fprintf(stderr, "phase 6 memory on fake...\n");
+    try {
+        if (only == 0 || only == '6')
+        bench::run_memory(fake_peer, bench::scale_for(fake_peer, quick), report);
+    } catch (const std::exception& e) {
+        report.add_text("6 memory", "fake", std::string("FAILED: ") + e.what());
+    }
+
+    bench::QemuPeer qemu;
+    try {
+        qemu = bench::start_qemu(dir.path(), dir.path() + "/schema.json");
+    } catch (const std::exception& e) {
+        report.note(std::string("real QEMU unavailable, its rows are missing: ") + e.what());
+    }
+    std::vector<bench::Peer> peers{fake_peer};
+    if (qemu.machine)
+        peers.push_back({"qemu", qemu.library_socket, qemu.baseline_socket, false});
+
+    using Phase = void (*)(const bench::Peer&, const bench::Scale&, bench::Report&);
+    struct Step {
+        const char* name;
+        Phase run;
+        bool fake_only;
+    };
+    const Step steps[] = {
+        {"1 latency", bench::run_latency, false},
+        {"1 logging cost", bench::run_logging_cost, true},
+        {"2 throughput", bench::run_throughput, false},
+        {"3 schema", bench::run_schema, false},
+        {"4 events", bench::run_events, true},
+        {"5 connect", bench::run_connect, false},
+    };
+    for (const Step& step : steps) {
+        for (const bench::Peer& peer : peers) {
+            if ((step.fake_only && !peer.is_fake) || (only != 0 && step.name[0] != only))
+                continue;
+            std::fprintf(stderr, "phase %s on %s...\n", step.name, peer.name.c_str());
+            try {
+                step.run(peer, bench::scale_for(peer, quick), report);
+            } catch (const std::exception& e) {
+                report.add_text(step.name, peer.name, std::string("FAILED: ") + e.what());
+            }
+        }
+    }
+    report.add_text("7 instructions per execute", "fake",
+                    "run under callgrind: qmp-bench --callgrind-phase SIDE (see README)");
+    if (qemu.machine)
+        report.note("QEMU: " + qemu.machine->client().greeting().version.dump());
+    describe_machine(report);
+    std::printf("\nqmp-bench %s: library (qmp::Client) vs baseline (blocking socket + "
+                "nlohmann::json); ratio = library / baseline\n\n",
+                quick ? "--quick" : "(full)");
+    report.print();
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    // Re-executed as the fake server: see fake_server.hpp for why it is a separate process.
+    if (argc == 4 && std::strcmp(argv[1], "--fake-server") == 0)
+        return bench::run_fake_server(argv[2], argv[3]);
+
+    bool quick = false;
+    char only = 0;
+    std::optional<std::string> callgrind_side;
+    std::string workload = "status";
+    int count = 10000;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--quick")
+            quick = true;
+        else if (arg == "--callgrind-phase" && i + 1 < argc)
+            callgrind_side = argv[++i];
+        else if (arg == "--only" && i + 1 < argc)
+            only = argv[++i][0];
+        else if (arg == "--workload" && i + 1 < argc)
+            workload = argv[++i];
+        else if (arg == "--count" && i + 1 < argc)
+            count = std::atoi(argv[++i]);
+        else {
+            usage();
+            return 2;
+        }
+    }
+    // valgrind reports the client program here, not itself, so the fake server runs natively.
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+    try {
+        if (callgrind_side)
+            return bench::run_callgrind_phase(self, *callgrind_side, workload, count);
+        return run_benchmark(self, quick, only);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "qmp-bench: %s\n", e.what());
+        return 1;
+    }
+}
