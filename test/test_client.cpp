@@ -92,6 +92,8 @@ TEST(Client, ExecuteReturnsTheReturnMember)
     client.connect(server.address());
     const json reply = client.execute("query-status");
     EXPECT_EQ(reply["status"], "running");
+    client.disconnect();
+    ASSERT_TRUE(server.wait_scripts_done(1));  // the script's writes are visible after this
     EXPECT_EQ(command["execute"], "query-status");
     EXPECT_FALSE(command.contains("arguments"));
     EXPECT_TRUE(command["id"].is_string());
@@ -108,6 +110,8 @@ TEST(Client, ArgumentsAreSentAsGiven)
     qmp::Client client(quick_options());
     client.connect(server.address());
     client.execute("block_resize", {{"node-name", "disk0"}, {"size", 1 << 30}});
+    client.disconnect();
+    ASSERT_TRUE(server.wait_scripts_done(1));
     EXPECT_EQ(command["arguments"], (json{{"node-name", "disk0"}, {"size", 1 << 30}}));
 }
 

@@ -134,6 +134,8 @@ TEST(ClientRaw, ReturnsTheWholeReplyAndKeepsTheCallersId)
     const json reply = client.execute_raw({{"execute", "foo"}, {"arguments", {{"a", 1}}}, {"id", "mine"}});
     EXPECT_EQ(reply["id"], "mine");
     EXPECT_EQ(reply["error"]["class"], "GenericError");  // returned, not thrown
+    client.disconnect();
+    ASSERT_TRUE(server.wait_scripts_done(1));
     EXPECT_EQ(seen["arguments"]["a"], 1);
 }
 

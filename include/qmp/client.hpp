@@ -154,7 +154,9 @@ public:
     /// Calls \p callback with every later event, on a dispatcher thread owned by the client
     /// (never the reader thread), in order. A callback may call execute() and other members
     /// except the destructor; one that throws is logged and the others still run. Callbacks
-    /// stay registered across reconnects.
+    /// stay registered across reconnects and run until remove_callback() or the Client's
+    /// destruction (also for the SHUTDOWN event of 'quit'), so what a callback captures must
+    /// outlive the Client or the registration.
     CallbackId on_event(std::function<void(const Event&)> callback);
 
     /// Unregisters a callback. When it returns, the callback is not running and will not run
