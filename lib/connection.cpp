@@ -326,6 +326,7 @@ void Connection::route_reply(json&& message)
 
     std::promise<json> waiter;
     bool found = false, abandoned = false, quiet = false;
+    Wake wake = Wake::none;
     if (id->is_string()) {
         std::lock_guard<std::mutex> lock(mutex_);
         const auto slot = pending_.find(id->get_ref<const std::string&>());
@@ -334,10 +335,11 @@ void Connection::route_reply(json&& message)
             abandoned = slot->second.abandoned;
             quiet = slot->second.quiet;
             waiter = std::move(slot->second.promise);
-            release_locked(slot->second);
+            wake = release_locked(slot->second);
             pending_.erase(slot);
         }
     }
+    wake_room(wake);  // after unlocking: a woken thread would block on mutex_ at once
     if (found && !abandoned) {
         waiter.set_value(std::move(message));
         return;
@@ -354,7 +356,7 @@ void Connection::route_reply(json&& message)
 
 // ---- writing ---------------------------------------------------------------------------------
 
-void Connection::release_locked(const Slot& slot)
+Connection::Wake Connection::release_locked(const Slot& slot)
 {
     if (slot.in_band && in_band_in_flight_ > 0)
         --in_band_in_flight_;
@@ -364,21 +366,30 @@ void Connection::release_locked(const Slot& slot)
     // notify_all cost ~57 context switches per reply. An fd slot, or fd-carrying waiters whose
     // predicate differs, need everyone to look again.
     if (room_waiters_ == 0)
-        return;
-    if (slot.carries_fd || fd_waiters_ > 0)
+        return Wake::none;
+    return slot.carries_fd || fd_waiters_ > 0 ? Wake::all : Wake::one;
+}
+
+void Connection::wake_room(Wake wake)
+{
+    if (wake == Wake::all)
         room_.notify_all();
-    else
+    else if (wake == Wake::one)
         room_.notify_one();
 }
 
 void Connection::forget(const std::string& id)
 {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const auto slot = pending_.find(id);
-    if (slot == pending_.end())
-        return;
-    release_locked(slot->second);
-    pending_.erase(slot);
+    Wake wake = Wake::none;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const auto slot = pending_.find(id);
+        if (slot == pending_.end())
+            return;
+        wake = release_locked(slot->second);
+        pending_.erase(slot);
+    }
+    wake_room(wake);
 }
 
 void Connection::abandon(const Call& call, bool quiet) noexcept

@@ -138,7 +138,11 @@ private:
     void route_reply(json&& message);
     void write_request(const std::string& request, const Call& call, int fd);
     void forget(const std::string& id);
-    void release_locked(const Slot& slot);
+    /// Which waiters for in-flight room to wake once mutex_ is released.
+    enum class Wake { none, one, all };
+    /// Frees \p slot's share of the in-flight limits; call with mutex_ held, then wake_room().
+    Wake release_locked(const Slot& slot);
+    void wake_room(Wake wake);
     std::string register_call(const Request& request, Call& call);
     [[noreturn]] void throw_closed(const std::string& command);
     std::string end_of_stream_reason(int error, std::size_t unread) const;

@@ -87,7 +87,7 @@ public:
     /// \throws DisconnectedError if not connected or the connection ends while waiting.
     /// \throws ProtocolError if the peer broke the protocol while waiting.
     /// \throws UsageError if \p arguments is neither null nor an object.
-    json execute(const std::string& command, const json& arguments = json::object());
+    json execute(const std::string& command, const json& arguments = json());
 
     /// As execute(command, arguments), waiting at most \p timeout (qmp::wait_forever: no limit).
     json execute(const std::string& command, const json& arguments,
@@ -102,7 +102,7 @@ public:
     /// waits for room (bounded by the timeout).
     /// \throws what execute() throws before its reply is awaited (not connected, cannot send,
     /// bad arguments).
-    PendingReply execute_async(const std::string& command, const json& arguments = json::object(),
+    PendingReply execute_async(const std::string& command, const json& arguments = json(),
                                const ExecOptions& options = {});
 
     /// Sends \p message exactly as given (an object with "execute" or "exec-oob"; a string "id"

@@ -2,7 +2,10 @@
 #include "callgrind_phase.hpp"
 
 #include <cstdio>
+#include <deque>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <qmp/client.hpp>
 #include <spdlog/logger.h>
@@ -24,7 +27,11 @@
 
 namespace {
 
-enum class Workload { status, schema, events };
+enum class Workload { status, async, schema, events, listeners };
+
+// Commands kept in flight by the async workload: the default in-band limit, so that
+// execute_async() never waits for room and only the per-command work is counted.
+constexpr int async_window = 8;
 
 }  // namespace
 
@@ -41,6 +48,32 @@ __attribute__((noinline)) void qmp_bench_library_loop(qmp::Client& client, Workl
             client.events().pop();
         return;
     }
+    if (workload == Workload::listeners) {
+        // Three listeners of every event (phase 4's second row), drained one after the other:
+        // the queues are unbounded here, and counting does not need the consumer threads.
+        std::vector<qmp::EventQueue> queues;
+        for (int i = 0; i < 3; ++i)
+            queues.push_back(client.listen(std::vector<std::string>{}));
+        client.execute("bench-events", {{"count", count}});
+        for (auto& queue : queues)
+            for (int i = 0; i < count; ++i)
+                queue.pop();
+        client.events().clear();
+        return;
+    }
+    if (workload == Workload::async) {
+        std::deque<qmp::PendingReply> ring;
+        for (int i = 0; i < count; ++i) {
+            if (ring.size() == async_window) {
+                ring.front().get();
+                ring.pop_front();
+            }
+            ring.push_back(client.execute_async("query-status"));
+        }
+        for (auto& reply : ring)
+            reply.get();
+        return;
+    }
     const char* command = workload == Workload::schema ? "query-qmp-schema" : "query-status";
     for (int i = 0; i < count; ++i)
         client.execute(command);
@@ -49,7 +82,7 @@ __attribute__((noinline)) void qmp_bench_library_loop(qmp::Client& client, Workl
 __attribute__((noinline)) void qmp_bench_baseline_loop(bench::BaselineClient& client,
                                                         Workload workload, int count)
 {
-    if (workload == Workload::events) {
+    if (workload == Workload::events || workload == Workload::listeners) {
         client.send("bench-events", "{\"count\":" + std::to_string(count) + "}");
         client.receive_reply();
         for (int i = 0; i < count; ++i) {
@@ -57,6 +90,19 @@ __attribute__((noinline)) void qmp_bench_baseline_loop(bench::BaselineClient& cl
             const auto message = nlohmann::json::parse(line.begin(), line.end());
             if (!message.contains("event"))
                 std::fprintf(stderr, "qmp-bench: expected an event\n");
+        }
+        return;
+    }
+    if (workload == Workload::async) {
+        int sent = 0;
+        for (; sent < async_window && sent < count; ++sent)
+            client.send("query-status");
+        for (int received = 0; received < count; ++received) {
+            client.receive_reply();
+            if (sent < count) {
+                client.send("query-status");
+                ++sent;
+            }
         }
         return;
     }
@@ -88,8 +134,10 @@ std::shared_ptr<spdlog::logger> logger_for(const std::string& side)
 int run_callgrind_phase(const std::string& self, const std::string& side,
                         const std::string& workload_name, int count)
 {
-    const Workload workload = workload_name == "schema"   ? Workload::schema
+    const Workload workload = workload_name == "async"    ? Workload::async
+                              : workload_name == "schema" ? Workload::schema
                               : workload_name == "events" ? Workload::events
+                              : workload_name == "listeners" ? Workload::listeners
                                                           : Workload::status;
     if (side != "library" && side != "library-trace-off" && side != "library-trace-on" &&
         side != "baseline") {

@@ -6,7 +6,8 @@
 //   qmp-bench                 full run (under 3 minutes)
 //   qmp-bench --quick         smoke run (under 20 seconds)
 //   qmp-bench --only 3        one phase only (1-6), e.g. while profiling it
-//   qmp-bench --callgrind-phase SIDE [--workload status|schema|events] [--count N]
+//   qmp-bench --callgrind-phase SIDE [--workload status|async|schema|events|listeners]
+//                             [--count N]
 //                             only N units of work by one side, to run under callgrind (phase 7)
 #include <cstdio>
 #include <cstring>
@@ -37,7 +38,7 @@ void usage()
                  "usage: qmp-bench [--quick] [--only PHASE]   (PHASE: 1..6)\n"
                  "       qmp-bench --callgrind-phase library|library-trace-off|"
                  "library-trace-on|baseline\n"
-                 "                 [--workload status|schema|events] [--count N]\n");
+                 "                 [--workload status|async|schema|events|listeners] [--count N]\n");
 }
 
 std::string read_first_line(const std::string& path, const std::string& prefix = "")
@@ -57,9 +58,13 @@ void describe_machine(bench::Report& report)
                 "; load average at the end: " + read_first_line("/proc/loadavg"));
     report.note("requests: both clients send the same compact bytes, "
                 "{\"execute\":\"query-status\",\"id\":\"N\"} (35-40 bytes), one write each");
-    report.note("phase 2: no asynchronous API yet, so the library's W in flight are W threads "
-                "each blocked in execute() on one Client; the baseline pipelines W requests on "
-                "one socket from one thread");
+    report.note("phase 2: the library keeps W in flight from one thread with execute_async() "
+                "(a ring: get() the oldest, send one more); '16 threads' are 16 threads blocked "
+                "in execute(). The baseline pipelines W requests on one socket from one thread. "
+                "'limit 8' is the default oob_in_band_limit: with OOB negotiated at most 8 "
+                "in-band commands are in flight, so that an exec-oob command can always "
+                "overtake (QEMU queues 8 and then stops reading its socket anyway); 'nolimit' "
+                "sets it to 0");
     report.note("rounds alternate library and baseline; medians over all samples. The machine is "
                 "shared: compare ratios within one run, not absolute figures across runs");
 }

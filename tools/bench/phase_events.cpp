@@ -3,8 +3,18 @@
 // 81 bytes as fast as the socket takes them. The library delivers them through
 // events().pop(); the baseline parses each line and discards it (its upper bound: one
 // nlohmann parse per event, nothing else).
+//
+// "3 listeners": three queues from client.listen({}) (all events), each drained by its own
+// thread, and the rate is events per second per listener (the clock stops when the last of the
+// three has all of them). Every listener must receive every event: the counts are checked. The
+// library also keeps filling events(), which nobody drains there; it drops its oldest events
+// beyond its capacity, which is what it does in a program that only uses listeners. The
+// baseline is the same parse-and-discard loop: it is the bound the reader thread shares with
+// three consumers on two cores.
+#include <atomic>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <qmp/client.hpp>
@@ -41,6 +51,43 @@ EventRun library_events(const Peer& peer, int count, std::uint64_t& dropped)
     dropped += client.events().dropped();
     return {received / seconds, static_cast<long long>(count) - received,
             context_switches() - switches};
+}
+
+// 3 listeners, each drained by its own thread. \p lost is the events some listener missed.
+EventRun library_listeners(const Peer& peer, int count, int listeners, std::uint64_t& dropped)
+{
+    qmp::Client client;  // default options: each listener holds 10,000 events, like events()
+    client.connect(peer.library_socket);
+    std::vector<qmp::EventQueue> queues;
+    for (int i = 0; i < listeners; ++i)
+        queues.push_back(client.listen(std::vector<std::string>{}));
+    std::vector<int> received(listeners, 0);
+    std::atomic<int> ready{0};
+    std::vector<std::thread> consumers;
+    for (int i = 0; i < listeners; ++i)
+        consumers.emplace_back([&, i] {
+            ready.fetch_add(1);
+            while (received[i] < count) {
+                // As for pop() above: only a lost event can make it expire.
+                if (!queues[i].pop(std::chrono::seconds(5)))
+                    break;
+                ++received[i];
+            }
+        });
+    while (ready.load() < listeners)  // the consumers wait in pop() before the first event
+        std::this_thread::yield();
+    const long switches = context_switches();
+    const auto start = Clock::now();
+    client.execute("bench-events", {{"count", count}});
+    for (auto& consumer : consumers)
+        consumer.join();
+    const double seconds = seconds_since(start);
+    long long lost = 0;
+    for (int i = 0; i < listeners; ++i) {
+        lost += static_cast<long long>(count) - received[i];
+        dropped += queues[i].dropped();
+    }
+    return {count / seconds, lost, context_switches() - switches};
 }
 
 EventRun baseline_events(const Peer& peer, int count)
@@ -91,7 +138,31 @@ void run_events(const Peer& peer, const Scale& scale, Report& report)
     if (lost != 0)
         report.note("phase 4: the library lost " + std::to_string(lost) +
                     " events: its queue (capacity 10,000) overflowed while the consumer lagged");
-    report.add_text("4 events/s, 3 listeners", peer.name, "n/a (listeners not implemented)");
+
+    constexpr int listeners = 3;
+    std::vector<double> listener_rates, listener_baseline_rates;
+    long listener_switches = 0;
+    long long listener_lost = 0;
+    std::uint64_t listener_dropped = 0;
+    for (int round = 0; round < rounds; ++round) {
+        const EventRun library = library_listeners(peer, scale.events, listeners, listener_dropped);
+        listener_rates.push_back(library.rate);
+        listener_switches += library.switches;
+        listener_lost += library.lost;
+        listener_baseline_rates.push_back(baseline_events(peer, scale.events).rate);
+    }
+    report.add({"4 events/s, 3 listeners", peer.name, "ev/s", median(listener_rates),
+                median(listener_baseline_rates), Goal::none, 0,
+                "per listener, 3 x listen({}) each on its own thread; lost " +
+                    std::to_string(listener_lost) + ", dropped " +
+                    std::to_string(listener_dropped),
+                ""});
+    report.add({"4 csw per 1000 ev, 3 listeners", peer.name, "csw",
+                listener_switches / thousands, baseline_switches / thousands, Goal::none, 0,
+                "all threads of the process", ""});
+    if (listener_lost != 0)
+        report.note("phase 4: the listeners lost " + std::to_string(listener_lost) +
+                    " events: their queues (capacity 10,000 each) overflowed");
 }
 
 }  // namespace bench

@@ -1,10 +1,18 @@
 // SPDX-License-Identifier: MIT
 // Phase 2: throughput with W commands in flight.
 //
-// qmp has no asynchronous API yet, so the library's only way to keep W commands in flight is W
-// threads each blocked in execute() on one shared Client. The baseline keeps W requests in
-// flight on its one socket from one thread (a sliding window: send W, then one more per reply).
+// The library keeps W commands in flight from ONE thread with execute_async(): a ring of W
+// PendingReply, where the oldest is collected with get() and a new command is sent in its place
+// (the same sliding window as the baseline's, which pipelines W requests on its socket). The
+// "16 threads" rows keep the older shape, 16 threads each blocked in execute() on one Client.
+//
+// With OOB negotiated (the fake server and QEMU 7.2 both offer it) the client keeps at most
+// ClientOptions::oob_in_band_limit (8) in-band commands in flight and execute_async() waits for
+// room beyond that. Each case therefore runs twice: with the default limit and with 0 (none), so
+// that the cost or the absence of a cost of the limit is visible.
 #include <atomic>
+#include <deque>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -18,9 +26,30 @@ namespace bench {
 
 namespace {
 
-// Commands per second of \p threads threads sharing \p client, \p calls in total. The threads
-// are started before the clock, which runs from their release to the last join.
-double library_rate(qmp::Client& client, int threads, int calls)
+// Commands per second of one thread keeping \p window commands in flight with execute_async(),
+// \p calls in total.
+double library_async_rate(qmp::Client& client, int window, int calls)
+{
+    std::deque<qmp::PendingReply> ring;
+    const auto start = Clock::now();
+    int sent = 0;
+    for (; sent < window && sent < calls; ++sent)
+        ring.push_back(client.execute_async("query-status"));
+    while (!ring.empty()) {
+        ring.front().get();
+        ring.pop_front();
+        if (sent < calls) {
+            ring.push_back(client.execute_async("query-status"));
+            ++sent;
+        }
+    }
+    return calls / seconds_since(start);
+}
+
+// Commands per second of \p threads threads sharing \p client, each blocked in execute(),
+// \p calls in total. The threads are started before the clock, which runs from their release
+// to the last join.
+double library_threads_rate(qmp::Client& client, int threads, int calls)
 {
     std::atomic<int> next{0};
     std::atomic<bool> go{false};
@@ -55,34 +84,72 @@ double baseline_rate(BaselineClient& client, int window, int calls)
     return calls / seconds_since(start);
 }
 
+enum class Shape { blocking, async, threads };
+
+struct Case {
+    const char* label;
+    Shape shape;
+    int width;
+    bool unlimited;  // oob_in_band_limit = 0
+    const char* note;
+};
+
 }  // namespace
 
 void run_throughput(const Peer& peer, const Scale& scale, Report& report)
 {
-    qmp::Client library;
-    library.connect(peer.library_socket);
+    // One client per in-band limit, each kept connected through its cases like the baseline's
+    // one socket, so the rates do not include connecting.
+    qmp::Client limited;
+    limited.connect(peer.library_socket);
+    qmp::ClientOptions no_limit_options;
+    no_limit_options.oob_in_band_limit = 0;
+    qmp::Client unlimited(no_limit_options);
     BaselineClient baseline;
     baseline.connect(peer.baseline_socket);
 
-    struct Case {
-        const char* label;
-        int width;
-        const char* note;
-    };
     const Case cases[] = {
-        {"2 throughput W=1", 1, "lib: 1 thread; base: 1 in flight"},
-        {"2 throughput W=8", 8, "lib: 8 threads x execute(); base: 8 pipelined"},
-        {"2 throughput W=64", 64, "lib: 64 threads x execute(); base: 64 pipelined"},
-        {"2 throughput 16 threads", 16, "lib: 16 threads; base: 16 pipelined, 1 thread"},
+        {"2 throughput W=1", Shape::blocking, 1, false, "lib: execute(); base: 1 in flight"},
+        {"2 throughput W=8 async", Shape::async, 8, false,
+         "lib: 1 thread, 8 x execute_async(), limit 8"},
+        {"2 throughput W=64 async", Shape::async, 64, false,
+         "lib: 1 thread, 64 x execute_async(), limit 8"},
+        {"2 throughput 16 threads", Shape::threads, 16, false,
+         "lib: 16 threads x execute(), limit 8; base: 16 pipelined"},
+        {"2 throughput W=8 async nolimit", Shape::async, 8, true,
+         "lib: 1 thread, 8 x execute_async(), limit 0"},
+        {"2 throughput W=64 async nolimit", Shape::async, 64, true,
+         "lib: 1 thread, 64 x execute_async(), limit 0"},
+        {"2 throughput 16 threads nolimit", Shape::threads, 16, true,
+         "lib: 16 threads x execute(), limit 0; base: 16 pipelined"},
     };
+    const auto rate = [&](const Case& c, int calls) {
+        qmp::Client& client = c.unlimited ? unlimited : limited;
+        switch (c.shape) {
+        case Shape::blocking:
+        case Shape::threads:
+            return library_threads_rate(client, c.width, calls);
+        case Shape::async:
+            return library_async_rate(client, c.width, calls);
+        }
+        return 0.0;
+    };
+    bool unlimited_connected = false;
     for (const Case& c : cases) {
-        library_rate(library, c.width, c.width * 4);  // warm-up: threads, pending table
+        // QMP serves one client per monitor, so on QEMU the unlimited client takes over the
+        // library's monitor once the limited cases are done (the cases are ordered for this).
+        if (c.unlimited && !unlimited_connected) {
+            limited.disconnect();
+            unlimited.connect(peer.library_socket);
+            unlimited_connected = true;
+        }
+        rate(c, c.width * 4);  // warm-up: threads, pending table
         baseline_rate(baseline, c.width, c.width * 4);
         std::vector<double> library_rates, baseline_rates;
         long library_switches = 0, baseline_switches = 0;
         for (int round = 0; round < scale.rounds; ++round) {
             long switches = context_switches();
-            library_rates.push_back(library_rate(library, c.width, scale.throughput_calls));
+            library_rates.push_back(rate(c, scale.throughput_calls));
             library_switches += context_switches() - switches;
             switches = context_switches();
             baseline_rates.push_back(baseline_rate(baseline, c.width, scale.throughput_calls));

@@ -41,12 +41,12 @@ void Report::add_text(const std::string& phase, const std::string& peer, const s
 int Report::print() const
 {
     int missed = 0;
-    std::printf("%-34s %-5s %-7s %12s %12s %7s %-8s %s\n", "phase / figure", "peer", "unit",
+    std::printf("%-40s %-5s %-7s %12s %12s %7s %-8s %s\n", "phase / figure", "peer", "unit",
                 "library", "baseline", "ratio", "target", "verdict");
-    std::printf("%s\n", std::string(104, '-').c_str());
+    std::printf("%s\n", std::string(110, '-').c_str());
     for (const Row& row : rows_) {
         if (!row.text.empty()) {
-            std::printf("%-34s %-5s %s\n", row.phase.c_str(), row.peer.c_str(), row.text.c_str());
+            std::printf("%-40s %-5s %s\n", row.phase.c_str(), row.peer.c_str(), row.text.c_str());
             continue;
         }
         const double ratio = row.baseline != 0 ? row.library / row.baseline : 0;
@@ -60,7 +60,7 @@ int Report::print() const
             verdict = met ? "met" : "MISSED";
             missed += met ? 0 : 1;
         }
-        std::printf("%-34s %-5s %-7s %12s %12s %7.2f %-8s %s%s%s\n", row.phase.c_str(),
+        std::printf("%-40s %-5s %-7s %12s %12s %7.2f %-8s %s%s%s\n", row.phase.c_str(),
                     row.peer.c_str(), row.unit.c_str(), format_figure(row.library).c_str(),
                     format_figure(row.baseline).c_str(), ratio, target.c_str(), verdict.c_str(),
                     row.note.empty() ? "" : (verdict.empty() ? "" : "  "), row.note.c_str());
