@@ -361,14 +361,20 @@ TEST(Faults, SocketPathReplacedByARegularFileIsAConnectError)
 // tell the parent which step failed.
 TEST(Faults, DescriptorExhaustionIsAConnectErrorAndRecoverable)
 {
-    FakeServer server([](FakePeer& peer) {
-        peer.handshake();
-        peer.answer({{"status", "running"}});
-        peer.wait_for_close(20s);
-    });
+    // The server's thread starts only after the fork: a child forked from a multi-threaded
+    // process may not start threads under ThreadSanitizer (and the Client starts a reader).
+    FakeServer server(
+        [](FakePeer& peer) {
+            peer.handshake();
+            peer.answer({{"status", "running"}});
+            peer.wait_for_close(20s);
+        },
+        false);
     const std::string address = server.address();
     const pid_t child = ::fork();
     ASSERT_GE(child, 0);
+    if (child != 0)
+        server.listen();
     if (child == 0) {
         // Only async-signal-safe work would be strictly allowed after fork() in a threaded
         // process; glibc makes malloc safe here, and the child never touches the fake server's
@@ -383,7 +389,11 @@ TEST(Faults, DescriptorExhaustionIsAConnectErrorAndRecoverable)
                 fds.push_back(fd);
             if (errno != EMFILE)
                 ::_exit(21);
-            qmp::Client client(options_with_timeouts(2s, 2s));
+            // Retrying covers a parent that is not listening yet; running out of descriptors
+            // (EMFILE) is not a reason to retry, so the first connect still fails at once.
+            qmp::ClientOptions options = options_with_timeouts(10s, 2s);
+            options.retry_connect = true;
+            qmp::Client client(options);
             try {
                 client.connect(address);
                 code = 22;  // connected without a descriptor?
