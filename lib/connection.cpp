@@ -4,16 +4,34 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstring>
 #include <sys/socket.h>
 #include <vector>
 
 #include <qmp/error.hpp>
 
 #include "framer.hpp"
+#include "redact.hpp"
 
 namespace qmp::detail {
 
 namespace {
+
+// Spinning for a reply instead of sleeping: only while recent replies came back within
+// spin_peer_limit (a peer that answers at once; QEMU takes ~190 µs for query-status), for at
+// most twice that round trip plus spin_slack and never longer than spin_max.
+constexpr std::chrono::microseconds spin_peer_limit{40};
+constexpr std::chrono::microseconds spin_slack{5};
+constexpr std::chrono::microseconds spin_max{50};
+
+inline void cpu_relax()
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
 
 // Large enough that a 200 KB schema takes few reads, small enough not to dominate the memory
 // of an idle connection (measured: 64 KB was most of it).
@@ -39,8 +57,8 @@ std::string ms_text(std::chrono::milliseconds timeout)
 }
 
 // Serializes a request without building a JSON object for it; ids are short decimal strings.
-std::string make_request(const std::string& command, const json& arguments, const std::string& id,
-                         bool oob)
+std::string make_request(
+    const std::string& command, const json& arguments, const std::string& id, bool oob)
 {
     std::string request;
     request.reserve(32 + command.size() + id.size());
@@ -73,10 +91,9 @@ std::string text_member(const json& object, const char* key, const char* fallbac
     return it != object.end() && it->is_string() ? it->get<std::string>() : fallback;
 }
 
-std::chrono::system_clock::time_point event_time(const json& message)
+std::chrono::system_clock::time_point event_time(const json* ts)
 {
-    const auto ts = message.find("timestamp");
-    if (ts == message.end() || !ts->is_object())
+    if (!ts || !ts->is_object())
         return {};
     const auto seconds_it = ts->find("seconds");
     const auto micros_it = ts->find("microseconds");
@@ -89,28 +106,85 @@ std::chrono::system_clock::time_point event_time(const json& message)
     // A peer can send any number: beyond what the clock's duration holds (about year 2262 with
     // nanoseconds) the conversion would overflow, which is undefined behaviour.
     constexpr long long max_seconds =
-        std::chrono::duration_cast<std::chrono::seconds>(
-            std::chrono::system_clock::duration::max()).count() - 1;
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max())
+            .count() -
+        1;
     if (seconds.get<long long>() > max_seconds || micros.get<long long>() < 0 ||
         micros.get<long long>() > 999999)
         return {};
-    return std::chrono::system_clock::time_point(std::chrono::duration_cast<
-        std::chrono::system_clock::duration>(std::chrono::seconds(seconds.get<long long>()) +
-                                             std::chrono::microseconds(micros.get<long long>())));
+    return std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::seconds(seconds.get<long long>()) +
+            std::chrono::microseconds(micros.get<long long>())));
 }
 
-}  // namespace
+} // namespace
+
+// The members the reader looks at, found in one pass over a message's (few) members rather
+// than one string-compared std::map lookup each. Pointers into the message: valid while the
+// message's object lives, even after the json value itself was moved.
+struct Members {
+    json* event = nullptr;
+    json* data = nullptr;
+    json* timestamp = nullptr;
+    json* ret = nullptr;
+    json* error = nullptr;
+    json* id = nullptr;
+    bool greeting = false;
+};
+
+static Members members_of(json& message)
+{
+    Members found;
+    for (auto& [key, value] : message.get_ref<json::object_t&>()) {
+        // The switch already matched the length.
+        const auto is = [&key](const char* name) {
+            return std::memcmp(key.data(), name, key.size()) == 0;
+        };
+        switch (key.size()) {
+        case 2:
+            if (is("id"))
+                found.id = &value;
+            break;
+        case 3:
+            found.greeting = found.greeting || is("QMP");
+            break;
+        case 4:
+            if (is("data"))
+                found.data = &value;
+            break;
+        case 5:
+            if (is("event"))
+                found.event = &value;
+            else if (is("error"))
+                found.error = &value;
+            break;
+        case 6:
+            if (is("return"))
+                found.ret = &value;
+            break;
+        case 9:
+            if (is("timestamp"))
+                found.timestamp = &value;
+            break;
+        default:
+            break;
+        }
+    }
+    return found;
+}
 
 Connection::Connection(Fd socket, std::string peer, const ClientOptions& options,
-                       std::shared_ptr<SessionShared> shared)
+    std::shared_ptr<SessionShared> shared)
     : socket_(std::move(socket)),
       is_unix_(peer.rfind("unix:", 0) == 0),
       peer_(std::move(peer)),
       max_message_size_(options.max_message_size),
       max_depth_(options.max_nesting_depth),
+      redact_secrets_(options.redact_secrets),
       shared_(std::move(shared)),
       log_(*shared_->logger),
-      greeting_future_(greeting_.get_future())  // before the reader can take the promise
+      greeting_future_(greeting_.get_future()) // before the reader can take the promise
 {
 }
 
@@ -216,18 +290,18 @@ void Connection::read_loop() noexcept
 {
     try {
         Framer framer(max_message_size_, max_depth_);
-        std::unique_ptr<char[]> buffer(new char[read_chunk]);  // not zero-filled: recv() fills it
+        std::unique_ptr<char[]> buffer(new char[read_chunk]); // not zero-filled: recv() fills it
         for (;;) {
             const ssize_t n = ::recv(socket_.get(), buffer.get(), read_chunk, 0);
             if (n > 0) {
                 framer.feed(buffer.get(), static_cast<std::size_t>(n),
-                            [this](std::string_view message) { handle_message(message); });
+                    [this](std::string_view message) { handle_message(message); });
                 flush_events();
                 continue;
             }
             if (n < 0 && errno == EINTR)
                 continue;
-            flush_events();  // what arrived before the end is delivered before the queues close
+            flush_events(); // what arrived before the end is delivered before the queues close
             close(end_of_stream_reason(n == 0 ? 0 : errno, framer.buffered()));
             return;
         }
@@ -249,15 +323,15 @@ void Connection::handle_message(std::string_view text)
     try {
         message = json::parse(text.begin(), text.end());
     } catch (const json::parse_error& e) {
-        throw FramingError(std::string("malformed JSON from the peer (") + e.what() +
-                           "): " + excerpt(text));
+        throw FramingError(
+            std::string("malformed JSON from the peer (") + e.what() + "): " + excerpt(text));
     }
     if (!message.is_object())
         throw FramingError("message is not a JSON object: " + excerpt(text));
 
-    const auto event = message.find("event");
-    if (event != message.end() && event->is_string()) {
-        deliver_event(std::move(message));
+    const Members members = members_of(message);
+    if (members.event && members.event->is_string()) {
+        deliver_event(std::move(message), members);
         return;
     }
 
@@ -278,17 +352,16 @@ void Connection::handle_message(std::string_view text)
     if (is_greeting)
         greeting.set_value(std::move(message));
     else
-        route_reply(std::move(message));
+        route_reply(std::move(message), members);
 }
 
-void Connection::deliver_event(json&& message)
+void Connection::deliver_event(json&& message, const Members& members)
 {
     Event event;
-    event.name = message["event"].get<std::string>();
-    const auto data = message.find("data");
-    if (data != message.end())
-        event.data = *data;
-    event.timestamp = event_time(message);
+    event.name = members.event->get_ref<const std::string&>();
+    if (members.data)
+        event.data = *members.data;
+    event.timestamp = event_time(members.timestamp);
     event.raw = std::move(message);
     event_batch_.push_back(std::move(event));
 }
@@ -298,33 +371,33 @@ void Connection::flush_events()
     shared_->router.deliver_batch(event_batch_);
 }
 
-void Connection::route_reply(json&& message)
+void Connection::route_reply(json&& message, const Members& members)
 {
-    const bool is_reply = message.contains("return") || message.contains("error");
+    const bool is_reply = members.ret || members.error;
     if (!is_reply) {
-        if (message.contains("QMP"))
+        if (members.greeting)
             log_.warn("{}: ignored a second greeting: {}", peer_, excerpt(message));
         else
             log_.warn("{}: ignored a message that is neither a reply nor an event: {}", peer_,
-                      excerpt(message));
+                excerpt(message));
         return;
     }
 
-    const auto id = message.find("id");
-    if (id == message.end()) {
+    const json* id = members.id;
+    if (!id) {
         // Every request carries an id, so an id-less reply cannot be matched to a caller. QEMU
         // sends an id-less error when it could not parse its input at all: the stream is out of
         // step. Failing now wakes every waiter instead of leaving them to time out.
-        const auto error = message.find("error");
-        if (error != message.end() && error->is_object())
+        const json* error = members.error;
+        if (error && error->is_object())
             throw FramingError("the peer reported an error without an id (" +
-                               text_member(*error, "class", "?") + ": " +
-                               text_member(*error, "desc", "?") + ")");
-        throw FramingError("reply without an id (the peer does not echo request ids): " +
-                           excerpt(message));
+                text_member(*error, "class", "?") + ": " + text_member(*error, "desc", "?") + ")");
+        throw FramingError(
+            "reply without an id (the peer does not echo request ids): " + excerpt(message));
     }
 
     std::promise<json> waiter;
+    Clock::time_point sent;
     bool found = false, abandoned = false, quiet = false;
     Wake wake = Wake::none;
     if (id->is_string()) {
@@ -335,11 +408,14 @@ void Connection::route_reply(json&& message)
             abandoned = slot->second.abandoned;
             quiet = slot->second.quiet;
             waiter = std::move(slot->second.promise);
+            sent = slot->second.sent;
             wake = release_locked(slot->second);
             pending_.erase(slot);
         }
     }
-    wake_room(wake);  // after unlocking: a woken thread would block on mutex_ at once
+    wake_room(wake); // after unlocking: a woken thread would block on mutex_ at once
+    if (found)
+        note_round_trip(sent);
     if (found && !abandoned) {
         waiter.set_value(std::move(message));
         return;
@@ -350,8 +426,8 @@ void Connection::route_reply(json&& message)
     }
     const auto total = ++shared_->dropped_replies;
     log_.warn("{}: dropped a reply nobody waits for ({}; {} so far): {}", peer_,
-              found ? "its call timed out" : "unknown id, perhaps meant for an earlier client",
-              total, excerpt(message));
+        found ? "its call timed out" : "unknown id, perhaps meant for an earlier client", total,
+        excerpt(message));
 }
 
 // ---- writing ---------------------------------------------------------------------------------
@@ -430,13 +506,14 @@ std::string Connection::register_call(const Request& request, Call& call)
     std::unique_lock<std::mutex> lock(mutex_);
     if (request.oob && !oob_ && !closed_)
         throw UsageError("qmp: cannot send '" + call.command + "' out-of-band to " + peer_ +
-                         ": OOB was not negotiated (not offered by the server, or "
-                         "ClientOptions::enable_oob is off)");
+            ": OOB was not negotiated (not offered by the server, or "
+            "ClientOptions::enable_oob is off)");
     // Wait for room: QEMU keeps only the latest passed fd, and with OOB it queues at most 8
     // in-band commands before it stops reading (and then exec-oob could not overtake).
     const auto has_room = [&] {
-        return closed_ || ((!in_band || in_band_limit_ == 0 || in_band_in_flight_ < in_band_limit_) &&
-                           (!carries_fd || !fd_in_flight_));
+        return closed_ ||
+            ((!in_band || in_band_limit_ == 0 || in_band_in_flight_ < in_band_limit_) &&
+                (!carries_fd || !fd_in_flight_));
     };
     bool room = has_room();
     if (!room) {
@@ -451,14 +528,14 @@ std::string Connection::register_call(const Request& request, Call& call)
         --room_waiters_;
         fd_waiters_ -= carries_fd;
         if (!room && in_band_limit_ > 0)
-            room_.notify_one();  // pass on a wake-up this thread may have consumed in vain
+            room_.notify_one(); // pass on a wake-up this thread may have consumed in vain
     }
     if (!room)
         throw TimeoutError("qmp: '" + call.command + "' on " + peer_ + ": could not send within " +
-                           ms_text(call.timeout) +
-                           (carries_fd ? ": an earlier fd-carrying command is still unanswered"
-                                       : ": " + std::to_string(in_band_limit_) +
-                                             " in-band commands are still in flight"));
+            ms_text(call.timeout) +
+            (carries_fd ? ": an earlier fd-carrying command is still unanswered"
+                        : ": " + std::to_string(in_band_limit_) +
+                        " in-band commands are still in flight"));
     if (closed_) {
         lock.unlock();
         throw_closed(call.command);
@@ -480,9 +557,10 @@ std::string Connection::register_call(const Request& request, Call& call)
         while (pending_.count(id) != 0);
     } else if (pending_.count(id) != 0) {
         throw UsageError("qmp: id \"" + id + "\" of '" + call.command +
-                         "' clashes with a command still in flight");
+            "' clashes with a command still in flight");
     }
     Slot& slot = pending_[id];
+    slot.sent = Clock::now();
     slot.in_band = in_band;
     slot.carries_fd = carries_fd;
     if (in_band)
@@ -493,7 +571,8 @@ std::string Connection::register_call(const Request& request, Call& call)
     return id;
 }
 
-void Connection::write_request(const std::string& request, const Call& call, int fd)
+void Connection::write_request(
+    const std::string& request, const std::string& log_text, const Call& call, int fd)
 {
     // One request on the wire at a time. A mutex with a condition variable rather than a
     // std::timed_mutex: the latter's try_lock_until is invisible to ThreadSanitizer on this libc.
@@ -506,8 +585,8 @@ void Connection::write_request(const std::string& request, const Call& call, int
             lock.unlock();
             forget(call.id);
             throw TimeoutError("qmp: '" + call.command + "' on " + peer_ +
-                               ": could not send within " + ms_text(call.timeout) +
-                               ": another thread's request is stuck (is the peer reading?)");
+                ": could not send within " + ms_text(call.timeout) +
+                ": another thread's request is stuck (is the peer reading?)");
         }
         if (closed_) {
             lock.unlock();
@@ -529,22 +608,23 @@ void Connection::write_request(const std::string& request, const Call& call, int
     } done{*this};
 
     if (log_.should_log(spdlog::level::trace))
-        log_.trace("--> {}", request);
+        log_.trace("--> {}", log_text.empty() ? request : log_text);
 
     std::size_t sent = 0;
     int error = 0;
-    switch (send_all(socket_.get(), request.data(), request.size(), call.deadline, sent, error, fd)) {
+    switch (
+        send_all(socket_.get(), request.data(), request.size(), call.deadline, sent, error, fd)) {
     case SendResult::done:
         return;
     case SendResult::timeout:
         forget(call.id);
         if (sent == 0)
             throw TimeoutError("qmp: '" + call.command + "' on " + peer_ +
-                               ": could not send within " + ms_text(call.timeout) +
-                               ": the peer is not reading its socket");
+                ": could not send within " + ms_text(call.timeout) +
+                ": the peer is not reading its socket");
         // Half a request is on the wire: nothing sent after it could be understood.
         close("sending '" + call.command + "' timed out after " + std::to_string(sent) + " of " +
-              std::to_string(request.size()) + " bytes; the stream cannot be resumed");
+            std::to_string(request.size()) + " bytes; the stream cannot be resumed");
         throw_closed(call.command);
     case SendResult::failed:
         forget(call.id);
@@ -565,7 +645,8 @@ Call Connection::send(const Request& request)
         const json& message = *request.message;
         if (!message.is_object() || !(message.contains("execute") || message.contains("exec-oob")))
             throw UsageError("qmp: a raw message must be an object with \"execute\" or "
-                             "\"exec-oob\", not " + excerpt(message));
+                             "\"exec-oob\", not " +
+                excerpt(message));
         const json& name = message.contains("execute") ? message["execute"] : message["exec-oob"];
         call.command = name.is_string() ? name.get<std::string>() : name.dump();
         oob = message.contains("exec-oob");
@@ -575,12 +656,12 @@ Call Connection::send(const Request& request)
     } else {
         call.command = request.command;
         if (arguments && !arguments->is_null() && !arguments->is_object())
-            throw UsageError("qmp: arguments of '" + call.command + "' must be a JSON object, not " +
-                             arguments->type_name());
+            throw UsageError("qmp: arguments of '" + call.command +
+                "' must be a JSON object, not " + arguments->type_name());
     }
     if (request.fd >= 0 && !is_unix_)
         throw UsageError("qmp: cannot pass a file descriptor with '" + call.command + "' to " +
-                         peer_ + ": fd passing needs a unix socket");
+            peer_ + ": fd passing needs a unix socket");
     call.is_quit = call.command == "quit";
 
     Request effective = request;
@@ -598,16 +679,81 @@ Call Connection::send(const Request& request)
         }
     } catch (const json::exception& e) {
         forget(call.id);
-        throw UsageError("qmp: arguments of '" + call.command + "' cannot be serialized: " + e.what());
+        throw UsageError(
+            "qmp: arguments of '" + call.command + "' cannot be serialized: " + e.what());
     }
     if (call.is_quit)
-        quit_sent_ = true;  // so the hang-up that follows reads as the normal end it is
-    write_request(text, call, request.fd);
+        quit_sent_ = true; // so the hang-up that follows reads as the normal end it is
+    std::string log_text;
+    if (redact_secrets_ && log_.should_log(spdlog::level::trace))
+        log_text = request_for_log(request, call, text, oob);
+    write_request(text, log_text, call, request.fd);
     return call;
+}
+
+void Connection::note_round_trip(Clock::time_point sent)
+{
+    const std::int64_t sample =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - sent).count();
+    const std::int64_t average = recent_round_trip_ns_.load(std::memory_order_relaxed);
+    // Only the reader thread stores: a plain load and store suffice.
+    recent_round_trip_ns_.store(
+        average < 0 ? sample : average + (sample - average) / 8, std::memory_order_relaxed);
+}
+
+// Sleeping on the future costs the caller a thread switch to sleep and another to be woken by
+// the reader thread; against a peer that answers within microseconds that doubles the latency.
+// So while recent replies came back quickly, one caller at a time spins briefly, polling the
+// future without a system call, before it sleeps. With a slow peer, one CPU, or another caller
+// already spinning, it goes straight to sleep.
+void Connection::spin_for_reply(Call& call)
+{
+    static const bool several_cpus = std::thread::hardware_concurrency() > 1;
+    const std::chrono::nanoseconds recent(recent_round_trip_ns_.load(std::memory_order_relaxed));
+    if (!several_cpus || recent.count() < 0 || recent > spin_peer_limit)
+        return;
+    if (spinning_.exchange(true, std::memory_order_acquire))
+        return;
+    const auto budget = std::min<std::chrono::nanoseconds>(2 * recent + spin_slack, spin_max);
+    const auto until = std::min(Clock::now() + budget, call.deadline);
+    for (unsigned i = 1;; ++i) {
+        if (call.reply.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
+            break;
+        cpu_relax();
+        if (i % 16 == 0 && Clock::now() >= until)
+            break;
+    }
+    spinning_.store(false, std::memory_order_release);
+}
+
+// The request as the trace log shows it: with secrets redacted, or empty when it holds none
+// (the log then shows the text sent).
+std::string Connection::request_for_log(
+    const Request& request, const Call& call, const std::string& text, bool oob) const
+{
+    try {
+        if (request.message) {
+            json message = *request.message;
+            const auto arguments = message.find("arguments");
+            if (arguments == message.end() || !redact_secrets(call.command, *arguments))
+                return {};
+            message["id"] = call.id;
+            return message.dump(-1, ' ', false, json::error_handler_t::replace);
+        }
+        if (!request.arguments || !request.arguments->is_object())
+            return {};
+        json arguments = *request.arguments;
+        if (!redact_secrets(call.command, arguments))
+            return {};
+        return make_request(call.command, arguments, call.id, oob);
+    } catch (const std::exception&) {
+        return text.substr(0, text.find("\"arguments\"")) + "...}"; // never the secret itself
+    }
 }
 
 json Connection::wait(Call& call)
 {
+    spin_for_reply(call);
     if (call.deadline == Clock::time_point::max()) {
         call.reply.wait();
     } else if (call.reply.wait_until(call.deadline) == std::future_status::timeout) {
@@ -616,18 +762,18 @@ json Connection::wait(Call& call)
             std::lock_guard<std::mutex> lock(mutex_);
             const auto slot = pending_.find(call.id);
             if (slot != pending_.end() && !slot->second.abandoned) {
-                slot->second.abandoned = true;  // its late reply is dropped and counted
+                slot->second.abandoned = true; // its late reply is dropped and counted
                 still_pending = true;
             }
         }
-        if (still_pending)  // else the reply arrived just now: take it
+        if (still_pending) // else the reply arrived just now: take it
             throw TimeoutError("qmp: '" + call.command + "' on " + peer_ + ": no reply within " +
-                               ms_text(call.timeout) + " (a late reply will be dropped)");
+                ms_text(call.timeout) + " (a late reply will be dropped)");
     }
     try {
         return call.reply.get();
     } catch (const DisconnectedError&) {
-        if (call.is_quit)  // QEMU may close before replying to 'quit': that is success
+        if (call.is_quit) // QEMU may close before replying to 'quit': that is success
             return json{{"return", json::object()}};
         throw_closed(call.command);
     }
@@ -640,13 +786,13 @@ json Connection::result(const Call& call, json&& message)
         if (!error->is_object())
             throw ExecuteError(call.command, "GenericError", excerpt(*error));
         throw ExecuteError(call.command, text_member(*error, "class", "GenericError"),
-                           text_member(*error, "desc", ""));
+            text_member(*error, "desc", ""));
     }
     return std::move(message["return"]);
 }
 
-json Connection::execute(const std::string& command, const json& arguments,
-                         std::chrono::milliseconds timeout)
+json Connection::execute(
+    const std::string& command, const json& arguments, std::chrono::milliseconds timeout)
 {
     Request request;
     request.command = command;
@@ -671,4 +817,4 @@ std::shared_ptr<const Schema> Connection::schema(std::chrono::milliseconds timeo
     return schema_;
 }
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

@@ -28,10 +28,10 @@ namespace qmp::detail {
 /// One request to send: a command with arguments, or a whole message (execute_raw()).
 struct Request {
     std::string command;
-    const json* arguments = nullptr;  // null json or an object
-    const json* message = nullptr;    // a whole message instead of command + arguments
-    bool oob = false;                 // send as exec-oob
-    int fd = -1;                      // pass this fd with SCM_RIGHTS
+    const json* arguments = nullptr; // null json or an object
+    const json* message = nullptr; // a whole message instead of command + arguments
+    bool oob = false; // send as exec-oob
+    int fd = -1; // pass this fd with SCM_RIGHTS
     std::chrono::milliseconds timeout{0};
 };
 
@@ -51,18 +51,21 @@ struct Call {
 struct Slot {
     std::promise<json> promise;
     bool abandoned = false;
-    bool quiet = false;  // cancelled on purpose: drop the late reply without a warning
+    bool quiet = false; // cancelled on purpose: drop the late reply without a warning
     bool in_band = true;
     bool carries_fd = false;
+    Clock::time_point sent; // when it was registered: the reply's round trip is measured
 };
 
 /// What a Connection shares with its Client across sessions.
 struct SessionShared {
-    explicit SessionShared(std::shared_ptr<spdlog::logger> log) : logger(log), router(log) {}
+    explicit SessionShared(std::shared_ptr<spdlog::logger> log) : logger(log), router(log) { }
     std::shared_ptr<spdlog::logger> logger;
     EventRouter router;
     std::atomic<std::uint64_t> dropped_replies{0};
 };
+
+struct Members;
 
 /// A connected socket and the reader thread that serves it.
 ///
@@ -79,7 +82,7 @@ struct SessionShared {
 class Connection {
 public:
     Connection(Fd socket, std::string peer, const ClientOptions& options,
-               std::shared_ptr<SessionShared> shared);
+        std::shared_ptr<SessionShared> shared);
     ~Connection();
 
     Connection(const Connection&) = delete;
@@ -95,8 +98,8 @@ public:
 
     /// Sends \p command and waits for its reply; returns its "return" member.
     /// See Client::execute() for the exceptions.
-    json execute(const std::string& command, const json& arguments,
-                 std::chrono::milliseconds timeout);
+    json execute(
+        const std::string& command, const json& arguments, std::chrono::milliseconds timeout);
 
     /// Registers and sends a request; its reply is then awaited with wait().
     /// \throws TimeoutError, DisconnectedError, UsageError (nothing is left pending then).
@@ -133,11 +136,16 @@ public:
 private:
     void read_loop() noexcept;
     void handle_message(std::string_view text);
-    void deliver_event(json&& message);
+    void deliver_event(json&& message, const Members& members);
     void flush_events();
-    void route_reply(json&& message);
-    void write_request(const std::string& request, const Call& call, int fd);
+    void route_reply(json&& message, const Members& members);
+    void write_request(
+        const std::string& request, const std::string& log_text, const Call& call, int fd);
+    std::string request_for_log(
+        const Request& request, const Call& call, const std::string& text, bool oob) const;
     void forget(const std::string& id);
+    void note_round_trip(Clock::time_point sent);
+    void spin_for_reply(Call& call);
     /// Which waiters for in-flight room to wake once mutex_ is released.
     enum class Wake { none, one, all };
     /// Frees \p slot's share of the in-flight limits; call with mutex_ held, then wake_room().
@@ -152,34 +160,39 @@ private:
     const std::string peer_;
     const std::size_t max_message_size_;
     const std::size_t max_depth_;
+    const bool redact_secrets_;
     const std::shared_ptr<SessionShared> shared_;
     spdlog::logger& log_;
 
-    mutable std::mutex mutex_;  // guards everything below up to the reader
+    mutable std::mutex mutex_; // guards everything below up to the reader
     std::unordered_map<std::string, Slot> pending_;
-    std::condition_variable room_;         // in-flight room freed up, or closed
-    std::condition_variable writer_free_;  // the writer finished, or closed
-    std::size_t room_waiters_ = 0;         // threads waiting on room_
-    std::size_t fd_waiters_ = 0;           // of which carry an fd
-    std::size_t in_band_limit_ = 0;      // 0: no limit
-    std::size_t in_band_in_flight_ = 0;  // in-band requests sent and not yet answered
-    bool fd_in_flight_ = false;          // QEMU keeps only the latest fd: one at a time
+    std::condition_variable room_; // in-flight room freed up, or closed
+    std::condition_variable writer_free_; // the writer finished, or closed
+    std::size_t room_waiters_ = 0; // threads waiting on room_
+    std::size_t fd_waiters_ = 0; // of which carry an fd
+    std::size_t in_band_limit_ = 0; // 0: no limit
+    std::size_t in_band_in_flight_ = 0; // in-band requests sent and not yet answered
+    bool fd_in_flight_ = false; // QEMU keeps only the latest fd: one at a time
     bool oob_ = false;
-    bool writing_ = false;               // a thread is writing a request (one at a time)
+    bool writing_ = false; // a thread is writing a request (one at a time)
     std::shared_ptr<const Schema> schema_;
     std::promise<json> greeting_;
-    std::future<json> greeting_future_;  // taken once by wait_greeting()
+    std::future<json> greeting_future_; // taken once by wait_greeting()
     bool greeting_done_ = false;
     bool closed_ = false;
     bool closed_by_protocol_error_ = false;
     std::string close_reason_;
 
     std::atomic<std::uint64_t> next_id_{0};
-    std::vector<Event> event_batch_;  // reader thread only: events of the current read
+    // Recent replies' round-trip time (a moving average, ns; -1: none yet), and whether a caller
+    // is spinning for its reply: see spin_for_reply().
+    std::atomic<std::int64_t> recent_round_trip_ns_{-1};
+    std::atomic<bool> spinning_{false};
+    std::vector<Event> event_batch_; // reader thread only: events of the current read
     std::atomic<bool> quit_sent_{false};
 
     std::mutex join_mutex_;
     std::thread reader_;
 };
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

@@ -21,7 +21,7 @@ std::shared_ptr<EventQueueState> EventRouter::add(Filter filter, std::size_t cap
     auto entries = std::make_shared<Entries>();
     entries->reserve(entries_->size() + 1);
     for (const auto& entry : *entries_)
-        if (!entry.queue.expired())  // drop listeners that were destroyed
+        if (!entry.queue.expired()) // drop listeners that were destroyed
             entries->push_back(entry);
     entries->push_back({queue, std::move(filter)});
     entries_ = std::move(entries);
@@ -39,31 +39,41 @@ void EventRouter::deliver_batch(std::vector<Event>& events)
     if (events.empty())
         return;
     const auto entries = snapshot();
-    // Usually only events() listens: it takes the whole batch without a copy.
-    std::size_t live = 0;
+    // Usually only events() listens: it takes the whole batch without a copy. Otherwise every
+    // listener but the last gets copies and the last one takes the originals.
+    std::vector<std::shared_ptr<EventQueueState>> queues;
+    queues.reserve(entries->size());
     for (const auto& entry : *entries)
-        live += !entry.queue.expired();
-    for (const auto& entry : *entries) {
-        auto queue = entry.queue.lock();
+        queues.push_back(entry.queue.lock());
+    std::size_t last = queues.size();
+    for (std::size_t i = 0; i < queues.size(); ++i)
+        if (queues[i])
+            last = i;
+    for (std::size_t i = 0; i < queues.size(); ++i) {
+        const auto& queue = queues[i];
         if (!queue)
             continue;
-        if (live == 1 && !entry.filter) {
+        const Filter& filter = (*entries)[i].filter;
+        const bool take = i == last;
+        if (take && !filter) {
             queue->push_all(std::move(events));
             break;
         }
         std::vector<Event> selected;
         selected.reserve(events.size());
-        for (const auto& event : events) {
-            bool accepted = !entry.filter;
+        for (auto& event : events) {
+            bool accepted = !filter;
             if (!accepted) {
                 try {
-                    accepted = entry.filter(event);
+                    accepted = filter(event);
                 } catch (const std::exception& e) {
-                    logger_->warn("an event listener's predicate threw on {}: {}", event.name,
-                                  e.what());
+                    logger_->warn(
+                        "an event listener's predicate threw on {}: {}", event.name, e.what());
                 }
             }
-            if (accepted)
+            if (accepted && take)
+                selected.push_back(std::move(event));
+            else if (accepted)
                 selected.push_back(event);
         }
         queue->push_all(std::move(selected));
@@ -95,4 +105,4 @@ void EventRouter::reopen_all()
             queue->reopen();
 }
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

@@ -82,8 +82,16 @@ struct ClientOptions {
 
     /// Where the client logs. Null (the default) logs nothing and touches no global spdlog
     /// state. Traffic is logged at trace level as "--> {json}" and "<-- {json}"; drops and
-    /// protocol errors at warning level; connects and disconnects at debug level.
+    /// protocol errors at warning level; connects and disconnects at debug level. Below trace
+    /// level no command arguments are logged.
     std::shared_ptr<spdlog::logger> logger;
+
+    /// In trace logs, replace the values of arguments that carry secrets with "<redacted>":
+    /// "password"/"passphrase" members at any depth (set_password, change-vnc-password,
+    /// guest-set-user-password), the "data" of object-add for a secret, an HMP command line that
+    /// mentions a password or secret (all but its first word), and qemu-ga's guest-file-write
+    /// "buf-b64" and guest-exec "input-data". Only the log is changed, never what is sent.
+    bool redact_secrets = true;
 };
 
-}  // namespace qmp
+} // namespace qmp
