@@ -18,9 +18,11 @@ namespace qmp::detail {
 namespace {
 
 // Spinning for a reply instead of sleeping: only while recent replies came back within
-// spin_peer_limit (a peer that answers at once; QEMU takes ~190 µs for query-status), for at
-// most twice that round trip plus spin_slack and never longer than spin_max.
-constexpr std::chrono::microseconds spin_peer_limit{40};
+// spin_peer_limit on average (a peer that answers at once; QEMU takes ~190 µs for
+// query-status), for at most twice that round trip plus spin_slack and never longer than
+// spin_max. The average includes outliers (a fake peer's p50 of 13 µs averages ~40 µs on a
+// busy machine), hence a limit well above the typical fast round trip.
+constexpr std::chrono::microseconds spin_peer_limit{100};
 constexpr std::chrono::microseconds spin_slack{5};
 constexpr std::chrono::microseconds spin_max{50};
 
@@ -231,6 +233,7 @@ void Connection::close(const std::string& reason, bool protocol_error) noexcept
             error = protocol_error ? std::make_exception_ptr(ProtocolError(message))
                                    : std::make_exception_ptr(DisconnectedError(message));
             pending.swap(pending_);
+            pending_size_.store(0, std::memory_order_relaxed);
             in_band_in_flight_ = 0;
             fd_in_flight_ = false;
             if (!greeting_done_) {
@@ -411,6 +414,8 @@ void Connection::route_reply(json&& message, const Members& members)
             sent = slot->second.sent;
             wake = release_locked(slot->second);
             pending_.erase(slot);
+            pending_size_.store(pending_.size(), std::memory_order_relaxed);
+            pending_size_.store(pending_.size(), std::memory_order_relaxed);
         }
     }
     wake_room(wake); // after unlocking: a woken thread would block on mutex_ at once
@@ -464,6 +469,7 @@ void Connection::forget(const std::string& id)
             return;
         wake = release_locked(slot->second);
         pending_.erase(slot);
+        pending_size_.store(pending_.size(), std::memory_order_relaxed);
     }
     wake_room(wake);
 }
@@ -560,6 +566,7 @@ std::string Connection::register_call(const Request& request, Call& call)
             "' clashes with a command still in flight");
     }
     Slot& slot = pending_[id];
+    pending_size_.store(pending_.size(), std::memory_order_relaxed);
     slot.sent = Clock::now();
     slot.in_band = in_band;
     slot.carries_fd = carries_fd;
@@ -703,14 +710,17 @@ void Connection::note_round_trip(Clock::time_point sent)
 
 // Sleeping on the future costs the caller a thread switch to sleep and another to be woken by
 // the reader thread; against a peer that answers within microseconds that doubles the latency.
-// So while recent replies came back quickly, one caller at a time spins briefly, polling the
-// future without a system call, before it sleeps. With a slow peer, one CPU, or another caller
-// already spinning, it goes straight to sleep.
+// So while recent replies came back quickly and no other call is in flight, the caller spins
+// briefly, polling the future without a system call, before it sleeps. With a slow peer, one CPU,
+// or another caller already spinning, it goes straight to sleep.
 void Connection::spin_for_reply(Call& call)
 {
     static const bool several_cpus = std::thread::hardware_concurrency() > 1;
     const std::chrono::nanoseconds recent(recent_round_trip_ns_.load(std::memory_order_relaxed));
-    if (!several_cpus || recent.count() < 0 || recent > spin_peer_limit)
+    // Only a lone call: with others in flight the reader has work queued, and a spinning
+    // caller would take the CPU it and the peer need.
+    if (!several_cpus || recent.count() < 0 || recent > spin_peer_limit ||
+        pending_size_.load(std::memory_order_relaxed) > 1)
         return;
     if (spinning_.exchange(true, std::memory_order_acquire))
         return;

@@ -188,6 +188,7 @@ private:
     // is spinning for its reply: see spin_for_reply().
     std::atomic<std::int64_t> recent_round_trip_ns_{-1};
     std::atomic<bool> spinning_{false};
+    std::atomic<std::size_t> pending_size_{0}; // pending_.size(), readable without mutex_
     std::vector<Event> event_batch_; // reader thread only: events of the current read
     std::atomic<bool> quit_sent_{false};
 
