@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "fake_server.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -22,27 +23,36 @@ namespace qmp::test {
 
 namespace {
 
-thread_local int current_stop_fd = -1;  // the serving thread's stop pipe, for FakePeer waits
+thread_local int current_stop_fd = -1; // the serving thread's stop pipe, for FakePeer waits
 
 // Waits until \p fd is readable; false on timeout. Throws when the server is stopping.
+// A signal (EINTR) resumes the wait with what is left of the timeout.
 bool wait_readable(int fd, std::chrono::milliseconds timeout)
 {
-    pollfd fds[2] = {{fd, POLLIN, 0}, {current_stop_fd, POLLIN, 0}};
-    const int n = ::poll(fds, current_stop_fd >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
-    if (n > 0 && current_stop_fd >= 0 && (fds[1].revents & POLLIN))
-        throw std::runtime_error("fake server stopping");
-    return n > 0;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd fds[2] = {{fd, POLLIN, 0}, {current_stop_fd, POLLIN, 0}};
+        const int n = ::poll(fds, current_stop_fd >= 0 ? 2 : 1,
+            static_cast<int>(std::max<long long>(left.count(), 0)));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n > 0 && current_stop_fd >= 0 && (fds[1].revents & POLLIN))
+            throw std::runtime_error("fake server stopping");
+        return n > 0;
+    }
 }
 
-}  // namespace
+} // namespace
 
 json qemu_greeting(const json& capabilities)
 {
     return {{"QMP",
-             {{"version",
-               {{"qemu", {{"micro", 22}, {"minor", 2}, {"major", 7}}},
-                {"package", "Debian 1:7.2+dfsg-7+deb12u18+b3"}}},
-              {"capabilities", capabilities}}}};
+        {{"version",
+             {{"qemu", {{"micro", 22}, {"minor", 2}, {"major", 7}}},
+                 {"package", "Debian 1:7.2+dfsg-7+deb12u18+b3"}}},
+            {"capabilities", capabilities}}}};
 }
 
 FakePeer::FakePeer(int fd)
@@ -64,7 +74,8 @@ void FakePeer::send(std::string_view bytes)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            throw std::runtime_error(std::string("fake peer: send failed: ") + std::strerror(errno));
+            throw std::runtime_error(
+                std::string("fake peer: send failed: ") + std::strerror(errno));
         }
         sent += static_cast<std::size_t>(n);
     }
@@ -82,7 +93,8 @@ void FakePeer::send_greeting(const json& capabilities)
 
 void FakePeer::send_event(const std::string& name, const json& data)
 {
-    json event = {{"event", name}, {"timestamp", {{"seconds", 1700000000}, {"microseconds", 123456}}}};
+    json event = {
+        {"event", name}, {"timestamp", {{"seconds", 1700000000}, {"microseconds", 123456}}}};
     if (!data.is_null())
         event["data"] = data;
     send_json(event);
@@ -101,11 +113,11 @@ json FakePeer::read_message(std::chrono::milliseconds timeout)
         if (n == 0)
             throw std::runtime_error("fake peer: the client closed the connection");
         if (n < 0 && errno != EINTR)
-            throw std::runtime_error(std::string("fake peer: recv failed: ") + std::strerror(errno));
+            throw std::runtime_error(
+                std::string("fake peer: recv failed: ") + std::strerror(errno));
         if (n > 0)
-            framer_->feed(chunk, static_cast<std::size_t>(n), [this](std::string_view text) {
-                received_.push_back(json::parse(text));
-            });
+            framer_->feed(chunk, static_cast<std::size_t>(n),
+                [this](std::string_view text) { received_.push_back(json::parse(text)); });
     }
     json message = std::move(received_.front());
     received_.pop_front();
@@ -189,7 +201,8 @@ void FakeServer::listen()
     std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
     if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
         ::listen(listen_fd_, 16) != 0)
-        throw std::runtime_error(std::string("fake server: cannot listen: ") + std::strerror(errno));
+        throw std::runtime_error(
+            std::string("fake server: cannot listen: ") + std::strerror(errno));
     thread_ = std::thread([this] { serve(); });
 }
 
@@ -231,8 +244,7 @@ bool FakeServer::wait_scripts_done(int n, std::chrono::milliseconds timeout)
 
 FakeServer::~FakeServer()
 {
-    if (::write(stop_pipe_[1], "x", 1) < 0) {
-    }
+    if (::write(stop_pipe_[1], "x", 1) < 0) { }
     if (thread_.joinable())
         thread_.join();
     if (listen_fd_ >= 0)
@@ -265,4 +277,4 @@ int fd_count()
     return count;
 }
 
-}  // namespace qmp::test
+} // namespace qmp::test

@@ -7,8 +7,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <qmp/json.hpp>
+#include <qmp/options.hpp>
 
 namespace qmp::detail {
 class Framer;
@@ -113,6 +114,16 @@ private:
     std::thread thread_;
 };
 
+/// Options for tests against the fake server: bounded waits, short enough that a lost reply
+/// fails the test quickly, long enough for sanitizer builds on a loaded machine.
+inline qmp::ClientOptions quick_options(std::chrono::milliseconds command_timeout = 5s)
+{
+    qmp::ClientOptions options;
+    options.connect_timeout = 5s;
+    options.command_timeout = command_timeout;
+    return options;
+}
+
 /// A greeting like QEMU 7.2's.
 json qemu_greeting(const json& capabilities = json::array({"oob"}));
 
@@ -121,4 +132,4 @@ int thread_count();
 /// Open file descriptors of this process, from /proc/self/fd.
 int fd_count();
 
-}  // namespace qmp::test
+} // namespace qmp::test

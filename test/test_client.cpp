@@ -16,18 +16,11 @@ using namespace std::chrono_literals;
 using qmp::json;
 using qmp::test::FakePeer;
 using qmp::test::FakeServer;
+using qmp::test::quick_options;
 
 namespace {
 
-qmp::ClientOptions quick_options()
-{
-    qmp::ClientOptions options;
-    options.connect_timeout = 5s;
-    options.command_timeout = 5s;
-    return options;
-}
-
-}  // namespace
+} // namespace
 
 TEST(Client, ConnectReadsGreetingAndNegotiatesOob)
 {
@@ -93,7 +86,7 @@ TEST(Client, ExecuteReturnsTheReturnMember)
     const json reply = client.execute("query-status");
     EXPECT_EQ(reply["status"], "running");
     client.disconnect();
-    ASSERT_TRUE(server.wait_scripts_done(1));  // the script's writes are visible after this
+    ASSERT_TRUE(server.wait_scripts_done(1)); // the script's writes are visible after this
     EXPECT_EQ(command["execute"], "query-status");
     EXPECT_FALSE(command.contains("arguments"));
     EXPECT_TRUE(command["id"].is_string());
@@ -137,8 +130,9 @@ TEST(Client, ErrorReplyThrowsExecuteErrorAndClientStaysUsable)
         peer.handshake();
         const json command = peer.read_message();
         peer.send_json({{"id", command["id"]},
-                        {"error", {{"class", "CommandNotFound"},
-                                   {"desc", "The command query-statsu has not been found"}}}});
+            {"error",
+                {{"class", "CommandNotFound"},
+                    {"desc", "The command query-statsu has not been found"}}}});
         peer.answer({{"status", "running"}});
         peer.wait_for_close();
     });
@@ -170,8 +164,10 @@ TEST(Client, EventsArePoppedWithNameDataAndTimestamp)
     const qmp::Event stop = client.events().pop();
     EXPECT_EQ(stop.name, "STOP");
     EXPECT_TRUE(stop.data.is_null());
-    EXPECT_EQ(std::chrono::duration_cast<std::chrono::microseconds>(stop.timestamp.time_since_epoch()).count(),
-              1700000000123456LL);
+    EXPECT_EQ(
+        std::chrono::duration_cast<std::chrono::microseconds>(stop.timestamp.time_since_epoch())
+            .count(),
+        1700000000123456LL);
     const auto job = client.events().pop(5s);
     ASSERT_TRUE(job);
     EXPECT_EQ(job->data["device"], "job0");
@@ -184,7 +180,8 @@ TEST(Client, EventWithUnreadableClockHasEpochTimestamp)
 {
     FakeServer server([&](FakePeer& peer) {
         peer.handshake();
-        peer.send_json({{"event", "RESET"}, {"timestamp", {{"seconds", -1}, {"microseconds", -1}}}});
+        peer.send_json(
+            {{"event", "RESET"}, {"timestamp", {{"seconds", -1}, {"microseconds", -1}}}});
         peer.wait_for_close();
     });
     qmp::Client client(quick_options());
@@ -287,8 +284,8 @@ TEST(Client, PrettyPrintedAndSplitMessages)
         peer.send(qmp::test::qemu_greeting().dump(4) + "\n");
         peer.reply(peer.read_message());
         const json command = peer.read_message();
-        const std::string reply = json{{"return", {{"big", std::string(100000, 'x')}}},
-                                       {"id", command["id"]}}.dump(2);
+        const std::string reply =
+            json{{"return", {{"big", std::string(100000, 'x')}}}, {"id", command["id"]}}.dump(2);
         for (std::size_t i = 0; i < reply.size(); i += 7000)
             peer.send(reply.substr(i, 7000));
         peer.send("\n");
@@ -322,13 +319,13 @@ TEST(Client, ReconnectAfterThePeerHungUp)
     std::atomic<int> sessions{0};
     FakeServer server([&](FakePeer& peer) {
         peer.handshake();
-        if (++sessions > 1)  // the first session hangs up at once
+        if (++sessions > 1) // the first session hangs up at once
             peer.wait_for_close();
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
     ASSERT_TRUE(server.wait_scripts_done(1));
-    EXPECT_THROW(client.events().pop(), qmp::DisconnectedError);  // wakes when the session ends
+    EXPECT_THROW(client.events().pop(), qmp::DisconnectedError); // wakes when the session ends
     EXPECT_FALSE(client.is_connected());
     client.connect(server.address());
     EXPECT_TRUE(client.is_connected());
@@ -357,7 +354,7 @@ TEST(Client, ArgumentsMustBeAnObject)
     client.connect(server.address());
     EXPECT_THROW(client.execute("x", json::array({1})), qmp::UsageError);
     EXPECT_THROW(client.execute("x", 3), qmp::UsageError);
-    EXPECT_NO_THROW(client.execute("x", {}));  // {} is null: no arguments
+    EXPECT_NO_THROW(client.execute("x", {})); // {} is null: no arguments
 }
 
 TEST(Client, NoThreadOrFdLeftBehindAfterDisconnect)
@@ -372,7 +369,7 @@ TEST(Client, NoThreadOrFdLeftBehindAfterDisconnect)
         qmp::Client client(quick_options());
         for (int i = 0; i < 20; ++i) {
             client.connect(server.address());
-            EXPECT_EQ(qmp::test::thread_count(), threads_before + 1);  // exactly one reader
+            EXPECT_EQ(qmp::test::thread_count(), threads_before + 1); // exactly one reader
             client.disconnect();
         }
         ASSERT_TRUE(server.wait_scripts_done(20));
@@ -402,7 +399,7 @@ TEST(Client, TrafficIsLoggedAtTraceLevelThroughTheInjectedLogger)
     EXPECT_NE(log.find("--> {\"execute\":\"query-status\""), std::string::npos) << log;
     EXPECT_NE(log.find("<-- {\"id\":\"2\",\"return\":{\"status\":\"running\"}}"), std::string::npos)
         << log;
-    EXPECT_EQ(spdlog::get("qmp"), nullptr);  // nothing registered globally
+    EXPECT_EQ(spdlog::get("qmp"), nullptr); // nothing registered globally
 }
 
 TEST(Client, DefaultLoggerTouchesNoGlobalState)

@@ -16,16 +16,9 @@ using namespace std::chrono_literals;
 using qmp::json;
 using qmp::test::FakePeer;
 using qmp::test::FakeServer;
+using qmp::test::quick_options;
 
 namespace {
-
-qmp::ClientOptions quick_options()
-{
-    qmp::ClientOptions options;
-    options.connect_timeout = 5s;
-    options.command_timeout = 5s;
-    return options;
-}
 
 // A tiny query-qmp-schema reply.
 json small_schema()
@@ -36,24 +29,24 @@ json small_schema()
         {{"name", "query-qmp-schema"}, {"meta-type", "command"}, {"arg-type", "0"}},
         {{"name", "STOP"}, {"meta-type", "event"}, {"arg-type", "0"}},
         {{"name", "0"}, {"meta-type", "object"}, {"members", json::array()}},
-        {{"name", "2"},
-         {"meta-type", "object"},
-         {"members", json::array({{{"name", "path"}, {"type", "str"}},
-                                  {{"name", "property"}, {"type", "str"}}})}},
+        {{"name", "2"}, {"meta-type", "object"},
+            {"members",
+                json::array({{{"name", "path"}, {"type", "str"}},
+                    {{"name", "property"}, {"type", "str"}}})}},
     });
 }
 
-}  // namespace
+} // namespace
 
 TEST(ClientAsync, ManyCallsInFlightFromOneThread)
 {
     constexpr int calls = 50;
     FakeServer server([&](FakePeer& peer) {
-        peer.handshake(json::array());  // no OOB: no in-flight limit
+        peer.handshake(json::array()); // no OOB: no in-flight limit
         std::vector<json> commands;
         for (int i = 0; i < calls; ++i)
             commands.push_back(peer.read_message());
-        for (auto it = commands.rbegin(); it != commands.rend(); ++it)  // answer in reverse
+        for (auto it = commands.rbegin(); it != commands.rend(); ++it) // answer in reverse
             peer.reply(*it, (*it)["arguments"]);
         peer.wait_for_close();
     });
@@ -72,7 +65,8 @@ TEST(ClientAsync, GetThrowsLikeExecute)
     FakeServer server([&](FakePeer& peer) {
         peer.handshake();
         const json command = peer.read_message();
-        peer.send_json({{"id", command["id"]}, {"error", {{"class", "GenericError"}, {"desc", "no"}}}});
+        peer.send_json(
+            {{"id", command["id"]}, {"error", {{"class", "GenericError"}, {"desc", "no"}}}});
         peer.wait_for_close();
     });
     qmp::Client client(quick_options());
@@ -81,7 +75,7 @@ TEST(ClientAsync, GetThrowsLikeExecute)
     EXPECT_TRUE(reply.wait_for(5s));
     EXPECT_TRUE(reply.ready());
     EXPECT_THROW(reply.get(), qmp::ExecuteError);
-    EXPECT_THROW(reply.get(), qmp::UsageError);  // collected already
+    EXPECT_THROW(reply.get(), qmp::UsageError); // collected already
 }
 
 TEST(ClientAsync, CancelledCallsLateReplyIsDroppedQuietly)
@@ -98,11 +92,11 @@ TEST(ClientAsync, CancelledCallsLateReplyIsDroppedQuietly)
     qmp::Client client(quick_options());
     client.connect(server.address());
     {
-        auto abandoned = client.execute_async("slow");  // destroyed without get(): cancelled
+        auto abandoned = client.execute_async("slow"); // destroyed without get(): cancelled
     }
     cancelled.set_value();
     EXPECT_EQ(client.execute("next")["second"], true);
-    EXPECT_EQ(client.dropped_replies(), 0u);  // quiet: cancelled on purpose
+    EXPECT_EQ(client.dropped_replies(), 0u); // quiet: cancelled on purpose
 }
 
 TEST(ClientAsync, TimeoutCountsFromSending)
@@ -131,9 +125,10 @@ TEST(ClientRaw, ReturnsTheWholeReplyAndKeepsTheCallersId)
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
-    const json reply = client.execute_raw({{"execute", "foo"}, {"arguments", {{"a", 1}}}, {"id", "mine"}});
+    const json reply =
+        client.execute_raw({{"execute", "foo"}, {"arguments", {{"a", 1}}}, {"id", "mine"}});
     EXPECT_EQ(reply["id"], "mine");
-    EXPECT_EQ(reply["error"]["class"], "GenericError");  // returned, not thrown
+    EXPECT_EQ(reply["error"]["class"], "GenericError"); // returned, not thrown
     client.disconnect();
     ASSERT_TRUE(server.wait_scripts_done(1));
     EXPECT_EQ(seen["arguments"]["a"], 1);
@@ -157,7 +152,7 @@ TEST(ClientRaw, IdClashingWithACallInFlightIsRejected)
     FakeServer server([&](FakePeer& peer) {
         peer.handshake();
         const json first = peer.read_message();
-        peer.wait_for_close();  // the clashing message never comes: caught before sending
+        peer.wait_for_close(); // the clashing message never comes: caught before sending
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
@@ -212,8 +207,9 @@ TEST(ClientOob, AtMostEightInBandInFlightAndOobOvertakes)
     for (int i = 0; i < 8; ++i)
         replies.push_back(client.execute_async("slow", {{"n", i}}));
     for (int i = 8; i < 20; ++i)
-        senders.push_back(std::async(std::launch::async,
-                                     [&client, i] { return client.execute_async("slow", {{"n", i}}); }));
+        senders.push_back(std::async(std::launch::async, [&client, i] {
+            return client.execute_async("slow", {{"n", i}});
+        }));
     qmp::ExecOptions oob;
     oob.oob = true;
     EXPECT_EQ(client.execute("query-yank", {}, oob)["oob"], true);
@@ -232,7 +228,7 @@ TEST(ClientListeners, SelectedEventsOnlyFromCreationOn)
     FakeServer server([&](FakePeer& peer) {
         peer.handshake();
         peer.send_event("RESET");
-        peer.answer();  // sync: the listener below is created after RESET arrived
+        peer.answer(); // sync: the listener below is created after RESET arrived
         peer.read_message();
         peer.send_event("STOP");
         peer.send_event("RTC_CHANGE");
@@ -251,7 +247,7 @@ TEST(ClientListeners, SelectedEventsOnlyFromCreationOn)
     EXPECT_EQ(listener.pop(5s)->name, "RESUME");
     EXPECT_FALSE(listener.try_pop());
     EXPECT_EQ(predicate.pop(5s)->name, "RTC_CHANGE");
-    EXPECT_EQ(client.events().size(), 4u);  // the default queue sees everything
+    EXPECT_EQ(client.events().size(), 4u); // the default queue sees everything
 }
 
 TEST(ClientListeners, ExecuteAndWaitReturnsTheEventTheCommandCauses)
@@ -259,7 +255,7 @@ TEST(ClientListeners, ExecuteAndWaitReturnsTheEventTheCommandCauses)
     FakeServer server([&](FakePeer& peer) {
         peer.handshake();
         const json stop = peer.read_message();
-        peer.send_event("STOP");  // before the reply, as QEMU does
+        peer.send_event("STOP"); // before the reply, as QEMU does
         peer.reply(stop);
         const json nothing = peer.read_message();
         peer.reply(nothing);
@@ -290,7 +286,7 @@ TEST(ClientCallbacks, RunOnTheirOwnThreadAndMayExecute)
 {
     FakeServer server([&](FakePeer& peer) {
         peer.handshake();
-        peer.answer();  // sync after registering
+        peer.answer(); // sync after registering
         peer.send_event("STOP");
         peer.answer({{"from", "callback"}});
         peer.wait_for_close();
@@ -305,7 +301,7 @@ TEST(ClientCallbacks, RunOnTheirOwnThreadAndMayExecute)
     });
     client.on_event([&](const qmp::Event& e) {
         if (e.name == "STOP")
-            result.set_value(client.execute("query-status"));  // no deadlock: not the reader
+            result.set_value(client.execute("query-status")); // no deadlock: not the reader
     });
     client.execute("sync");
     auto future = result.get_future();
@@ -339,8 +335,8 @@ TEST(ClientCallbacks, RemovedCallbackIsNotCalledAgain)
     client.execute_async("go").cancel();
     client.execute("sync");
     EXPECT_EQ(client.events().pop(5s)->name, "A");
-    EXPECT_EQ(client.events().pop(5s)->name, "B");  // B arrived...
-    EXPECT_EQ(calls, 1);                           // ...but reached no removed callback
+    EXPECT_EQ(client.events().pop(5s)->name, "B"); // B arrived...
+    EXPECT_EQ(calls, 1); // ...but reached no removed callback
 }
 
 TEST(ClientSchema, FetchedOnceAndIndexed)
@@ -373,8 +369,8 @@ TEST(ClientSchema, CheckCommandsFailsUnknownNamesWithoutARoundTrip)
 {
     FakeServer server([&](FakePeer& peer) {
         peer.handshake();
-        peer.reply(peer.read_message(), small_schema());  // the schema, once
-        peer.answer({{"status", "running"}});             // then only the valid command
+        peer.reply(peer.read_message(), small_schema()); // the schema, once
+        peer.answer({{"status", "running"}}); // then only the valid command
         peer.wait_for_close();
     });
     auto options = quick_options();

@@ -20,9 +20,9 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <poll.h>
-#include <map>
 #include <string>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -39,17 +39,10 @@ using namespace std::chrono_literals;
 using qmp::json;
 using qmp::test::FakePeer;
 using qmp::test::FakeServer;
+using qmp::test::quick_options;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-qmp::ClientOptions quick_options()
-{
-    qmp::ClientOptions options;
-    options.connect_timeout = 5s;
-    options.command_timeout = 5s;
-    return options;
-}
 
 // The machine is shared and often loaded (load average above 10 on 2 cores was seen), so upper
 // bounds on durations are generous: they only have to tell "ended when it should" from "waited
@@ -81,8 +74,7 @@ struct Outcome {
 
 // Runs \p call (returning json) and records how it ended. Never throws: anything that is not a
 // qmp exception is reported as a test failure.
-template <typename Call>
-Outcome capture(Call&& call)
+template <typename Call> Outcome capture(Call&& call)
 {
     Outcome outcome;
     try {
@@ -112,11 +104,10 @@ Outcome capture(Call&& call)
 }
 
 // Runs \p call on a new thread; the future holds its Outcome.
-template <typename Call>
-std::future<Outcome> start(Call call)
+template <typename Call> std::future<Outcome> start(Call call)
 {
-    return std::async(std::launch::async,
-                      [call = std::move(call)]() mutable { return capture(call); });
+    return std::async(
+        std::launch::async, [call = std::move(call)]() mutable { return capture(call); });
 }
 
 // The Outcome of a worker, which must end within \p limit. A worker that is still blocked
@@ -127,8 +118,8 @@ Outcome finish(std::future<Outcome>& worker, std::chrono::milliseconds limit = 1
     if (worker.wait_for(limit) != std::future_status::ready) {
         const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
         std::fprintf(stderr, "FATAL: %s.%s: a call is still blocked after %lld ms; aborting\n",
-                     test ? test->test_suite_name() : "?", test ? test->name() : "?",
-                     static_cast<long long>(limit.count()));
+            test ? test->test_suite_name() : "?", test ? test->name() : "?",
+            static_cast<long long>(limit.count()));
         std::fflush(stderr);
         std::abort();
     }
@@ -136,8 +127,7 @@ Outcome finish(std::future<Outcome>& worker, std::chrono::milliseconds limit = 1
 }
 
 // Runs a call that might block without limit, bounded by \p limit (see finish()).
-template <typename Call>
-Outcome bounded(Call call, std::chrono::milliseconds limit = 10s)
+template <typename Call> Outcome bounded(Call call, std::chrono::milliseconds limit = 10s)
 {
     auto worker = start(std::move(call));
     return finish(worker, limit);
@@ -147,7 +137,7 @@ Outcome bounded(Call call, std::chrono::milliseconds limit = 10s)
 // disconnect the client before the workers that use it are joined.
 class Cleanup {
 public:
-    explicit Cleanup(std::function<void()> action) : action_(std::move(action)) {}
+    explicit Cleanup(std::function<void()> action) : action_(std::move(action)) { }
     ~Cleanup() { action_(); }
     Cleanup(const Cleanup&) = delete;
     Cleanup& operator=(const Cleanup&) = delete;
@@ -186,9 +176,8 @@ char thread_state(pid_t tid)
     std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
     std::string line;
     std::getline(stat, line);
-    const auto name_end = line.rfind(')');  // the name may contain spaces and parentheses
-    return name_end == std::string::npos || name_end + 2 >= line.size() ? '?'
-                                                                          : line[name_end + 2];
+    const auto name_end = line.rfind(')'); // the name may contain spaces and parentheses
+    return name_end == std::string::npos || name_end + 2 >= line.size() ? '?' : line[name_end + 2];
 }
 
 // Waits until the thread \p tid sleeps in the kernel: the evidence that a worker which was
@@ -248,7 +237,7 @@ Outcome connect_outcome(qmp::Client& client, const std::string& address)
     });
 }
 
-}  // namespace
+} // namespace
 
 // ---- connect ---------------------------------------------------------------------------------
 
@@ -321,8 +310,7 @@ TEST(ClientConnect, RefusedNegotiationReportsTheQmpError)
         peer.send_greeting();
         const json negotiation = peer.read_message();
         peer.send_json({{"id", negotiation["id"]},
-                        {"error", {{"class", "GenericError"},
-                                   {"desc", "Capability 'oob' not available"}}}});
+            {"error", {{"class", "GenericError"}, {"desc", "Capability 'oob' not available"}}}});
         peer.wait_for_close(20s);
     });
     qmp::Client client(quick_options());
@@ -336,7 +324,7 @@ TEST(ClientConnect, UnansweredNegotiationFailsWithinConnectTimeout)
 {
     FakeServer server([](FakePeer& peer) {
         peer.send_greeting();
-        peer.read_message();  // qmp_capabilities, never answered
+        peer.read_message(); // qmp_capabilities, never answered
         peer.wait_for_close(20s);
     });
     auto options = quick_options();
@@ -346,7 +334,7 @@ TEST(ClientConnect, UnansweredNegotiationFailsWithinConnectTimeout)
     const Outcome outcome = connect_outcome(client, server.address());
     const auto elapsed = ms_since(begin);
     EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
-    EXPECT_GE(elapsed, 290);  // the negotiation gets what is left of the timeout, rounded
+    EXPECT_GE(elapsed, 290); // the negotiation gets what is left of the timeout, rounded
     EXPECT_LT(elapsed, 300 + slack_ms);
     EXPECT_FALSE(client.is_connected());
 }
@@ -366,7 +354,7 @@ TEST(ClientConnect, HangUpBeforeTheGreetingIsAConnectError)
 TEST(ClientConnect, MissingSocketFailsAtOnceNamingThePath)
 {
     FakeServer never_listening(silent, /*listen_now=*/false);
-    qmp::Client client(quick_options());  // connect_timeout 5 s: must not be waited for
+    qmp::Client client(quick_options()); // connect_timeout 5 s: must not be waited for
     const auto begin = Clock::now();
     const Outcome outcome = connect_outcome(client, never_listening.path());
     EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
@@ -387,7 +375,7 @@ TEST(ClientConnect, RetryPicksUpAServerThatStartsListeningLater)
         return json();
     });
     Cleanup cleanup([&] { client.disconnect(); });
-    server.listen();  // normally after the first attempt failed; either way it must connect
+    server.listen(); // normally after the first attempt failed; either way it must connect
     const Outcome outcome = finish(connecting);
     EXPECT_EQ(outcome.kind, "returned") << outcome.what;
     EXPECT_TRUE(client.is_connected());
@@ -447,7 +435,7 @@ void hang_up_in_the_middle_of_a_reply(FakePeer& peer)
     peer.close();
 }
 
-}  // namespace
+} // namespace
 
 TEST(ClientHangUp, HangUpInTheMiddleOfAReplyWakesTheCallerWithDisconnectedError)
 {
@@ -465,8 +453,8 @@ TEST(ClientHangUp, CallsAfterAHangUpFailAtOnce)
     FakeServer server(hang_up_in_the_middle_of_a_reply);
     qmp::Client client(quick_options());
     client.connect(server.address());
-    ASSERT_EQ(capture([&] { return client.execute("query-status", {}, 10s); }).kind,
-              "DisconnectedError");
+    ASSERT_EQ(
+        capture([&] { return client.execute("query-status", {}, 10s); }).kind, "DisconnectedError");
     EXPECT_FALSE(client.is_connected());
     const auto begin = Clock::now();
     const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
@@ -480,7 +468,7 @@ TEST(ClientHangUp, ResetWhileWaitingIsADisconnectedError)
         peer.handshake();
         if (!wait_for_bytes(peer))
             throw std::runtime_error("fake peer: no command");
-        peer.reset();  // with the command unread: the client's recv() fails with ECONNRESET
+        peer.reset(); // with the command unread: the client's recv() fails with ECONNRESET
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
@@ -519,11 +507,11 @@ FakeServer::Script oversized_reply()
 qmp::ClientOptions small_messages()
 {
     auto options = quick_options();
-    options.max_message_size = 1024;  // the greeting (~150 bytes) fits
+    options.max_message_size = 1024; // the greeting (~150 bytes) fits
     return options;
 }
 
-}  // namespace
+} // namespace
 
 TEST(ClientProtocol, OversizedReplyFailsTheCallerWithProtocolError)
 {
@@ -538,7 +526,7 @@ TEST(ClientProtocol, OversizedReplyFailsTheCallerWithProtocolError)
 TEST(ClientProtocol, CallsAfterAProtocolErrorThrowDisconnectedError)
 {
     static_assert(std::is_base_of_v<qmp::DisconnectedError, qmp::ProtocolError>,
-                  "code handling 'the connection is gone' must also catch protocol errors");
+        "code handling 'the connection is gone' must also catch protocol errors");
     FakeServer server(oversized_reply());
     qmp::Client client(small_messages());
     client.connect(server.address());
@@ -570,7 +558,7 @@ TEST(ClientProtocol, TooDeeplyNestedReplyIsAProtocolError)
         peer.wait_for_close(20s);
     });
     auto options = quick_options();
-    options.max_nesting_depth = 5;  // the greeting nests 4 deep
+    options.max_nesting_depth = 5; // the greeting nests 4 deep
     qmp::Client client(options);
     client.connect(server.address());
     const Outcome outcome = capture([&] { return client.execute("deep", {}, 10s); });
@@ -580,9 +568,8 @@ TEST(ClientProtocol, TooDeeplyNestedReplyIsAProtocolError)
 
 TEST(ClientProtocol, MalformedJsonIsAProtocolError)
 {
-    FakeServer server(answer_with([](const json& id) {
-        return "{\"id\": " + id.dump() + ", \"return\": tru}\r\n";
-    }));
+    FakeServer server(answer_with(
+        [](const json& id) { return "{\"id\": " + id.dump() + ", \"return\": tru}\r\n"; }));
     qmp::Client client(quick_options());
     client.connect(server.address());
     const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
@@ -605,10 +592,10 @@ TEST(ClientProtocol, TopLevelArrayIsAProtocolError)
 TEST(ClientProtocol, ErrorReplyWithoutIdFailsTheWaitingCallPromptly)
 {
     FakeServer server(answer_with([](const json&) {
-        return json{{"error", {{"class", "GenericError"},
-                               {"desc", "JSON parse error, expecting value"}}}}
+        return json{{"error",
+                        {{"class", "GenericError"}, {"desc", "JSON parse error, expecting value"}}}}
                    .dump() +
-               "\r\n";
+            "\r\n";
     }));
     qmp::Client client(quick_options());
     client.connect(server.address());
@@ -675,7 +662,7 @@ TEST(ClientTimeout, UnansweredCallTimesOutAndTheClientStaysConnected)
 {
     FakeServer server([](FakePeer& peer) {
         peer.handshake();
-        peer.read_message();  // never answered
+        peer.read_message(); // never answered
         peer.wait_for_close(20s);
     });
     qmp::Client client(quick_options());
@@ -695,7 +682,7 @@ TEST(ClientTimeout, LateReplyIsDroppedAndTheNextCallGetsItsOwnReply)
     FakeServer server([](FakePeer& peer) {
         peer.handshake();
         const json first = peer.read_message();
-        const json second = peer.read_message();  // sent only after the first timed out
+        const json second = peer.read_message(); // sent only after the first timed out
         peer.reply(first, {{"which", "first"}});
         peer.reply(second, {{"which", "second"}});
         peer.wait_for_close(20s);
@@ -722,7 +709,7 @@ TEST(ClientTimeout, WaitForeverOutlastsTheDefaultCommandTimeout)
         peer.wait_for_close(20s);
     });
     auto options = quick_options();
-    options.command_timeout = 100ms;  // a call that fell back to it would time out
+    options.command_timeout = 100ms; // a call that fell back to it would time out
     qmp::Client client(options);
     client.connect(server.address());
     auto call = start([&] { return client.execute("slow", {}, qmp::wait_forever); });
@@ -750,7 +737,7 @@ TEST(ClientEvents, FullQueueDropsTheOldestEvents)
         peer.handshake();
         for (int i = 0; i < 20; ++i)
             peer.send_event("NUMBERED", {{"n", i}});
-        peer.answer();  // the reply follows every event: a sync point for the test
+        peer.answer(); // the reply follows every event: a sync point for the test
         peer.wait_for_close(20s);
     });
     auto options = quick_options();
@@ -829,8 +816,8 @@ constexpr int callers = 16;
 
 // Reads \p count commands without answering, tells the test, waits for its go-ahead, then
 // either waits for the client to leave or (\p hang_up) closes the connection.
-FakeServer::Script read_and_hold(int count, std::promise<void>& all_read,
-                                 std::shared_future<void> go_ahead, bool hang_up)
+FakeServer::Script read_and_hold(
+    int count, std::promise<void>& all_read, std::shared_future<void> go_ahead, bool hang_up)
 {
     return [count, &all_read, go_ahead, hang_up](FakePeer& peer) {
         peer.handshake();
@@ -874,7 +861,7 @@ std::future<Outcome> start_blocked_pop(qmp::Client* client, std::promise<pid_t>&
 }
 
 void expect_all_woken(std::vector<std::future<Outcome>>& calls, std::future<Outcome>& popper,
-                      Clock::time_point since, const char* expected_kind)
+    Clock::time_point since, const char* expected_kind)
 {
     for (auto& call : calls) {
         const Outcome outcome = finish(call);
@@ -886,7 +873,7 @@ void expect_all_woken(std::vector<std::future<Outcome>>& calls, std::future<Outc
     EXPECT_LT(ms_between(since, popped.ended), 1000);
 }
 
-}  // namespace
+} // namespace
 
 TEST(ClientConcurrency, DisconnectWakesEveryBlockedCallAndPopPromptly)
 {
@@ -931,7 +918,7 @@ TEST(ClientConcurrency, PeerHangUpWakesEveryBlockedCallAndPopPromptly)
     ASSERT_TRUE(wait_until_asleep(popper_tid_future));
 
     const auto begin = Clock::now();
-    go.set_value();  // the peer hangs up now
+    go.set_value(); // the peer hangs up now
     expect_all_woken(calls, popper, begin, "DisconnectedError");
     EXPECT_FALSE(client.is_connected());
 }
@@ -982,14 +969,14 @@ TEST(ClientQuit, QuitAnsweredByShutdownAndAHangUpReturnsNormally)
         if (quit.value("execute", "") != "quit")
             throw std::runtime_error("fake peer: expected quit, got " + quit.dump());
         peer.send_event("SHUTDOWN", {{"guest", false}, {"reason", "host-qmp-quit"}});
-        peer.close();  // no reply, as QEMU often does
+        peer.close(); // no reply, as QEMU often does
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
     const Outcome outcome = capture([&] { return client.execute("quit", {}, 10s); });
     EXPECT_EQ(outcome.kind, "returned") << outcome.what;
     EXPECT_EQ(outcome.value, json::object());
-    const auto event = client.events().try_pop();  // it preceded the hang-up
+    const auto event = client.events().try_pop(); // it preceded the hang-up
     ASSERT_TRUE(event);
     EXPECT_EQ(event->name, "SHUTDOWN");
     EXPECT_EQ(event->data["reason"], "host-qmp-quit");
@@ -1001,7 +988,7 @@ TEST(ClientQuit, QuitAnsweredByAResetReturnsNormally)
         peer.handshake();
         if (!wait_for_bytes(peer))
             throw std::runtime_error("fake peer: no quit");
-        peer.reset();  // the quit left unread: ECONNRESET, as QEMU 7.2 without OOB
+        peer.reset(); // the quit left unread: ECONNRESET, as QEMU 7.2 without OOB
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
@@ -1032,7 +1019,7 @@ json huge_arguments()
     return {{"data", std::string(8 * 1024 * 1024, 'x')}};
 }
 
-}  // namespace
+} // namespace
 
 TEST(ClientWrite, HugeRequestToAPeerThatStopsReadingEndsAfterTheTimeout)
 {
@@ -1098,8 +1085,8 @@ TEST(ClientWrite, CallQueuedBehindAStuckWriterTimesOutAndDisconnectReturnsPrompt
 TEST(ClientWrite, WritingToAPeerThatClosedIsADisconnectedErrorNotSigpipe)
 {
     // Default disposition, unblocked: a write that raised SIGPIPE would kill this process.
-    struct sigaction previous {};
-    struct sigaction default_action {};
+    struct sigaction previous { };
+    struct sigaction default_action { };
     default_action.sa_handler = SIG_DFL;
     sigemptyset(&default_action.sa_mask);
     ASSERT_EQ(::sigaction(SIGPIPE, &default_action, &previous), 0);
@@ -1155,11 +1142,11 @@ TEST(ClientSystem, EveryDescriptorOpenedByConnectIsCloseOnExec)
             continue;
         const int flags = ::fcntl(fd, F_GETFD);
         if (flags < 0)
-            continue;  // the listing's own directory fd, closed since
+            continue; // the listing's own directory fd, closed since
         if (target.rfind("socket:", 0) == 0)
             ++sockets;
-        EXPECT_TRUE(flags & FD_CLOEXEC) << "fd " << fd << " (" << target
-                                        << ") would be inherited by child processes";
+        EXPECT_TRUE(flags & FD_CLOEXEC)
+            << "fd " << fd << " (" << target << ") would be inherited by child processes";
     }
     // The client's socket and the fake peer's (accepted with SOCK_CLOEXEC) at least.
     EXPECT_GE(sockets, 2);

@@ -26,18 +26,11 @@ using namespace std::chrono_literals;
 using qmp::json;
 using qmp::test::FakePeer;
 using qmp::test::FakeServer;
+using qmp::test::quick_options;
 
 extern char** environ;
 
 namespace {
-
-qmp::ClientOptions quick_options()
-{
-    qmp::ClientOptions options;
-    options.connect_timeout = 5s;
-    options.command_timeout = 10s;
-    return options;
-}
 
 std::string nested_arrays(std::size_t depth)
 {
@@ -131,7 +124,7 @@ std::string child_fd_listing()
     return output;
 }
 
-}  // namespace
+} // namespace
 
 // ---- nesting ---------------------------------------------------------------------------------
 
@@ -142,7 +135,7 @@ std::string child_fd_listing()
 TEST(Limits, NlohmannParsesDeepNestingButDumpingItCrashes)
 {
     const std::string text = nested_arrays(200000);
-    const json parsed = json::parse(text);  // does not crash: the parser keeps its own stack
+    const json parsed = json::parse(text); // does not crash: the parser keeps its own stack
     EXPECT_TRUE(parsed.is_array());
 
     const pid_t child = ::fork();
@@ -163,7 +156,7 @@ TEST(Limits, NlohmannParsesDeepNestingButDumpingItCrashes)
 TEST(Limits, TwoHundredThousandNestedArraysFromThePeerAreAProtocolError)
 {
     FakeServer server(answer_with(nested_arrays(200000) + "\r\n"));
-    qmp::Client client(quick_options());
+    qmp::Client client(quick_options(10s));
     client.connect(server.address());
     std::string what;
     EXPECT_EQ(outcome_of(client, &what), "ProtocolError");
@@ -180,21 +173,21 @@ TEST(Limits, TwoHundredThousandNestedObjectsInAnEventAreAProtocolError)
     deep.append(200000, '}');
     deep += "}\r\n";
     FakeServer server(answer_with(deep));
-    qmp::Client client(quick_options());
+    qmp::Client client(quick_options(10s));
     client.connect(server.address());
     EXPECT_EQ(outcome_of(client), "ProtocolError");
 }
 
 TEST(Limits, NestingUpToTheLimitIsAccepted)
 {
-    auto options = quick_options();
+    auto options = quick_options(10s);
     options.max_nesting_depth = 64;
     FakeServer server([](FakePeer& peer) {
         peer.handshake();
         const json command = peer.read_message();
         // The reply object is level 1, its 63 nested arrays levels 2 to 64: exactly the limit.
-        peer.send(R"({"id":)" + command["id"].dump() + R"(,"return":)" + nested_arrays(63) +
-                  "}\r\n");
+        peer.send(
+            R"({"id":)" + command["id"].dump() + R"(,"return":)" + nested_arrays(63) + "}\r\n");
         peer.wait_for_close(20s);
     });
     qmp::Client client(options);
@@ -222,9 +215,10 @@ TEST(Limits, DepthLimitCountsTheOpeningBracket)
 
 TEST(Limits, OversizedEventIsAProtocolError)
 {
-    auto options = quick_options();
+    auto options = quick_options(10s);
     options.max_message_size = 1024;
-    const std::string event = R"({"event":"BIG","data":{"x":")" + std::string(2000, 'x') + "\"}}\r\n";
+    const std::string event =
+        R"({"event":"BIG","data":{"x":")" + std::string(2000, 'x') + "\"}}\r\n";
     FakeServer server(answer_with(event));
     qmp::Client client(options);
     client.connect(server.address());
@@ -237,7 +231,7 @@ TEST(Limits, OversizedEventIsAProtocolError)
 // it holds more than the limit, without waiting for the end or for the call's timeout.
 TEST(Limits, UnterminatedMessageLargerThanTheLimitFailsBeforeItEnds)
 {
-    auto options = quick_options();
+    auto options = quick_options(10s);
     options.max_message_size = 64 * 1024;
     options.command_timeout = 20s;
     FakeServer server(answer_with(R"({"return":")" + std::string(200 * 1024, 'x')));
@@ -250,7 +244,7 @@ TEST(Limits, UnterminatedMessageLargerThanTheLimitFailsBeforeItEnds)
 
 TEST(Limits, ReplyOfExactlyTheLimitIsAccepted)
 {
-    auto options = quick_options();
+    auto options = quick_options(10s);
     options.max_message_size = 4096;
     FakeServer server([](FakePeer& peer) {
         peer.handshake();
@@ -286,7 +280,7 @@ TEST(Limits, UnrepresentableEventTimestampsReadAsTheEpoch)
         peer.send_json({{"event", "LAST"}, {"timestamp", {{"seconds", 1}, {"microseconds", 2}}}});
         peer.wait_for_close(20s);
     });
-    qmp::Client client(quick_options());
+    qmp::Client client(quick_options(10s));
     client.connect(server.address());
     for (std::size_t i = 0; i < timestamps.size(); ++i) {
         const auto event = client.events().pop(10s);
@@ -309,7 +303,7 @@ TEST(Limits, ChildProcessesInheritNoSocketOfTheClient)
         peer.handshake();
         peer.wait_for_close(20s);
     });
-    qmp::Client client(quick_options());
+    qmp::Client client(quick_options(10s));
     const auto before = open_sockets();
     client.connect(server.address());
     std::set<std::string> added;
