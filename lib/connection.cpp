@@ -138,7 +138,9 @@ struct Members {
 static Members members_of(json& message)
 {
     Members found;
-    for (auto& [key, value] : message.get_ref<json::object_t&>()) {
+    for (auto& member : message.get_ref<json::object_t&>()) {
+        const std::string& key = member.first;
+        json& value = member.second;
         // The switch already matched the length.
         const auto is = [&key](const char* name) {
             return std::memcmp(key.data(), name, key.size()) == 0;

@@ -18,50 +18,62 @@ EventQueueState::EventQueueState(std::size_t capacity, std::shared_ptr<spdlog::l
 
 void EventQueueState::push(Event event)
 {
-    std::string dropped_name;
-    std::uint64_t dropped_total = 0;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (events_.size() >= capacity_) {
-            dropped_name = std::move(events_.front().name);
-            events_.pop_front();
-            dropped_total = ++dropped_;
-        }
-        events_.push_back(std::move(event));
+    std::vector<Event> one;
+    one.push_back(std::move(event));
+    push_all(std::move(one));
+}
+
+Event EventQueueState::take_front(std::vector<Event>& spent)
+{
+    std::vector<Event>& batch = batches_.front();
+    Event event = std::move(batch[front_++]);
+    --size_;
+    if (front_ == batch.size()) {
+        spent = std::move(batch);
+        batches_.pop_front();
+        front_ = 0;
     }
-    ready_.notify_one();
-    if (dropped_total != 0)
-        logger_->warn("event queue full ({} events): dropped the oldest event {} ({} dropped so far)",
-                      capacity_, dropped_name, dropped_total);
+    return event;
 }
 
 void EventQueueState::push_all(std::vector<Event>&& events)
 {
     if (events.empty())
         return;
+    const std::size_t count = events.size();
     std::string dropped_name;
     std::uint64_t dropped_now = 0, dropped_total = 0;
+    std::vector<Event> dropped_events, spent;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        for (auto& event : events) {
-            if (events_.size() >= capacity_) {
-                dropped_name = std::move(events_.front().name);
-                events_.pop_front();
-                ++dropped_now;
-            }
-            events_.push_back(std::move(event));
+        // Full: drop the oldest, queued ones first, then the oldest of this batch.
+        while (size_ > 0 && size_ + events.size() > capacity_) {
+            dropped_events.push_back(take_front(spent));
+            ++dropped_now;
         }
+        if (events.size() > capacity_) {
+            const auto excess = static_cast<std::ptrdiff_t>(events.size() - capacity_);
+            dropped_events.insert(dropped_events.end(), std::make_move_iterator(events.begin()),
+                std::make_move_iterator(events.begin() + excess));
+            events.erase(events.begin(), events.begin() + excess);
+            dropped_now += static_cast<std::uint64_t>(excess);
+        }
+        if (!dropped_events.empty())
+            dropped_name = dropped_events.back().name;
+        size_ += events.size();
+        batches_.push_back(std::move(events));
         dropped_ += dropped_now;
         dropped_total = dropped_;
     }
-    if (events.size() > 1)
+    events = std::vector<Event>(); // the caller's vector is left empty and usable
+    if (count > 1)
         ready_.notify_all();
     else
         ready_.notify_one();
     if (dropped_now != 0)
         logger_->warn("event queue full ({} events): dropped {} oldest event(s), the last {} ({} "
                       "dropped so far)",
-                      capacity_, dropped_now, dropped_name, dropped_total);
+            capacity_, dropped_now, dropped_name, dropped_total);
 }
 
 void EventQueueState::close(std::exception_ptr cause)
@@ -82,36 +94,39 @@ void EventQueueState::reopen()
 std::optional<Event> EventQueueState::pop_until(std::chrono::steady_clock::time_point deadline)
 {
     std::unique_lock<std::mutex> lock(mutex_);
-    const auto ready = [this] { return !events_.empty() || closed_; };
+    const auto ready = [this] { return size_ > 0 || closed_; };
     if (deadline == std::chrono::steady_clock::time_point::max())
         ready_.wait(lock, ready);
     else if (!ready_.wait_until(lock, deadline, ready))
         return std::nullopt;
-    if (events_.empty())
+    if (size_ == 0)
         std::rethrow_exception(closed_);
-    Event event = std::move(events_.front());
-    events_.pop_front();
+    std::vector<Event> spent; // freed after unlocking
+    Event event = take_front(spent);
+    lock.unlock();
     return event;
 }
 
 std::optional<Event> EventQueueState::try_pop()
 {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (events_.empty())
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (size_ == 0)
         return std::nullopt;
-    Event event = std::move(events_.front());
-    events_.pop_front();
+    std::vector<Event> spent; // freed after unlocking
+    Event event = take_front(spent);
+    lock.unlock();
     return event;
 }
 
 std::optional<Event> EventQueueState::pop_until_terminated()
 {
     std::unique_lock<std::mutex> lock(mutex_);
-    ready_.wait(lock, [this] { return !events_.empty() || terminated_; });
+    ready_.wait(lock, [this] { return size_ > 0 || terminated_; });
     if (terminated_)
         return std::nullopt;
-    Event event = std::move(events_.front());
-    events_.pop_front();
+    std::vector<Event> spent; // freed after unlocking
+    Event event = take_front(spent);
+    lock.unlock();
     return event;
 }
 
@@ -127,7 +142,7 @@ void EventQueueState::terminate()
 std::size_t EventQueueState::size() const
 {
     std::lock_guard<std::mutex> lock(mutex_);
-    return events_.size();
+    return size_;
 }
 
 std::uint64_t EventQueueState::dropped() const
@@ -138,11 +153,16 @@ std::uint64_t EventQueueState::dropped() const
 
 void EventQueueState::clear()
 {
-    std::lock_guard<std::mutex> lock(mutex_);
-    events_.clear();
+    std::deque<std::vector<Event>> cleared; // freed after unlocking
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        cleared.swap(batches_);
+        front_ = 0;
+        size_ = 0;
+    }
 }
 
-}  // namespace detail
+} // namespace detail
 
 EventQueue::EventQueue(std::shared_ptr<detail::EventQueueState> state) : state_(std::move(state))
 {
@@ -192,4 +212,4 @@ void EventQueue::clear()
     state_->clear();
 }
 
-}  // namespace qmp
+} // namespace qmp

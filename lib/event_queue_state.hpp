@@ -55,10 +55,18 @@ private:
     const std::shared_ptr<spdlog::logger> logger_;
     mutable std::mutex mutex_;
     std::condition_variable ready_;
-    std::deque<Event> events_;
+    /// Removes and returns the oldest event; \p spent receives an emptied batch, if any, to be
+    /// freed after unlocking. Call with mutex_ held and size_ > 0.
+    Event take_front(std::vector<Event>& spent);
+
+    // The events, in the batches the reader delivered them in: push_all() hands a whole batch
+    // over in O(1) under the lock, so a consumer never waits behind the reader moving events.
+    std::deque<std::vector<Event>> batches_;
+    std::size_t front_ = 0; // the next event's index in batches_.front()
+    std::size_t size_ = 0; // events queued
     std::uint64_t dropped_ = 0;
-    std::exception_ptr closed_;  // non-null while closed
+    std::exception_ptr closed_; // non-null while closed
     bool terminated_ = false;
 };
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

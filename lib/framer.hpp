@@ -21,44 +21,69 @@ public:
 /// It tracks strings, escapes and nesting, so it never needs a newline and never splits inside
 /// a string. It does not validate JSON; the parser does that for each complete message.
 ///
-/// Scanning resumes where it stopped, so a large message arriving in many reads costs one pass.
-/// Memory is bounded by max_message_size: a message larger than that is a FramingError, as is
-/// nesting deeper than max_depth (checked here so that the parser never recurses that deep).
+/// A message that lies whole within the bytes passed to feed() is handed out as a view of those
+/// bytes, without a copy; only the beginning of a message still incomplete at the end of feed()
+/// is kept. Scanning resumes where it stopped, so a large message arriving in many reads costs
+/// one pass. Memory is bounded by max_message_size: a message larger than that is a
+/// FramingError, as is nesting deeper than max_depth (checked here so that the parser never
+/// recurses that deep).
 ///
 /// Thread safety: thread-bound (owned by the reader thread).
 class Framer {
 public:
     Framer(std::size_t max_message_size, std::size_t max_depth);
 
-    /// Appends \p size bytes and calls \p on_message(std::string_view) once per complete
+    /// Takes \p size bytes and calls \p on_message(std::string_view) once per complete
     /// message, in order. The view is valid only during the call.
+    /// If on_message throws, the exception propagates and the bytes after that message are kept:
+    /// the next feed() (even of 0 bytes) resumes with them.
     /// \throws FramingError; the framer is then unusable.
     template <typename OnMessage>
     void feed(const char* data, std::size_t size, OnMessage&& on_message)
     {
-        buffer_.append(data, size);
-        std::size_t begin = 0, end = 0;
-        while (next_message(begin, end))
-            on_message(std::string_view(buffer_.data() + begin, end - begin));
-        compact();
+        if (!unread_.empty()) {
+            feed_unread(data, size, on_message);
+            return;
+        }
+        const char* next = data;
+        const char* const end = data + size;
+        std::string_view message;
+        try {
+            while (next_message(next, end, message))
+                on_message(message);
+        } catch (...) {
+            keep_unread(next, end);
+            throw;
+        }
     }
 
     /// Bytes received but not yet part of a complete message.
-    std::size_t buffered() const { return buffer_.size(); }
+    std::size_t buffered() const { return partial_.size() + unread_.size(); }
 
 private:
-    bool next_message(std::size_t& begin, std::size_t& end);
-    void compact();
+    bool next_message(const char*& next, const char* end, std::string_view& message);
+    const char* scan(const char* next, const char* end);
+    void keep_unread(const char* next, const char* end);
 
-    std::string buffer_;
+    template <typename OnMessage>
+    void feed_unread(const char* data, std::size_t size, OnMessage& on_message)
+    {
+        // Rare: an earlier on_message threw. Those bytes come first.
+        std::string bytes;
+        bytes.swap(unread_);
+        bytes.append(data, size);
+        feed(bytes.data(), bytes.size(), on_message);
+    }
+
+    std::string partial_; // the beginning of an incomplete message, all of it scanned
+    std::string unread_; // bytes not yet scanned, left when on_message threw
     std::size_t max_message_size_;
     std::size_t max_depth_;
-    std::size_t consumed_ = 0;       // bytes of buffer_ already handed out or skipped
-    std::size_t scan_ = 0;           // next byte to examine
-    std::size_t message_start_ = 0;  // valid while depth_ > 0
+    // Scan state at the end of partial_ (depth_ == 0: between messages).
     std::size_t depth_ = 0;
     bool in_string_ = false;
     bool escaped_ = false;
+    bool handed_out_ = false; // partial_ holds the complete message just handed out
 };
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

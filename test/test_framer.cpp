@@ -14,8 +14,8 @@ namespace {
 std::vector<std::string> frame(Framer& framer, const std::string& bytes)
 {
     std::vector<std::string> out;
-    framer.feed(bytes.data(), bytes.size(),
-                [&](std::string_view message) { out.emplace_back(message); });
+    framer.feed(
+        bytes.data(), bytes.size(), [&](std::string_view message) { out.emplace_back(message); });
     return out;
 }
 
@@ -25,12 +25,12 @@ std::vector<std::string> frame(const std::string& bytes)
     return frame(framer, bytes);
 }
 
-}  // namespace
+} // namespace
 
 TEST(Framer, QemuLineEndings)
 {
-    EXPECT_EQ(frame("{\"a\":1}\r\n{\"b\":2}\r\n"),
-              (std::vector<std::string>{"{\"a\":1}", "{\"b\":2}"}));
+    EXPECT_EQ(
+        frame("{\"a\":1}\r\n{\"b\":2}\r\n"), (std::vector<std::string>{"{\"a\":1}", "{\"b\":2}"}));
 }
 
 TEST(Framer, GuestAgentLineEndings)
@@ -64,7 +64,9 @@ TEST(Framer, BracesAndQuotesInsideStrings)
 TEST(Framer, OneByteAtATime)
 {
     Framer framer(1 << 20, 64);
-    const std::string stream = R"({"event":"STOP","data":{"s":"}"}})" "\r\n" R"({"return":{}})";
+    const std::string stream = R"({"event":"STOP","data":{"s":"}"}})"
+                               "\r\n"
+                               R"({"return":{}})";
     std::vector<std::string> out;
     for (char c : stream) {
         auto part = frame(framer, std::string(1, c));
@@ -144,4 +146,100 @@ TEST(Framer, ManyMessagesInOneRead)
     const auto out = frame(stream);
     ASSERT_EQ(out.size(), 1000u);
     EXPECT_EQ(out[999], "{\"return\":{},\"id\":\"999\"}");
+}
+
+TEST(Framer, WholeMessagesAreViewsOfTheFedBytes)
+{
+    Framer framer(1 << 20, 64);
+    const std::string stream = "{\"a\":1}\r\n{\"b\":2}\r\n{\"c\"";
+    std::vector<std::string_view> views;
+    framer.feed(stream.data(), stream.size(), [&](std::string_view m) { views.push_back(m); });
+    ASSERT_EQ(views.size(), 2u);
+    EXPECT_EQ(views[0].data(), stream.data());
+    EXPECT_EQ(views[1].data(), stream.data() + 9);
+    EXPECT_EQ(framer.buffered(), 4u); // the incomplete message, from its opening brace
+}
+
+TEST(Framer, WhitespaceBeforeAPartialMessageIsNotBuffered)
+{
+    Framer framer(1 << 20, 64);
+    EXPECT_TRUE(frame(framer, "\r\n  \t{\"a\"").empty());
+    EXPECT_EQ(framer.buffered(), 4u);
+    EXPECT_TRUE(frame(framer, "\r\n").empty()); // inside the message: pretty-printed
+    EXPECT_EQ(framer.buffered(), 6u);
+    EXPECT_EQ(frame(framer, ":1}\r\n \r\n").size(), 1u);
+    EXPECT_EQ(framer.buffered(), 0u);
+}
+
+// Escapes, quotes and brackets at every position around the 16- and 64-byte blocks the scan
+// works in, fed whole and in every chunk size up to 80.
+TEST(Framer, EscapesAndBracketsAcrossBlocks)
+{
+    for (std::size_t pad = 0; pad < 140; ++pad) {
+        const std::string message = "{\"k\":\"" + std::string(pad, 'a') + "\\\"}]\\\\\",\"l\":[" +
+            std::string(pad % 7, ' ') + "{\"m\":\"\\\\\"}]}";
+        const std::string stream = message + "\r\n" + message + "\n" + message;
+        const std::vector<std::string> expected{message, message, message};
+        EXPECT_EQ(frame(stream), expected) << pad;
+        for (std::size_t chunk = 1; chunk <= 80; ++chunk) {
+            Framer framer(1 << 20, 64);
+            std::vector<std::string> out;
+            for (std::size_t at = 0; at < stream.size(); at += chunk) {
+                auto part = frame(framer, stream.substr(at, chunk));
+                out.insert(out.end(), part.begin(), part.end());
+            }
+            ASSERT_EQ(out, expected) << "pad " << pad << " chunk " << chunk;
+            EXPECT_EQ(framer.buffered(), 0u);
+        }
+    }
+}
+
+TEST(Framer, TooDeepAfterLongStrings)
+{
+    for (std::size_t pad = 0; pad < 140; ++pad) {
+        Framer framer(1 << 20, 4);
+        const std::string ok = "{\"s\":\"" + std::string(pad, 'x') + "\",\"t\":[[[\"]]]]\"]]]}";
+        EXPECT_EQ(frame(framer, ok).size(), 1u) << pad;
+        EXPECT_THROW(frame(framer, "{\"s\":\"" + std::string(pad, 'x') + "\",\"t\":[[[[1]]]]}"),
+            FramingError)
+            << pad;
+    }
+}
+
+TEST(Framer, MessageEndingInALaterFeedIsWhole)
+{
+    Framer framer(1 << 20, 64);
+    const std::string first = "{\"return\": [{\"name\": \"" + std::string(100, 'n') + "\"}, ";
+    EXPECT_TRUE(frame(framer, first).empty());
+    EXPECT_EQ(framer.buffered(), first.size());
+    const auto out = frame(framer, "{\"name\": \"}\"}]}\r\n{\"event\":\"STOP\"}\r\n");
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0], first + "{\"name\": \"}\"}]}");
+    EXPECT_EQ(out[1], "{\"event\":\"STOP\"}");
+    EXPECT_EQ(framer.buffered(), 0u);
+}
+
+TEST(Framer, OversizedMessageSpanningFeedsIsAnError)
+{
+    Framer framer(20, 64);
+    EXPECT_TRUE(frame(framer, "{\"a\":\"0123456789").empty());
+    EXPECT_THROW(frame(framer, "abcdef\"}"), FramingError);
+}
+
+// If the callback throws, the bytes after its message are not lost: the next feed() (even of no
+// bytes) goes on with them.
+TEST(Framer, CallbackThrowingKeepsTheRest)
+{
+    Framer framer(1 << 20, 64);
+    const std::string stream = "{\"a\":1}\r\n{\"b\":2}\r\n{\"c\":";
+    std::vector<std::string> out;
+    const auto throwing = [&](std::string_view m) {
+        out.emplace_back(m);
+        throw std::runtime_error("callback");
+    };
+    EXPECT_THROW(framer.feed(stream.data(), stream.size(), throwing), std::runtime_error);
+    EXPECT_THROW(framer.feed(nullptr, 0, throwing), std::runtime_error);
+    EXPECT_EQ(out, (std::vector<std::string>{"{\"a\":1}", "{\"b\":2}"}));
+    EXPECT_EQ(frame(framer, "3}"), std::vector<std::string>{"{\"c\":3}"});
+    EXPECT_EQ(framer.buffered(), 0u);
 }
