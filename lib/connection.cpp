@@ -368,6 +368,8 @@ void Connection::deliver_event(json&& message, const Members& members)
         event.data = *members.data;
     event.timestamp = event_time(members.timestamp);
     event.raw = std::move(message);
+    if (event_batch_.capacity() == 0)
+        event_batch_.reserve(64); // not grown from 1: a burst of events fills it in one read
     event_batch_.push_back(std::move(event));
 }
 

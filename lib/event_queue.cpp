@@ -29,6 +29,10 @@ Event EventQueueState::take_front(std::vector<Event>& spent)
     Event event = std::move(batch[front_++]);
     --size_;
     if (front_ == batch.size()) {
+        // Recycled: the reader fills the same vector again instead of allocating one per read.
+        batch.clear();
+        if (spare_.capacity() < batch.capacity())
+            std::swap(spare_, batch);
         spent = std::move(batch);
         batches_.pop_front();
         front_ = 0;
@@ -62,10 +66,11 @@ void EventQueueState::push_all(std::vector<Event>&& events)
             dropped_name = dropped_events.back().name;
         size_ += events.size();
         batches_.push_back(std::move(events));
+        events = std::move(spare_); // the caller gets an empty vector back, recycled if one was
+        spare_ = std::vector<Event>();
         dropped_ += dropped_now;
         dropped_total = dropped_;
     }
-    events = std::vector<Event>(); // the caller's vector is left empty and usable
     if (count > 1)
         ready_.notify_all();
     else

@@ -64,6 +64,7 @@ private:
     std::deque<std::vector<Event>> batches_;
     std::size_t front_ = 0; // the next event's index in batches_.front()
     std::size_t size_ = 0; // events queued
+    std::vector<Event> spare_; // an emptied batch, given back to the reader to fill again
     std::uint64_t dropped_ = 0;
     std::exception_ptr closed_; // non-null while closed
     bool terminated_ = false;
