@@ -15,7 +15,8 @@ namespace {
 
 std::shared_ptr<qmp::detail::EventQueueState> make_state(std::size_t capacity)
 {
-    auto logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+    auto logger =
+        std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
     auto state = std::make_shared<qmp::detail::EventQueueState>(capacity, logger);
     state->reopen();
     return state;
@@ -28,7 +29,7 @@ qmp::Event named(const std::string& name)
     return e;
 }
 
-}  // namespace
+} // namespace
 
 TEST(EventQueue, FifoOrder)
 {
@@ -122,4 +123,85 @@ TEST(EventQueue, ClearDoesNotCountAsDropped)
     EXPECT_EQ(queue.size(), 0u);
     EXPECT_EQ(queue.dropped(), 0u);
     EXPECT_EQ(queue.capacity(), 3u);
+}
+
+namespace {
+
+std::vector<qmp::Event> batch(int first, int count)
+{
+    std::vector<qmp::Event> events;
+    for (int i = first; i < first + count; ++i)
+        events.push_back(named(std::to_string(i)));
+    return events;
+}
+
+// Pops everything queued now, as numbers.
+std::vector<int> drain(qmp::detail::EventQueueState& state)
+{
+    std::vector<int> numbers;
+    while (auto event = state.try_pop())
+        numbers.push_back(std::stoi(event->name));
+    return numbers;
+}
+
+std::vector<int> range(int first, int last)
+{
+    std::vector<int> numbers;
+    for (int i = first; i <= last; ++i)
+        numbers.push_back(i);
+    return numbers;
+}
+
+} // namespace
+
+TEST(EventQueue, BatchesKeepOrderAcrossPartlyPoppedBatches)
+{
+    auto state = make_state(100);
+    auto events = batch(0, 5);
+    state->push_all(std::move(events));
+    EXPECT_TRUE(events.empty()); // handed over; the vector stays usable
+    EXPECT_EQ(state->try_pop()->name, "0");
+    EXPECT_EQ(state->try_pop()->name, "1");
+    events = batch(5, 3);
+    state->push_all(std::move(events));
+    EXPECT_EQ(state->size(), 6u);
+    EXPECT_EQ(drain(*state), range(2, 7));
+    EXPECT_EQ(state->size(), 0u);
+    EXPECT_EQ(state->dropped(), 0u);
+}
+
+TEST(EventQueue, FullQueueDropsTheOldestAcrossBatchesExactly)
+{
+    auto state = make_state(10);
+    state->push_all(batch(0, 4));
+    state->push_all(batch(4, 4));
+    state->try_pop(); // 0: 7 left
+    state->push_all(batch(8, 6)); // 13 would be queued: the 3 oldest (1, 2, 3) go
+    EXPECT_EQ(state->dropped(), 3u);
+    EXPECT_EQ(state->size(), 10u);
+    EXPECT_EQ(drain(*state), range(4, 13));
+}
+
+TEST(EventQueue, BatchLargerThanCapacityKeepsItsNewest)
+{
+    auto state = make_state(5);
+    state->push_all(batch(0, 3));
+    state->push_all(batch(3, 12)); // 15 events for 5 places
+    EXPECT_EQ(state->dropped(), 10u);
+    EXPECT_EQ(drain(*state), range(10, 14));
+}
+
+TEST(EventQueue, EmptiedBatchIsGivenBackForTheNextOne)
+{
+    auto state = make_state(100);
+    auto events = batch(0, 50);
+    const auto* storage = events.data();
+    state->push_all(std::move(events));
+    EXPECT_EQ(drain(*state).size(), 50u);
+    events.push_back(named("50"));
+    state->push_all(std::move(events)); // the spare given back now is the first batch's
+    EXPECT_GE(events.capacity(), 50u);
+    EXPECT_EQ(events.data(), storage);
+    EXPECT_TRUE(events.empty());
+    EXPECT_EQ(drain(*state), range(50, 50));
 }
