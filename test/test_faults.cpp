@@ -381,7 +381,12 @@ TEST(Faults, DescriptorExhaustionIsAConnectErrorAndRecoverable)
         // objects. It ends with _exit so that no destructor of the parent's objects runs.
         int code = 0;
         {
-            rlimit limit{64, 64};
+            // Only the soft limit is lowered: valgrind refuses (EPERM) any change to the hard
+            // limit of RLIMIT_NOFILE, and the soft limit alone is what makes dup() fail.
+            rlimit limit{};
+            if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
+                ::_exit(20);
+            limit.rlim_cur = 64;
             if (::setrlimit(RLIMIT_NOFILE, &limit) != 0)
                 ::_exit(20);
             std::vector<int> fds;
