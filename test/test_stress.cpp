@@ -2,12 +2,17 @@
 // Load on the fake server: 64 threads sharing one Client, each making many calls; every call
 // must get exactly its own reply, nothing may be dropped, and no thread or descriptor may be left
 // behind. QMP_STRESS_CALLS sets the calls per thread (default 100; the README's figure: 1000).
+// And an event flood into a small queue with a slow consumer: every event is either popped, in
+// order, or counted as dropped, and memory stays bounded. QMP_FLOOD_EVENTS sets the number of
+// events (default 200,000).
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,7 +34,38 @@ int env_or(const char* name, int fallback)
     return value && std::atoi(value) > 0 ? std::atoi(value) : fallback;
 }
 
-}  // namespace
+// VmRSS of this process in kB, from /proc/self/status; -1 if unreadable.
+long rss_kb()
+{
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmRSS:", 0) == 0)
+            return std::atol(line.c_str() + 6);
+    return -1;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool under_asan = true; // ASan's quarantine holds freed memory: RSS says nothing
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool under_asan = true;
+#else
+constexpr bool under_asan = false;
+#endif
+#else
+constexpr bool under_asan = false;
+#endif
+
+// Set by the valgrind test setup (meson test --setup valgrind): memcheck's shadow memory and
+// translation cache grow the process's RSS as the program runs, so RSS says nothing there either.
+bool under_valgrind()
+{
+    const char* value = std::getenv("QMP_UNDER_VALGRIND");
+    return value && *value && std::string(value) != "0";
+}
+
+} // namespace
 
 TEST(Stress, SixtyFourThreadsEachGetExactlyTheirOwnReplies)
 {
@@ -87,4 +123,131 @@ TEST(Stress, SixtyFourThreadsEachGetExactlyTheirOwnReplies)
     ASSERT_TRUE(server.wait_scripts_done(1, 30s));
     EXPECT_EQ(qmp::test::thread_count(), threads_before);
     EXPECT_EQ(qmp::test::fd_count(), fds_before);
+}
+
+// A peer sends N events as fast as the socket takes them, each with a sequence number and a
+// 512-byte string; the consumer pops slowly from a queue of capacity 64. The reader never waits
+// for the consumer, so most events are dropped (the oldest first). Exactly: popped + dropped ==
+// N; the popped ones are in order and include the last one (only the oldest are dropped); and
+// resident memory grows by less than 16 MB, where an unbounded queue would have held the
+// backlog (N minus what was popped when the last event arrived, at least 512 bytes each: up to
+// 100 MB for 200,000 events; the test checks that the backlog would indeed have exceeded twice
+// the limit, so the limit can fail).
+TEST(Stress, EventFloodIntoASmallQueueWithASlowConsumerDropsTheOldestAndStaysBounded)
+{
+    const int total = env_or("QMP_FLOOD_EVENTS", 200'000);
+    constexpr std::size_t capacity = 64;
+    constexpr std::size_t padding = 512;
+    constexpr long rss_limit_kb = 16 * 1024;
+    FakeServer server([total](FakePeer& peer) {
+        peer.handshake();
+        const std::string pad(padding, 'x');
+        std::string batch;
+        for (int i = 0; i < total; ++i) {
+            batch += json{{"event", "FLOOD"},
+                {"timestamp", {{"seconds", 1700000000}, {"microseconds", 0}}},
+                {"data", {{"seq", i}, {"pad", pad}}}}
+                         .dump();
+            batch += "\r\n";
+            if (batch.size() > 64 * 1024 || i + 1 == total) {
+                peer.send(batch);
+                batch.clear();
+            }
+        }
+        // The client's "sync" is answered only after every event: when its reply arrives, the
+        // reader has routed all of them.
+        peer.reply(peer.read_message(300s));
+        peer.wait_for_close(30s);
+    });
+
+    qmp::ClientOptions options;
+    options.event_queue_capacity = capacity;
+    qmp::Client client(options);
+    client.connect(server.address());
+    qmp::EventQueue& events = client.events();
+    ASSERT_EQ(events.capacity(), capacity);
+    const long rss_before = rss_kb();
+
+    std::atomic<bool> all_routed{false};
+    std::atomic<long> popping{0}; // the consumer's count so far
+    std::mutex mutex; // guards what the consumer reports
+    long popped = 0, out_of_order = 0, last_seq = -1, rss_peak = rss_before;
+    std::string first_problem;
+    std::thread consumer([&] {
+        long count = 0, disorder = 0, last = -1, peak = rss_before;
+        std::string problem;
+        try {
+            for (;;) {
+                const bool finished = all_routed.load();
+                auto event = finished ? events.try_pop() : events.pop(10ms);
+                if (!event) {
+                    if (finished)
+                        break;
+                    continue;
+                }
+                const long seq = event->data.value("seq", -1L);
+                if (event->name != "FLOOD" || seq <= last) {
+                    if (disorder++ == 0)
+                        problem = "event " + std::to_string(count) + " after seq " +
+                            std::to_string(last) + ": " + event->raw.dump().substr(0, 80);
+                }
+                last = seq;
+                popping = ++count;
+                if (count % 256 == 0)
+                    peak = std::max(peak, rss_kb());
+                // The slow consumer: load, not synchronisation.
+                if (count % 4 == 0)
+                    std::this_thread::sleep_for(1ms);
+            }
+        } catch (const std::exception& e) {
+            problem = std::string("pop threw: ") + e.what();
+            ++disorder;
+        }
+        std::lock_guard<std::mutex> lock(mutex);
+        popped = count;
+        out_of_order = disorder;
+        last_seq = last;
+        rss_peak = std::max(peak, rss_kb());
+        first_problem = problem;
+    });
+
+    const auto begin = std::chrono::steady_clock::now();
+    try {
+        client.execute("sync", json::object(), 300s);
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "sync: " << e.what();
+    }
+    const long rss_routed = rss_kb();
+    // What an unbounded queue would hold now: everything not popped yet.
+    const long backlog = total - popping.load();
+    all_routed = true;
+    consumer.join();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+
+    std::lock_guard<std::mutex> lock(mutex);
+    const std::uint64_t dropped = events.dropped();
+    std::printf("flood: %d events (%zu-byte padding) into a queue of %zu in %.2f s: "
+                "%ld popped, %llu dropped; an unbounded queue would have held %ld events "
+                "(>= %ld kB); RSS %ld -> peak %ld kB (+%ld kB)%s\n",
+        total, padding, capacity, seconds, popped, static_cast<unsigned long long>(dropped),
+        backlog, backlog * static_cast<long>(padding) / 1024, rss_before,
+        std::max(rss_peak, rss_routed), std::max(rss_peak, rss_routed) - rss_before,
+        under_asan             ? " (ASan build: RSS not checked)"
+            : under_valgrind() ? " (valgrind: RSS not checked)"
+                               : "");
+    EXPECT_EQ(static_cast<std::uint64_t>(popped) + dropped, static_cast<std::uint64_t>(total));
+    EXPECT_EQ(out_of_order, 0) << first_problem;
+    EXPECT_EQ(last_seq, total - 1) << "the newest event was dropped";
+    EXPECT_GT(dropped, 0u) << "the consumer kept up: the test did not exercise the drops";
+    EXPECT_TRUE(client.is_connected());
+    if (!under_asan && !under_valgrind()) {
+        // Only the RSS bound needs the big backlog (valgrind runs a reduced flood).
+        EXPECT_GT(backlog * static_cast<long>(padding) / 1024, 2 * rss_limit_kb)
+            << "the consumer kept up too well for the memory limit to mean anything";
+        EXPECT_LT(std::max(rss_peak, rss_routed) - rss_before, rss_limit_kb)
+            << "RSS grew by more than " << rss_limit_kb << " kB";
+    }
+    client.disconnect();
+    EXPECT_TRUE(server.wait_scripts_done(1, 30s));
 }

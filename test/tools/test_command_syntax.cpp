@@ -171,6 +171,39 @@ TEST(CommandSyntax, CommandNameMustNotBeKeyValue)
     EXPECT_EQ(error_column("  a=1"), 2);
 }
 
+// Found by fuzz_shell_syntax: a line of form feeds or vertical tabs (whitespace to the word
+// splitter, not to the blank-line check) made parse_command() read the first of zero words;
+// qmp-shell died of SIGSEGV on `printf '\f\n' | qmp-shell`.
+TEST(CommandSyntax, LineOfFormFeedsAndVerticalTabsIsBlank)
+{
+    EXPECT_FALSE(parse_command("\f"));
+    EXPECT_FALSE(parse_command(" \v\f\t\r"));
+    CommandReader reader;
+    EXPECT_FALSE(reader.feed("\f"));
+    EXPECT_FALSE(reader.in_transaction());
+    EXPECT_EQ(parse_command("\fquery-status")->command, "query-status");
+}
+
+// Found by fuzz_shell_syntax: text that is not UTF-8 became a string that cannot be serialised,
+// so the request failed only when sent (a UsageError from the library), while the same text in
+// a whole JSON command is a syntax error. Now both are syntax errors at the offending byte.
+TEST(CommandSyntax, InvalidUtf8IsAnErrorAtTheByte)
+{
+    EXPECT_EQ(error_column("c x=ab\xb0"), 6);
+    EXPECT_EQ(error_column("c x='\xff'"), 5);
+    EXPECT_EQ(error_column("c k\xc3=1"), 3); // truncated sequence in a key
+    EXPECT_EQ(error_column("c\xed\xa0\x80 x=1"), 1); // a surrogate in the command name
+    EXPECT_EQ(error_column("c x=\xc0\xaf"), 4); // overlong '/'
+    EXPECT_EQ(error_column(R"({"execute": "c", "arguments": {"x": ")"
+                           "\xb0"
+                           R"("}})"),
+        37);
+    EXPECT_THROW(parse_value("\xf5\x80\x80\x80"), SyntaxError); // beyond U+10FFFF
+    EXPECT_EQ(arguments_of("c x=\xc3\xa9t\xc3\xa9 y=\xf0\x9f\x98\x80"),
+        (json{{"x", "\xc3\xa9t\xc3\xa9"}, {"y", "\xf0\x9f\x98\x80"}}));
+    EXPECT_NO_THROW(arguments_of("c x=\xc3\xa9t\xc3\xa9").dump());
+}
+
 TEST(CommandSyntax, FormattedErrorHasCaretUnderColumn)
 {
     const std::string line = "cmd a=1 oops";

@@ -2,6 +2,7 @@
 #include "command_syntax.hpp"
 
 #include <cctype>
+#include <cstdio>
 
 namespace qmp_tools {
 
@@ -54,6 +55,67 @@ std::string single_quoted(const std::string& text, std::size_t column_offset)
     throw SyntaxError("unterminated quote", column_offset);
 }
 
+// The length of the valid UTF-8 sequence at \p text[i], or 0 if it is not one (a stray
+// continuation byte, a truncated sequence, an overlong form, a surrogate, beyond U+10FFFF): the
+// rules nlohmann/json applies when it parses and serialises strings.
+std::size_t utf8_length(const std::string& text, std::size_t i)
+{
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char lead = byte(i);
+    if (lead < 0x80)
+        return 1;
+    std::size_t length;
+    unsigned char low = 0x80, high = 0xbf; // the allowed range of the second byte
+    if (lead >= 0xc2 && lead <= 0xdf) {
+        length = 2;
+    } else if (lead >= 0xe0 && lead <= 0xef) {
+        length = 3;
+        if (lead == 0xe0)
+            low = 0xa0; // overlong
+        else if (lead == 0xed)
+            high = 0x9f; // surrogates
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+        length = 4;
+        if (lead == 0xf0)
+            low = 0x90; // overlong
+        else if (lead == 0xf4)
+            high = 0x8f; // beyond U+10FFFF
+    } else {
+        return 0;
+    }
+    if (i + length > text.size() || byte(i + 1) < low || byte(i + 1) > high)
+        return 0;
+    for (std::size_t k = 2; k < length; ++k)
+        if (byte(i + k) < 0x80 || byte(i + k) > 0xbf)
+            return 0;
+    return length;
+}
+
+// Text that is not UTF-8 could not be sent (JSON strings are Unicode): say so at the bad byte,
+// as for broken JSON, rather than build a request that fails only when it is serialised.
+void require_utf8(const std::string& text, std::size_t column_offset)
+{
+    for (std::size_t i = 0; i < text.size();) {
+        const std::size_t length = utf8_length(text, i);
+        if (length == 0) {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[i]));
+            throw SyntaxError(std::string("invalid UTF-8 byte ") + hex, column_offset + i);
+        }
+        i += length;
+    }
+}
+
+// The first byte that is not whitespace, by the rule split_words() splits on (std::isspace,
+// which includes \v and \f): a line of such bytes is blank, not a command without a name.
+std::size_t first_non_space(const std::string& line)
+{
+    for (std::size_t i = 0; i < line.size(); ++i)
+        if (!is_space(line[i]))
+            return i;
+    return std::string::npos;
+}
+
 bool is_command_name(const std::string& word)
 {
     return word.find('=') == std::string::npos;
@@ -71,6 +133,7 @@ qmp::json parse_value(const std::string& text, std::size_t column_offset)
 {
     if (text.empty())
         return "";
+    require_utf8(text, column_offset);
     if (text.front() == '\'')
         return single_quoted(text, column_offset);
     qmp::json value = qmp::json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -85,6 +148,7 @@ qmp::json parse_value(const std::string& text, std::size_t column_offset)
 
 std::vector<Word> split_words(const std::string& line)
 {
+    require_utf8(line, 0);
     std::vector<Word> words;
     std::vector<std::pair<char, std::size_t>> open;  // brackets still open, and where
     std::optional<Word> current;
@@ -168,7 +232,7 @@ void add_key_values(const std::vector<Word>& words, qmp::json& target)
 
 std::optional<Request> parse_command(const std::string& line)
 {
-    const auto first = line.find_first_not_of(" \t\r\n");
+    const auto first = first_non_space(line);
     if (first == std::string::npos)
         return std::nullopt;
     if (line[first] == '{') {
@@ -200,7 +264,7 @@ std::optional<Request> parse_command(const std::string& line)
 std::optional<Request> CommandReader::feed(const std::string& line)
 {
     if (!in_transaction_) {
-        const auto first = line.find_first_not_of(" \t\r\n");
+        const auto first = first_non_space(line);
         if (first == std::string::npos || line[first] == '{')
             return parse_command(line);
     }
