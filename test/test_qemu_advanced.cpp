@@ -7,6 +7,8 @@
 // events, or bounded polls of a condition (a FIFO gaining a reader, threads asleep).
 
 #include <qmp/qmp.hpp>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include "qemu_helpers.hpp"
 
@@ -28,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -47,6 +50,8 @@ using namespace std::chrono_literals;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsSupersetOf;
+using qmp::json;
 using namespace qmp_test;
 
 // How long a command that must not wait behind a blocked main loop may take. Generous for the
@@ -1277,3 +1282,45 @@ TEST(QemuStorageDaemon, MirrorJobStatusChangesReachAListener)
 }
 
 }  // namespace
+
+// Secrets reach QEMU but not the log: object-add of a secret, and the same through HMP, with the
+// client's logger at trace (redacted) and at debug (no arguments at all).
+TEST(QemuSecrets, SecretObjectsAreCreatedAndTheirDataNeverLogged)
+{
+    const std::string secret = "s3cr3t-value-never-logged";
+    for (const auto level : {spdlog::level::trace, spdlog::level::debug}) {
+        std::ostringstream log_text;
+        auto logger = std::make_shared<spdlog::logger>(
+            "secrets", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
+        logger->set_level(level);
+        qmp::MachineOptions options;
+        options.client.logger = logger;
+        qmp::Machine vm(options);
+        qmp::Client& client = vm.start();
+
+        client.execute("object-add", {{"qom-type", "secret"}, {"id", "sec0"}, {"data", secret}});
+        client.execute("human-monitor-command",
+            {{"command-line", "object_add secret,id=sec1,data=" + secret}});
+        // Both objects exist, so QEMU got well-formed values; a secret is loaded once its data
+        // was read.
+        const json objects = client.execute("qom-list", {{"path", "/objects"}});
+        std::vector<std::string> names;
+        for (const auto& property : objects)
+            names.push_back(property["name"].get<std::string>());
+        EXPECT_THAT(names, IsSupersetOf({"sec0", "sec1"}));
+        EXPECT_EQ(
+            client.execute("qom-get", {{"path", "/objects/sec0"}, {"property", "loaded"}}), true);
+        vm.shutdown();
+        logger->flush();
+
+        const std::string log = log_text.str();
+        EXPECT_EQ(log.find(secret), std::string::npos) << log;
+        if (level == spdlog::level::trace) {
+            EXPECT_NE(log.find(R"("data":"<redacted>")"), std::string::npos) << log;
+            EXPECT_NE(log.find(R"("command-line":"object_add <redacted>")"), std::string::npos)
+                << log;
+        } else {
+            EXPECT_EQ(log.find("object-add"), std::string::npos) << log;
+        }
+    }
+}
