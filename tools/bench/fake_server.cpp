@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "fake_server.hpp"
 
+#include "framer.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -37,7 +39,9 @@ constexpr std::size_t event_chunk = 512;
 constexpr std::size_t output_high_water = 256 * 1024;
 
 struct Session {
-    std::string input;
+    // The library's own framer (compiled into qmp-bench): requests are split as QEMU would.
+    std::unique_ptr<qmp::detail::Framer> framer =
+        std::make_unique<qmp::detail::Framer>(1024 * 1024, 64);
     std::string output;
     std::size_t output_sent = 0;
     std::size_t events_left = 0;
@@ -47,7 +51,9 @@ struct Session {
 class Server {
 public:
     Server(int listener, std::string schema_path)
-        : listener_(listener), schema_path_(std::move(schema_path)), epoll_(::epoll_create1(EPOLL_CLOEXEC))
+        : listener_(listener),
+          schema_path_(std::move(schema_path)),
+          epoll_(::epoll_create1(EPOLL_CLOEXEC))
     {
         add(listener_, EPOLLIN);
     }
@@ -121,42 +127,17 @@ private:
                 return;
             }
             if (n > 0) {
-                session.input.append(buffer, static_cast<std::size_t>(n));
-                handle_input(session);
+                try {
+                    session.framer->feed(buffer, static_cast<std::size_t>(n),
+                        [&](std::string_view request) { answer(session, request); });
+                } catch (const qmp::detail::FramingError&) {
+                    drop(fd); // only the benchmark's own clients talk to this server
+                    return;
+                }
             }
         }
         if (!flush(fd, session))
             drop(fd);
-    }
-
-    // Splits the input into top-level objects (strings and nesting tracked) and answers each.
-    void handle_input(Session& session)
-    {
-        std::size_t depth = 0, start = 0, consumed = 0;
-        bool in_string = false, escaped = false;
-        const std::string& in = session.input;
-        for (std::size_t i = 0; i < in.size(); ++i) {
-            const char c = in[i];
-            if (in_string) {
-                if (escaped)
-                    escaped = false;
-                else if (c == '\\')
-                    escaped = true;
-                else if (c == '"')
-                    in_string = false;
-                continue;
-            }
-            if (c == '"') {
-                in_string = true;
-            } else if (c == '{') {
-                if (depth++ == 0)
-                    start = i;
-            } else if (c == '}' && depth > 0 && --depth == 0) {
-                answer(session, std::string_view(in).substr(start, i + 1 - start));
-                consumed = i + 1;
-            }
-        }
-        session.input.erase(0, consumed);
     }
 
     // Only this benchmark's two clients talk to the server, and both put the id last, so the
@@ -165,10 +146,9 @@ private:
     void answer(Session& session, std::string_view request)
     {
         const std::size_t id_at = request.rfind("\"id\":");
-        const std::string_view id =
-            id_at == std::string_view::npos
-                ? std::string_view("null")
-                : request.substr(id_at + 5, request.size() - 1 - (id_at + 5));
+        const std::string_view id = id_at == std::string_view::npos
+            ? std::string_view("null")
+            : request.substr(id_at + 5, request.size() - 1 - (id_at + 5));
         const auto command = [&] {
             const std::size_t at = request.find("\"execute\":");
             if (at == std::string_view::npos)
@@ -190,8 +170,8 @@ private:
         } else if (command == "bench-events") {
             const std::size_t at = request.find("\"count\":");
             session.events_left += at == std::string_view::npos
-                                       ? 0
-                                       : std::strtoull(request.data() + at + 8, nullptr, 10);
+                ? 0
+                : std::strtoull(request.data() + at + 8, nullptr, 10);
             out += "{\"return\": {}";
         } else {
             out += "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command ";
@@ -221,7 +201,7 @@ private:
     {
         for (;;) {
             while (session.events_left > 0 &&
-                   session.output.size() - session.output_sent < output_high_water) {
+                session.output.size() - session.output_sent < output_high_water) {
                 const std::size_t n = std::min(session.events_left, event_chunk);
                 for (std::size_t i = 0; i < n; ++i)
                     session.output += event_line;
@@ -234,8 +214,7 @@ private:
                 return true;
             }
             const ssize_t n = ::send(fd, session.output.data() + session.output_sent,
-                                     session.output.size() - session.output_sent,
-                                     MSG_NOSIGNAL | MSG_DONTWAIT);
+                session.output.size() - session.output_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (n < 0) {
                 if (errno == EINTR)
                     continue;
@@ -269,7 +248,7 @@ sockaddr_un unix_address(const std::string& path)
     return address;
 }
 
-}  // namespace
+} // namespace
 
 int run_fake_server(const std::string& socket_path, const std::string& schema_path)
 {
@@ -286,8 +265,8 @@ int run_fake_server(const std::string& socket_path, const std::string& schema_pa
     return 0;
 }
 
-FakeServerProcess::FakeServerProcess(const std::string& self, const std::string& socket_path,
-                                     const std::string& schema_path)
+FakeServerProcess::FakeServerProcess(
+    const std::string& self, const std::string& socket_path, const std::string& schema_path)
     : socket_path_(socket_path)
 {
     pid_ = ::fork();
@@ -295,7 +274,7 @@ FakeServerProcess::FakeServerProcess(const std::string& self, const std::string&
         throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
     if (pid_ == 0) {
         ::execl(self.c_str(), self.c_str(), "--fake-server", socket_path.c_str(),
-                schema_path.c_str(), static_cast<char*>(nullptr));
+            schema_path.c_str(), static_cast<char*>(nullptr));
         ::_exit(127);
     }
     // Wait until it accepts: connect attempts are cheap and the server starts in milliseconds.
@@ -321,4 +300,4 @@ FakeServerProcess::~FakeServerProcess()
     ::unlink(socket_path_.c_str());
 }
 
-}  // namespace bench
+} // namespace bench
