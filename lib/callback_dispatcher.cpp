@@ -5,8 +5,8 @@
 
 namespace qmp::detail {
 
-CallbackDispatcher::CallbackDispatcher(EventRouter& router, std::size_t capacity,
-                                       std::shared_ptr<spdlog::logger> logger)
+CallbackDispatcher::CallbackDispatcher(
+    EventRouter& router, std::size_t capacity, std::shared_ptr<spdlog::logger> logger)
     : router_(router), capacity_(capacity), logger_(std::move(logger))
 {
 }
@@ -39,15 +39,15 @@ std::uint64_t CallbackDispatcher::add(std::function<void(const Event&)> callback
 
 void CallbackDispatcher::remove(std::uint64_t id)
 {
-    std::thread::id dispatcher;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        callbacks_.erase(id);
-        dispatcher = thread_.get_id();
-    }
-    // Wait for a dispatch in progress to end, unless this is that dispatch calling us.
-    if (std::this_thread::get_id() != dispatcher)
-        std::lock_guard<std::mutex> wait_for_dispatch(running_);
+    std::unique_lock<std::mutex> lock(mutex_);
+    callbacks_.erase(id);
+    // Wait for a dispatch in progress to end (it may be running the callback just removed),
+    // unless this is that dispatch calling us. Later dispatches no longer see the callback, so
+    // a stream of events cannot keep this waiting.
+    if (!dispatching_ || std::this_thread::get_id() == thread_.get_id())
+        return;
+    const std::uint64_t until = dispatches_done_ + 1;
+    dispatch_done_.wait(lock, [&] { return dispatches_done_ >= until; });
 }
 
 void CallbackDispatcher::run()
@@ -56,15 +56,15 @@ void CallbackDispatcher::run()
         auto event = queue_->pop_until_terminated();
         if (!event)
             return;
-        std::lock_guard<std::mutex> dispatching(running_);
         std::vector<std::pair<std::uint64_t, Callback>> callbacks;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             callbacks.assign(callbacks_.begin(), callbacks_.end());
+            dispatching_ = true;
         }
         for (const auto& [id, callback] : callbacks) {
             {
-                std::lock_guard<std::mutex> lock(mutex_);  // removed by an earlier callback?
+                std::lock_guard<std::mutex> lock(mutex_); // removed by an earlier callback?
                 if (callbacks_.count(id) == 0)
                     continue;
             }
@@ -76,7 +76,13 @@ void CallbackDispatcher::run()
                 logger_->error("an event callback threw on {}", event->name);
             }
         }
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            dispatching_ = false;
+            ++dispatches_done_;
+        }
+        dispatch_done_.notify_all();
     }
 }
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

@@ -3,6 +3,7 @@
 // callback may call execute() (whose reply the reader thread must deliver) without deadlock.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -22,8 +23,8 @@ namespace qmp::detail {
 /// The thread starts with the first add() and stops in the destructor.
 class CallbackDispatcher {
 public:
-    CallbackDispatcher(EventRouter& router, std::size_t capacity,
-                       std::shared_ptr<spdlog::logger> logger);
+    CallbackDispatcher(
+        EventRouter& router, std::size_t capacity, std::shared_ptr<spdlog::logger> logger);
     ~CallbackDispatcher();
 
     std::uint64_t add(std::function<void(const Event&)> callback);
@@ -37,12 +38,16 @@ private:
     EventRouter& router_;
     const std::size_t capacity_;
     const std::shared_ptr<spdlog::logger> logger_;
-    std::mutex mutex_;  // guards the members below
+    std::mutex mutex_; // guards the members below
     std::map<std::uint64_t, Callback> callbacks_;
     std::uint64_t next_id_ = 0;
     std::shared_ptr<EventQueueState> queue_;
     std::thread thread_;
-    std::mutex running_;  // held while callbacks run, so remove() can wait for them to finish
+    // remove() waits for the dispatch in progress, if any, to end, without a lock being held
+    // while user code runs: the dispatcher counts the dispatches it finished.
+    bool dispatching_ = false;
+    std::uint64_t dispatches_done_ = 0;
+    std::condition_variable dispatch_done_;
 };
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

@@ -339,6 +339,34 @@ TEST(ClientCallbacks, RemovedCallbackIsNotCalledAgain)
     EXPECT_EQ(calls, 1); // ...but reached no removed callback
 }
 
+TEST(ClientCallbacks, RemoveWaitsForTheRunningCallbackWithoutHoldingALock)
+{
+    FakeServer server([&](FakePeer& peer) {
+        peer.handshake();
+        peer.send_event("A");
+        peer.answer();
+        peer.wait_for_close();
+    });
+    qmp::Client client(quick_options());
+    std::promise<void> entered, gate;
+    auto gate_opened = gate.get_future().share();
+    const auto id = client.on_event([&](const qmp::Event&) {
+        entered.set_value();
+        gate_opened.wait();
+    });
+    client.connect(server.address());
+    client.execute("sync");
+    ASSERT_EQ(entered.get_future().wait_for(5s), std::future_status::ready);
+    // Adding a callback while one runs does not wait; removing one waits for the dispatch.
+    const auto other = client.on_event([](const qmp::Event&) {});
+    auto removing = std::async(std::launch::async, [&] { client.remove_callback(id); });
+    EXPECT_EQ(removing.wait_for(200ms), std::future_status::timeout)
+        << "remove_callback() returned while its callback was still running";
+    gate.set_value();
+    EXPECT_EQ(removing.wait_for(5s), std::future_status::ready);
+    client.remove_callback(other);
+}
+
 TEST(ClientSchema, FetchedOnceAndIndexed)
 {
     std::atomic<int> fetches{0};
