@@ -100,6 +100,13 @@ TEST(QmpShell, BadOptionExitsTwo)
     EXPECT_NE(result.err.find("--help"), std::string::npos);
 }
 
+TEST(QmpShell, LongOptionWithoutItsValueIsNamedAsTyped)
+{
+    const Result result = run_tool({shell(), "--timeout"});
+    EXPECT_EQ(result.status, 2);
+    EXPECT_NE(result.err.find("missing value: --timeout"), std::string::npos) << result.err;
+}
+
 TEST(QmpShell, UnreachableAddressExitsThree)
 {
     TemporaryDirectory directory;

@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: MIT
-// Where the tools' QMP connection comes from: an address (positional argument or $QMP_SOCKET)
-// or a disposable QEMU started through qmp::Machine. qmp-shell and qom share this so that both
-// accept exactly the same addresses and launch options.
+// Where the tools' QMP connection comes from: an address or a disposable QEMU started through
+// qmp::Machine. qmp-shell and qom share this so that both connect, launch and clean up alike.
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
 #include <qmp/qmp.hpp>
 
@@ -22,29 +20,11 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-// argv split at the first "--": the tool's own arguments (argv[0] included) and QEMU's.
-struct SplitArguments {
-    std::vector<char*> tool;
-    std::vector<std::string> qemu;
-    bool has_qemu_arguments = false;  // a "--" was present
-};
-SplitArguments split_at_double_dash(int argc, char** argv);
-
-// What to connect to.
+// What to connect to; target_options.hpp chooses it from the command line.
 struct Target {
     std::string address;                        // connect here, or else
     std::optional<qmp::MachineOptions> launch;  // start this QEMU
 };
-
-// Chooses the target: \p address if given, else --launch, else $QMP_SOCKET, else a disposable
-// QEMU. \p qemu_arguments (after "--") imply --launch: when the first does not start with '-'
-// it is the program, and any others replace the default arguments (-machine none ...).
-// \throws UsageError for an address together with --launch.
-Target choose_target(const std::string& address, bool launch,
-                     const std::vector<std::string>& qemu_arguments, bool has_qemu_arguments);
-
-// The help text paragraph both tools print about addresses and --launch.
-extern const char* const target_help;
 
 // A connected client, owning the disposable QEMU if it started one. While it lives, an
 // interrupt (Ctrl-C, SIGTERM) disconnects the client so that blocked calls return.

@@ -14,6 +14,7 @@
 #include "output.hpp"
 #include "runner.hpp"
 #include "session.hpp"
+#include "target_options.hpp"
 #include "traffic_log.hpp"
 
 using namespace qmp_shell;

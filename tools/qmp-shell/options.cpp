@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <getopt.h>
 
+#include "target_options.hpp"
+
 namespace qmp_shell {
 
 const char* const usage_text =
@@ -59,7 +61,7 @@ std::chrono::milliseconds parse_seconds(const char* text)
 
 ShellOptions parse_options(int argc, char** argv)
 {
-    enum { opt_wait_event = 256, opt_events, opt_timeout, opt_launch };
+    enum { opt_wait_event = 256, opt_events, opt_timeout };
     static const option long_options[] = {
         {"command", required_argument, nullptr, 'c'},
         {"wait-event", required_argument, nullptr, opt_wait_event},
@@ -70,18 +72,16 @@ ShellOptions parse_options(int argc, char** argv)
         {"verbose", no_argument, nullptr, 'v'},
         {"log", required_argument, nullptr, 'l'},
         {"timeout", required_argument, nullptr, opt_timeout},
-        {"launch", no_argument, nullptr, opt_launch},
+        qmp_tools::TargetOptions::launch_option,
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
-    qmp_tools::SplitArguments split = qmp_tools::split_at_double_dash(argc, argv);
-    const int tool_argc = static_cast<int>(split.tool.size()) - 1;
+    qmp_tools::TargetOptions target(argc, argv);
     ShellOptions options;
-    bool launch = false;
     opterr = 0;
     optind = 1;
     for (;;) {
-        const int c = getopt_long(tool_argc, split.tool.data(), "c:HpCvl:h", long_options, nullptr);
+        const int c = getopt_long(target.argc(), target.argv(), "c:HpCvl:h", long_options, nullptr);
         if (c == -1)
             break;
         switch (c) {
@@ -94,24 +94,25 @@ ShellOptions parse_options(int argc, char** argv)
         case 'v': options.verbose = true; break;
         case 'l': options.log_file = optarg; break;
         case opt_timeout: options.timeout = parse_seconds(optarg); break;
-        case opt_launch: launch = true; break;
+        case qmp_tools::TargetOptions::launch_code:
+            target.launch = true;
+            break;
         case 'h': options.help = true; return options;
         default:
-            throw qmp_tools::UsageError(
-                optopt ? std::string("unknown option or missing value: -") + char(optopt)
-                       : std::string("unknown option or missing value: ") +
-                             split.tool[optind - 1]);
+            // optopt holds a short option's letter, or a long option's code (>= 256): that one
+            // is named as typed.
+            throw qmp_tools::UsageError(optopt > 0 && optopt < 256
+                    ? std::string("unknown option or missing value: -") + char(optopt)
+                    : std::string("unknown option or missing value: ") + target.argv()[optind - 1]);
         }
     }
-    std::string address;
-    if (optind < tool_argc)
-        address = split.tool[optind++];
-    if (optind < tool_argc)
-        throw qmp_tools::UsageError(std::string("unexpected argument: ") + split.tool[optind]);
+    if (optind < target.argc())
+        target.address = target.argv()[optind++];
+    if (optind < target.argc())
+        throw qmp_tools::UsageError(std::string("unexpected argument: ") + target.argv()[optind]);
     if (options.events && (options.command || options.wait_event))
         throw qmp_tools::UsageError("--events cannot be combined with -c or --wait-event");
-    options.target =
-        qmp_tools::choose_target(address, launch, split.qemu, split.has_qemu_arguments);
+    options.target = target.target();
     return options;
 }
 

@@ -16,6 +16,7 @@
 #include "output.hpp"
 #include "qom_commands.hpp"
 #include "session.hpp"
+#include "target_options.hpp"
 #include "traffic_log.hpp"
 
 namespace {
@@ -56,24 +57,22 @@ const std::set<std::string> commands = {"ls", "get", "set", "tree"};
 
 QomOptions parse_options(int argc, char** argv)
 {
-    enum { opt_timeout = 256, opt_launch };
+    enum { opt_timeout = 256 };
     static const option long_options[] = {
         {"pretty", no_argument, nullptr, 'p'},
         {"log", required_argument, nullptr, 'l'},
         {"timeout", required_argument, nullptr, opt_timeout},
-        {"launch", no_argument, nullptr, opt_launch},
+        qmp_tools::TargetOptions::launch_option,
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
-    qmp_tools::SplitArguments split = qmp_tools::split_at_double_dash(argc, argv);
-    const int tool_argc = static_cast<int>(split.tool.size()) - 1;
+    qmp_tools::TargetOptions target(argc, argv);
     QomOptions options;
-    bool launch = false;
     opterr = 0;
     optind = 1;
     for (;;) {
         // '+': stop at the first non-option, so "qom set /x.y -1" takes -1 as the value.
-        const int c = getopt_long(tool_argc, split.tool.data(), "+pl:h", long_options, nullptr);
+        const int c = getopt_long(target.argc(), target.argv(), "+pl:h", long_options, nullptr);
         if (c == -1)
             break;
         switch (c) {
@@ -88,17 +87,18 @@ QomOptions parse_options(int argc, char** argv)
             options.timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
             break;
         }
-        case opt_launch: launch = true; break;
+        case qmp_tools::TargetOptions::launch_code:
+            target.launch = true;
+            break;
         case 'h': options.help = true; return options;
         default:
-            throw qmp_tools::UsageError(std::string("unknown option or missing value: ") +
-                                        split.tool[optind - 1]);
+            throw qmp_tools::UsageError(
+                std::string("unknown option or missing value: ") + target.argv()[optind - 1]);
         }
     }
-    std::vector<std::string> rest(split.tool.begin() + optind, split.tool.begin() + tool_argc);
-    std::string address;
+    std::vector<std::string> rest(target.argv() + optind, target.argv() + target.argc());
     if (!rest.empty() && !commands.count(rest.front())) {
-        address = rest.front();
+        target.address = rest.front();
         rest.erase(rest.begin());
     }
     if (rest.empty())
@@ -111,7 +111,7 @@ QomOptions parse_options(int argc, char** argv)
         (name == "set" && arguments != 2) || (name == "tree" && arguments > 1))
         throw qmp_tools::UsageError("wrong number of arguments for '" + name + "'");
     options.command = rest;
-    options.target = qmp_tools::choose_target(address, launch, split.qemu, split.has_qemu_arguments);
+    options.target = target.target();
     return options;
 }
 

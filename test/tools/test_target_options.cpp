@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+// Where qmp-shell and qom connect, as chosen from their command lines, without QEMU.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "target_options.hpp"
+
+using qmp_tools::Target;
+using qmp_tools::TargetOptions;
+using qmp_tools::UsageError;
+
+namespace {
+
+// Owns the strings a TargetOptions points into, as main()'s argv would.
+struct Argv {
+    explicit Argv(std::vector<std::string> arguments) : strings(std::move(arguments))
+    {
+        for (std::string& s : strings)
+            pointers.push_back(s.data());
+    }
+    int argc() const { return static_cast<int>(pointers.size()); }
+    char** argv() { return pointers.data(); }
+
+    std::vector<std::string> strings;
+    std::vector<char*> pointers;
+};
+
+// Sets $QMP_SOCKET (or unsets it for nullopt) for one test, and puts it back afterwards.
+class QmpSocket {
+public:
+    explicit QmpSocket(const std::optional<std::string>& value)
+    {
+        if (const char* old = std::getenv("QMP_SOCKET"))
+            old_ = old;
+        if (value)
+            ::setenv("QMP_SOCKET", value->c_str(), 1);
+        else
+            ::unsetenv("QMP_SOCKET");
+    }
+    ~QmpSocket()
+    {
+        if (old_)
+            ::setenv("QMP_SOCKET", old_->c_str(), 1);
+        else
+            ::unsetenv("QMP_SOCKET");
+    }
+
+private:
+    std::optional<std::string> old_;
+};
+
+// The target of a command line whose tool part was given ADDRESS \p address (empty: none) and
+// --launch when \p launch.
+Target target_of(
+    std::vector<std::string> arguments, const std::string& address = "", bool launch = false)
+{
+    Argv argv(std::move(arguments));
+    TargetOptions options(argv.argc(), argv.argv());
+    options.address = address;
+    options.launch = launch;
+    return options.target();
+}
+
+const qmp::MachineOptions defaults;
+
+} // namespace
+
+TEST(TargetOptions, ToolArgumentsEndAtDoubleDashWithNullForGetopt)
+{
+    Argv argv({"qom", "-p", "ls", "/", "--", "qemu-system-aarch64", "--"});
+    TargetOptions options(argv.argc(), argv.argv());
+    ASSERT_EQ(options.argc(), 4);
+    EXPECT_STREQ(options.argv()[0], "qom");
+    EXPECT_STREQ(options.argv()[3], "/");
+    EXPECT_EQ(options.argv()[4], nullptr);
+}
+
+TEST(TargetOptions, AddressIsUsedAsGiven)
+{
+    QmpSocket socket("/from/environment");
+    const Target target = target_of({"qmp-shell"}, "tcp:localhost:4444");
+    EXPECT_EQ(target.address, "tcp:localhost:4444");
+    EXPECT_FALSE(target.launch);
+}
+
+TEST(TargetOptions, AddressWithLaunchOrQemuArgumentsIsAUsageError)
+{
+    QmpSocket socket(std::nullopt);
+    try {
+        target_of({"qmp-shell"}, "/run/qmp.sock", true);
+        FAIL() << "no UsageError";
+    } catch (const UsageError& e) {
+        EXPECT_STREQ(e.what(), "give either an address or --launch, not both");
+    }
+    // "--" implies --launch, even with nothing after it.
+    EXPECT_THROW(target_of({"qmp-shell", "--"}, "/run/qmp.sock"), UsageError);
+    EXPECT_THROW(target_of({"qmp-shell", "--", "-S"}, "/run/qmp.sock"), UsageError);
+}
+
+TEST(TargetOptions, EnvironmentIsUsedWithoutAddressOrLaunch)
+{
+    QmpSocket socket("/from/environment");
+    EXPECT_EQ(target_of({"qom"}).address, "/from/environment");
+    EXPECT_TRUE(target_of({"qom"}, "", true).launch);
+    EXPECT_TRUE(target_of({"qom", "--"}).launch);
+}
+
+TEST(TargetOptions, EmptyEnvironmentOrNothingLaunchesTheDefaultQemu)
+{
+    for (const std::optional<std::string>& value :
+        {std::optional<std::string>(""), std::optional<std::string>()}) {
+        QmpSocket socket(value);
+        const Target target = target_of({"qom"});
+        EXPECT_TRUE(target.address.empty());
+        ASSERT_TRUE(target.launch);
+        EXPECT_EQ(target.launch->binary, defaults.binary);
+        EXPECT_EQ(target.launch->args, defaults.args);
+    }
+}
+
+TEST(TargetOptions, FirstQemuArgumentWithoutDashIsTheProgram)
+{
+    QmpSocket socket(std::nullopt);
+    Target target = target_of({"qom", "--", "qemu-system-aarch64", "-M", "virt"});
+    ASSERT_TRUE(target.launch);
+    EXPECT_EQ(target.launch->binary, "qemu-system-aarch64");
+    EXPECT_EQ(target.launch->args, (std::vector<std::string>{"-M", "virt"}));
+
+    // A program alone keeps the default arguments.
+    target = target_of({"qom", "--", "/opt/qemu/bin/qemu-system-x86_64"});
+    EXPECT_EQ(target.launch->binary, "/opt/qemu/bin/qemu-system-x86_64");
+    EXPECT_EQ(target.launch->args, defaults.args);
+}
+
+TEST(TargetOptions, QemuArgumentsAloneReplaceTheDefaultArguments)
+{
+    QmpSocket socket(std::nullopt);
+    const Target target = target_of({"qom", "--", "-machine", "pc", "-S"});
+    ASSERT_TRUE(target.launch);
+    EXPECT_EQ(target.launch->binary, defaults.binary);
+    EXPECT_EQ(target.launch->args, (std::vector<std::string>{"-machine", "pc", "-S"}));
+}
+
+TEST(TargetOptions, StorageDaemonGetsItsOwnDefaultArguments)
+{
+    QmpSocket socket(std::nullopt);
+    const Target target = target_of({"qom", "--", "qemu-storage-daemon"});
+    ASSERT_TRUE(target.launch);
+    EXPECT_EQ(target.launch->binary, "qemu-storage-daemon");
+    EXPECT_EQ(target.launch->args, qmp::MachineOptions::storage_daemon().args);
+}

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+#include "target_options.hpp"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace qmp_tools {
+
+const char* const target_help =
+    "Where to connect:\n"
+    "  ADDRESS        a unix socket path, unix:PATH, tcp:HOST:PORT or HOST:PORT\n"
+    "  $QMP_SOCKET    used when no ADDRESS is given\n"
+    "  --launch [-- [PROGRAM] [QEMU ARGS...]]\n"
+    "                 start a disposable QEMU (the default when there is no address):\n"
+    "                 qemu-system-x86_64 -machine none -nodefaults -display none unless\n"
+    "                 PROGRAM or QEMU ARGS are given; it is shut down and its temporary\n"
+    "                 directory removed on exit, also after Ctrl-C, SIGTERM or an error\n";
+
+TargetOptions::TargetOptions(int argc, char** argv)
+{
+    int i = 0;
+    for (; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--") == 0) {
+            has_qemu_arguments_ = true;
+            ++i;
+            break;
+        }
+        tool_.push_back(argv[i]);
+    }
+    for (; i < argc; ++i)
+        qemu_.emplace_back(argv[i]);
+    tool_.push_back(nullptr);
+}
+
+Target TargetOptions::target() const
+{
+    const bool launching = launch || has_qemu_arguments_;
+    if (!address.empty() && launching)
+        throw UsageError("give either an address or --launch, not both");
+    Target target;
+    if (!address.empty()) {
+        target.address = address;
+        return target;
+    }
+    const char* from_environment = std::getenv("QMP_SOCKET");
+    if (!launching && from_environment && *from_environment) {
+        target.address = from_environment;
+        return target;
+    }
+    qmp::MachineOptions options;
+    auto next = qemu_.begin();
+    if (next != qemu_.end() && !next->empty() && next->front() != '-') {
+        options.binary = *next++;
+        if (options.binary.find("storage-daemon") != std::string::npos)
+            options.args = qmp::MachineOptions::storage_daemon().args;
+    }
+    if (next != qemu_.end())
+        options.args.assign(next, qemu_.end());
+    target.launch = std::move(options);
+    return target;
+}
+
+} // namespace qmp_tools

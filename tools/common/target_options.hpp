@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+// The part of the tools' command lines that says where to connect:
+//     [ADDRESS] [--launch] [-- [PROGRAM] [QEMU ARGS...]]
+// qmp-shell and qom parse their own options with getopt_long but take these from here, so that
+// both accept the same addresses and launch options, check them alike and describe them alike.
+#pragma once
+
+#include <getopt.h>
+#include <string>
+#include <vector>
+
+#include "session.hpp"
+
+namespace qmp_tools {
+
+// Use in a tool's option parser:
+//     TargetOptions target(argc, argv);
+//     getopt_long(target.argc(), target.argv(), ..., {..., TargetOptions::launch_option, ...});
+//     case TargetOptions::launch_code: target.launch = true; break;
+//     target.address = ...;  // where the tool finds its positional ADDRESS
+//     options.target = target.target();
+class TargetOptions {
+public:
+    // Splits argv at the first "--": the tool's arguments before it, QEMU's after it.
+    TargetOptions(int argc, char** argv);
+
+    // The tool's arguments (argv[0] first) for getopt_long, which may permute them.
+    int argc() const { return static_cast<int>(tool_.size()) - 1; }
+    char** argv() { return tool_.data(); }
+
+    // What getopt_long returns for --launch: above 255 so no short option can clash, and clear
+    // of the codes the tools number from 256 for their own long options.
+    static constexpr int launch_code = 1024;
+    static constexpr option launch_option = {"launch", no_argument, nullptr, launch_code};
+
+    std::string address; // ADDRESS, when the tool found one
+    bool launch = false; // --launch was given
+
+    // The address if given, else --launch, else $QMP_SOCKET, else a disposable QEMU. QEMU
+    // arguments (after "--") imply --launch: when the first does not start with '-' it is the
+    // program, and any others replace the default arguments (-machine none ...).
+    // \throws UsageError for an address together with --launch or "--".
+    Target target() const;
+
+private:
+    std::vector<char*> tool_; // ends with nullptr: getopt wants argv[argc] == nullptr
+    std::vector<std::string> qemu_;
+    bool has_qemu_arguments_ = false; // a "--" was present, even with nothing after it
+};
+
+// The help text paragraph both tools print about addresses and --launch.
+extern const char* const target_help;
+
+} // namespace qmp_tools
