@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "target_options.hpp"
+#include "timeout_option.hpp"
 
 using qmp_tools::Target;
 using qmp_tools::TargetOptions;
@@ -152,4 +153,25 @@ TEST(TargetOptions, StorageDaemonGetsItsOwnDefaultArguments)
     ASSERT_TRUE(target.launch);
     EXPECT_EQ(target.launch->binary, "qemu-storage-daemon");
     EXPECT_EQ(target.launch->args, qmp::MachineOptions::storage_daemon().args);
+}
+
+TEST(TimeoutOption, SecondsRoundUpToWholeMilliseconds)
+{
+    EXPECT_EQ(qmp_tools::parse_timeout_seconds("30"), std::chrono::milliseconds(30000));
+    EXPECT_EQ(qmp_tools::parse_timeout_seconds("0.5"), std::chrono::milliseconds(500));
+    EXPECT_EQ(qmp_tools::parse_timeout_seconds("0.0001"), std::chrono::milliseconds(1));
+    EXPECT_EQ(qmp_tools::parse_timeout_seconds("1e-3"), std::chrono::milliseconds(1));
+}
+
+TEST(TimeoutOption, NonPositiveNonNumericAndHugeValuesAreUsageErrors)
+{
+    for (const char* text : {"0", "-1", "", "x", "1s", "nan", "inf", "1e300", "1e10"}) {
+        try {
+            qmp_tools::parse_timeout_seconds(text);
+            ADD_FAILURE() << "accepted: '" << text << "'";
+        } catch (const qmp_tools::UsageError& e) {
+            EXPECT_EQ(std::string(e.what()),
+                std::string("--timeout: not a positive number of seconds: ") + text);
+        }
+    }
 }

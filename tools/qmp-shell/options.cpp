@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "options.hpp"
 
-#include <cerrno>
-#include <cmath>
 #include <cstdlib>
 #include <getopt.h>
 
 #include "target_options.hpp"
+#include "timeout_option.hpp"
 
 namespace qmp_shell {
 
@@ -44,21 +43,6 @@ const char* const usage_text =
     "out; 2 bad arguments; 3 cannot connect or start QEMU, or the connection was lost;\n"
     "128+N after signal N (130 for Ctrl-C; --events ends with 0).\n";
 
-namespace {
-
-std::chrono::milliseconds parse_seconds(const char* text)
-{
-    char* end = nullptr;
-    errno = 0;
-    const double seconds = std::strtod(text, &end);
-    if (errno != 0 || end == text || *end != '\0' || !(seconds > 0) || !std::isfinite(seconds))
-        throw qmp_tools::UsageError(std::string("--timeout: not a positive number of seconds: ") +
-                                    text);
-    return std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
-}
-
-}  // namespace
-
 ShellOptions parse_options(int argc, char** argv)
 {
     enum { opt_wait_event = 256, opt_events, opt_timeout };
@@ -93,7 +77,7 @@ ShellOptions parse_options(int argc, char** argv)
         case 'C': options.pretty = false; break;
         case 'v': options.verbose = true; break;
         case 'l': options.log_file = optarg; break;
-        case opt_timeout: options.timeout = parse_seconds(optarg); break;
+        case opt_timeout: options.timeout = qmp_tools::parse_timeout_seconds(optarg); break;
         case qmp_tools::TargetOptions::launch_code:
             target.launch = true;
             break;

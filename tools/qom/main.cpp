@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: MIT
 // qom: list, read, write and draw QEMU's object model (QOM) over QMP.
-#include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <getopt.h>
@@ -17,6 +15,7 @@
 #include "qom_commands.hpp"
 #include "session.hpp"
 #include "target_options.hpp"
+#include "timeout_option.hpp"
 #include "traffic_log.hpp"
 
 namespace {
@@ -78,15 +77,7 @@ QomOptions parse_options(int argc, char** argv)
         switch (c) {
         case 'p': options.pretty = true; break;
         case 'l': options.log_file = optarg; break;
-        case opt_timeout: {
-            char* end = nullptr;
-            const double seconds = std::strtod(optarg, &end);
-            if (end == optarg || *end || !(seconds > 0) || !std::isfinite(seconds))
-                throw qmp_tools::UsageError(std::string("--timeout: not a positive number: ") +
-                                            optarg);
-            options.timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-            break;
-        }
+        case opt_timeout: options.timeout = qmp_tools::parse_timeout_seconds(optarg); break;
         case qmp_tools::TargetOptions::launch_code:
             target.launch = true;
             break;
