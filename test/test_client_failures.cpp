@@ -566,59 +566,54 @@ TEST(ClientProtocol, TooDeeplyNestedReplyIsAProtocolError)
     EXPECT_TRUE(contains(outcome.what, "deeper")) << outcome.what;
 }
 
-TEST(ClientProtocol, MalformedJsonIsAProtocolError)
-{
-    FakeServer server(answer_with(
-        [](const json& id) { return "{\"id\": " + id.dump() + ", \"return\": tru}\r\n"; }));
-    qmp::Client client(quick_options());
-    client.connect(server.address());
-    const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
-    EXPECT_EQ(outcome.kind, "ProtocolError") << outcome.what;
-    EXPECT_TRUE(contains(outcome.what, "malformed")) << outcome.what;
-}
+// A peer answering the first command with something that is not a usable reply: the caller gets
+// a ProtocolError naming the problem at once, not after its timeout.
+struct BadReply {
+    const char* name;
+    std::function<std::string(const json& id)> reply; // the bytes sent, given the request's id
+    const char* reported; // part of the error message
+};
 
-TEST(ClientProtocol, TopLevelArrayIsAProtocolError)
-{
-    FakeServer server(answer_with([](const json& id) {
-        return json::array({json{{"id", id}, {"return", json::object()}}}).dump() + "\r\n";
-    }));
-    qmp::Client client(quick_options());
-    client.connect(server.address());
-    const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
-    EXPECT_EQ(outcome.kind, "ProtocolError") << outcome.what;
-    EXPECT_TRUE(contains(outcome.what, "not a JSON object")) << outcome.what;
-}
+class ClientBadReply : public ::testing::TestWithParam<BadReply> { };
 
-TEST(ClientProtocol, ErrorReplyWithoutIdFailsTheWaitingCallPromptly)
+TEST_P(ClientBadReply, IsAProtocolErrorAtOnce)
 {
-    FakeServer server(answer_with([](const json&) {
-        return json{{"error",
-                        {{"class", "GenericError"}, {"desc", "JSON parse error, expecting value"}}}}
-                   .dump() +
-            "\r\n";
-    }));
+    FakeServer server(answer_with(GetParam().reply));
     qmp::Client client(quick_options());
     client.connect(server.address());
     const auto begin = Clock::now();
     const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
     EXPECT_EQ(outcome.kind, "ProtocolError") << outcome.what;
-    EXPECT_TRUE(contains(outcome.what, "JSON parse error, expecting value")) << outcome.what;
+    EXPECT_TRUE(contains(outcome.what, GetParam().reported)) << outcome.what;
     EXPECT_LT(ms_since(begin), slack_ms) << "must not wait for the call's timeout";
 }
 
-TEST(ClientProtocol, ReturnReplyWithoutIdIsAProtocolError)
-{
-    FakeServer server(answer_with([](const json&) {
-        return json{{"return", {{"status", "running"}}}}.dump() + "\r\n";
-    }));
-    qmp::Client client(quick_options());
-    client.connect(server.address());
-    const auto begin = Clock::now();
-    const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
-    EXPECT_EQ(outcome.kind, "ProtocolError") << outcome.what;
-    EXPECT_TRUE(contains(outcome.what, "without an id")) << outcome.what;
-    EXPECT_LT(ms_since(begin), slack_ms) << "must not wait for the call's timeout";
-}
+INSTANTIATE_TEST_SUITE_P(ClientProtocol, ClientBadReply,
+    ::testing::Values(
+        BadReply{"MalformedJson",
+            [](const json& id) { return "{\"id\": " + id.dump() + ", \"return\": tru}\r\n"; },
+            "malformed"},
+        BadReply{"TopLevelArray",
+            [](const json& id) {
+                return json::array({json{{"id", id}, {"return", json::object()}}}).dump() + "\r\n";
+            },
+            "not a JSON object"},
+        // QEMU's answer to input it could not parse: the stream is out of step.
+        BadReply{"ErrorWithoutId",
+            [](const json&) {
+                return json{{"error",
+                                {{"class", "GenericError"},
+                                    {"desc", "JSON parse error, expecting value"}}}}
+                           .dump() +
+                    "\r\n";
+            },
+            "JSON parse error, expecting value"},
+        BadReply{"ReturnWithoutId",
+            [](const json&) {
+                return json{{"return", {{"status", "running"}}}}.dump() + "\r\n";
+            },
+            "without an id"}),
+    [](const ::testing::TestParamInfo<BadReply>& info) { return std::string(info.param.name); });
 
 // ---- stray replies ---------------------------------------------------------------------------
 
