@@ -257,24 +257,4 @@ FakeServer::~FakeServer()
         ADD_FAILURE() << "fake server script failed: " << error;
 }
 
-int thread_count()
-{
-    std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("Threads:", 0) == 0)
-            return std::atoi(line.c_str() + 8);
-    return -1;
-}
-
-int fd_count()
-{
-    int count = 0;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
-        (void)entry;
-        ++count;
-    }
-    return count;
-}
-
 } // namespace qmp::test

@@ -19,6 +19,8 @@
 #include <qmp/json.hpp>
 #include <qmp/options.hpp>
 
+#include "process_probe.hpp"
+
 namespace qmp::detail {
 class Framer;
 }
@@ -127,9 +129,5 @@ inline qmp::ClientOptions quick_options(std::chrono::milliseconds command_timeou
 /// A greeting like QEMU 7.2's.
 json qemu_greeting(const json& capabilities = json::array({"oob"}));
 
-/// Threads of this process, from /proc/self/status.
-int thread_count();
-/// Open file descriptors of this process, from /proc/self/fd.
-int fd_count();
 
 } // namespace qmp::test

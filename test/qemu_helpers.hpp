@@ -7,6 +7,8 @@
 
 #include <qmp/qmp.hpp>
 
+#include "process_probe.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -73,12 +75,7 @@ inline long long us_since(SteadyClock::time_point start)
         .count();
 }
 
-// A positive integer from the environment, or \p fallback.
-inline int env_or(const char* name, int fallback)
-{
-    const char* value = std::getenv(name);
-    return value && std::atoi(value) > 0 ? std::atoi(value) : fallback;
-}
+using qmp::test::env_or;
 
 // Runs \p body on a thread; any exception becomes a test failure instead of std::terminate.
 inline std::thread spawn_checked(const std::string& what, std::function<void()> body)

@@ -17,54 +17,22 @@
 
 #include <qmp/qmp.hpp>
 
+#include "process_probe.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
 
-int env_or(const char* name, int fallback)
-{
-    const char* value = std::getenv(name);
-    return value && std::atoi(value) > 0 ? std::atoi(value) : fallback;
-}
-
-// A field of /proc/self/status ("Threads", "VmRSS" in kB).
-long status_field(const std::string& name)
-{
-    std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind(name + ":", 0) == 0)
-            return std::atol(line.c_str() + name.size() + 1);
-    return -1;
-}
-
-long fd_count()
-{
-    long count = 0;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
-        (void)entry;
-        ++count;
-    }
-    return count;
-}
+using qmp::test::env_or;
+using qmp::test::fd_count;
+using qmp::test::status_field;
+using qmp::test::under_asan;
 
 struct Usage {
     long fds = fd_count();
     long threads = status_field("Threads");
     long rss_kb = status_field("VmRSS");
 };
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool under_asan = true;  // ASan's quarantine holds freed memory: RSS says nothing
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool under_asan = true;
-#else
-constexpr bool under_asan = false;
-#endif
-#else
-constexpr bool under_asan = false;
-#endif
 
 }  // namespace
 

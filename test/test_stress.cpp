@@ -28,42 +28,10 @@ using qmp::test::FakeServer;
 
 namespace {
 
-int env_or(const char* name, int fallback)
-{
-    const char* value = std::getenv(name);
-    return value && std::atoi(value) > 0 ? std::atoi(value) : fallback;
-}
-
-// VmRSS of this process in kB, from /proc/self/status; -1 if unreadable.
-long rss_kb()
-{
-    std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("VmRSS:", 0) == 0)
-            return std::atol(line.c_str() + 6);
-    return -1;
-}
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool under_asan = true; // ASan's quarantine holds freed memory: RSS says nothing
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool under_asan = true;
-#else
-constexpr bool under_asan = false;
-#endif
-#else
-constexpr bool under_asan = false;
-#endif
-
-// Set by the valgrind test setup (meson test --setup valgrind): memcheck's shadow memory and
-// translation cache grow the process's RSS as the program runs, so RSS says nothing there either.
-bool under_valgrind()
-{
-    const char* value = std::getenv("QMP_UNDER_VALGRIND");
-    return value && *value && std::string(value) != "0";
-}
+using qmp::test::env_or;
+using qmp::test::rss_kb;
+using qmp::test::under_asan;
+using qmp::test::under_valgrind;
 
 } // namespace
 

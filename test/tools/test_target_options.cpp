@@ -175,3 +175,31 @@ TEST(TimeoutOption, NonPositiveNonNumericAndHugeValuesAreUsageErrors)
         }
     }
 }
+
+// The message for what getopt_long refused, as both tools print it.
+std::string refused(std::vector<std::string> arguments)
+{
+    Argv argv(std::move(arguments));
+    TargetOptions options(argv.argc(), argv.argv());
+    static const option long_options[] = {
+        {"timeout", required_argument, nullptr, 256},
+        {nullptr, 0, nullptr, 0},
+    };
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(options.argc(), options.argv(), "pl:", long_options, nullptr)) != -1)
+        if (c == '?' || c == ':')
+            return options.unknown_option().what();
+    return "";
+}
+
+TEST(TargetOptions, RefusedOptionsAreNamedAsTyped)
+{
+    EXPECT_EQ(refused({"tool", "-x"}), "unknown option or missing value: -x");
+    EXPECT_EQ(refused({"tool", "-px"}), "unknown option or missing value: -x");
+    EXPECT_EQ(refused({"tool", "-l"}), "unknown option or missing value: -l");
+    EXPECT_EQ(refused({"tool", "--no-such"}), "unknown option or missing value: --no-such");
+    EXPECT_EQ(refused({"tool", "--timeout"}), "unknown option or missing value: --timeout");
+    EXPECT_EQ(refused({"tool", "-p"}), "");
+}

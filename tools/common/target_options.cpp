@@ -60,4 +60,13 @@ Target TargetOptions::target() const
     return target;
 }
 
+UsageError TargetOptions::unknown_option() const
+{
+    // getopt_long leaves a short option's letter in optopt; for a long option it leaves its
+    // code (256 and above) or 0, and optind just past the argument as typed.
+    if (optopt > 0 && optopt < 256)
+        return UsageError(std::string("unknown option or missing value: -") + char(optopt));
+    return UsageError(std::string("unknown option or missing value: ") + tool_[optind - 1]);
+}
+
 } // namespace qmp_tools

@@ -42,6 +42,10 @@ public:
     // \throws UsageError for an address together with --launch or "--".
     Target target() const;
 
+    // The error for what getopt_long returned '?' or ':' for: "unknown option or missing
+    // value: -x" for a short option, the argument as typed for a long one.
+    UsageError unknown_option() const;
+
 private:
     std::vector<char*> tool_; // ends with nullptr: getopt wants argv[argc] == nullptr
     std::vector<std::string> qemu_;

@@ -83,11 +83,7 @@ ShellOptions parse_options(int argc, char** argv)
             break;
         case 'h': options.help = true; return options;
         default:
-            // optopt holds a short option's letter, or a long option's code (>= 256): that one
-            // is named as typed.
-            throw qmp_tools::UsageError(optopt > 0 && optopt < 256
-                    ? std::string("unknown option or missing value: -") + char(optopt)
-                    : std::string("unknown option or missing value: ") + target.argv()[optind - 1]);
+            throw target.unknown_option();
         }
     }
     if (optind < target.argc())

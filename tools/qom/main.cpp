@@ -83,8 +83,7 @@ QomOptions parse_options(int argc, char** argv)
             break;
         case 'h': options.help = true; return options;
         default:
-            throw qmp_tools::UsageError(
-                std::string("unknown option or missing value: ") + target.argv()[optind - 1]);
+            throw target.unknown_option();
         }
     }
     std::vector<std::string> rest(target.argv() + optind, target.argv() + target.argc());

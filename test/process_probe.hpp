@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+// What tests read about their own process and environment: descriptor, thread and resident
+// memory counts from /proc/self (for leak and growth checks), whether a sanitizer or valgrind
+// makes resident memory meaningless, and sizes overridden from the environment.
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace qmp::test {
+
+/// A numeric field of /proc/self/status ("Threads"; "VmRSS" in kB); -1 if unreadable.
+inline long status_field(const std::string& name)
+{
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind(name + ":", 0) == 0)
+            return std::atol(line.c_str() + name.size() + 1);
+    return -1;
+}
+
+/// Threads of this process.
+inline int thread_count()
+{
+    return static_cast<int>(status_field("Threads"));
+}
+
+/// Resident memory of this process in kB.
+inline long rss_kb()
+{
+    return status_field("VmRSS");
+}
+
+/// Open file descriptors of this process, from /proc/self/fd.
+inline int fd_count()
+{
+    int count = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        (void)entry;
+        ++count;
+    }
+    return count;
+}
+
+/// A positive integer from the environment (QMP_STRESS_CALLS, ...), or \p fallback.
+inline int env_or(const char* name, int fallback)
+{
+    const char* value = std::getenv(name);
+    return value && std::atoi(value) > 0 ? std::atoi(value) : fallback;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool under_asan = true; // ASan's quarantine holds freed memory: RSS says nothing
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool under_asan = true;
+#else
+inline constexpr bool under_asan = false;
+#endif
+#else
+inline constexpr bool under_asan = false;
+#endif
+
+/// Set by the valgrind test setup (meson test --setup valgrind): memcheck's shadow memory and
+/// translation cache grow the process's RSS as the program runs, so RSS says nothing there.
+inline bool under_valgrind()
+{
+    const char* value = std::getenv("QMP_UNDER_VALGRIND");
+    return value && *value && std::string(value) != "0";
+}
+
+} // namespace qmp::test
