@@ -414,6 +414,15 @@ inline int free_loopback_port()
     return ntohs(address.sin_port);
 }
 
+// Adds a second QMP monitor on a free loopback TCP port to \p options; returns its address,
+// "127.0.0.1:PORT", for Client::connect().
+inline std::string add_tcp_monitor(qmp::MachineOptions& options)
+{
+    const std::string address = "127.0.0.1:" + std::to_string(free_loopback_port());
+    options.args.insert(options.args.end(), {"-qmp", "tcp:" + address + ",server=on,wait=off"});
+    return address;
+}
+
 // A private temporary directory (mode 0700), removed with everything in it by the destructor.
 class TemporaryDirectory {
 public:

@@ -440,11 +440,8 @@ TEST(Qemu, ClientReconnectsAfterDisconnect)
 
 TEST(Qemu, SecondMonitorOverTcp)
 {
-    const int port = free_loopback_port();
-    const std::string address = "127.0.0.1:" + std::to_string(port);
     qmp::MachineOptions machine_options;
-    machine_options.args.insert(machine_options.args.end(),
-                                {"-qmp", "tcp:" + address + ",server=on,wait=off"});
+    const std::string address = add_tcp_monitor(machine_options);
     qmp::Machine vm(machine_options);
     qmp::Client& unix_client = vm.start();
     unix_client.events().clear();  // a possible start-up RESUME

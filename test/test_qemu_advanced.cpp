@@ -731,11 +731,8 @@ TEST(QemuFd, FdCarryingCommandsFromTwoThreadsAllSucceed)
 
 TEST(QemuFd, PassingAnFdOverTcpIsAUsageError)
 {
-    const int port = free_loopback_port();
-    const std::string address = "127.0.0.1:" + std::to_string(port);
     qmp::MachineOptions machine_options;
-    machine_options.args.insert(machine_options.args.end(),
-                                {"-qmp", "tcp:" + address + ",server=on,wait=off"});
+    const std::string address = add_tcp_monitor(machine_options);
     qmp::Machine vm(machine_options);
     vm.start();
 
