@@ -161,19 +161,8 @@ public:
 
     json execute_raw(const json& message, const ExecOptions& exec)
     {
-        // The name, for the "not connected" message only; send() checks the message. value()
-        // would throw nlohmann's type_error for a non-string "execute", which QEMU should get
-        // to reject (the error reply is returned).
-        std::string name = "raw";
-        if (message.is_object())
-            for (const char* key : {"execute", "exec-oob"}) {
-                const auto found = message.find(key);
-                if (found != message.end() && found->is_string()) {
-                    name = found->get<std::string>();
-                    break;
-                }
-            }
-        auto connection = current(name);
+        // The name, for the "not connected" message only; send() checks the message.
+        auto connection = current(detail::raw_command_name(message));
         detail::Request request = make_request(std::string(), nullptr, exec);
         request.message = &message;
         detail::Call call = connection->send(request);

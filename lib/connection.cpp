@@ -178,6 +178,18 @@ static Members members_of(json& message)
     return found;
 }
 
+std::string raw_command_name(const json& message)
+{
+    if (!message.is_object())
+        return "raw";
+    for (const char* key : {"execute", "exec-oob"}) {
+        const auto name = message.find(key);
+        if (name != message.end())
+            return name->is_string() ? name->get<std::string>() : name->dump();
+    }
+    return "raw";
+}
+
 Connection::Connection(Fd socket, std::string peer, const ClientOptions& options,
     std::shared_ptr<SessionShared> shared)
     : socket_(std::move(socket)),
@@ -658,8 +670,7 @@ Call Connection::send(const Request& request)
             throw UsageError("qmp: a raw message must be an object with \"execute\" or "
                              "\"exec-oob\", not " +
                 excerpt(message));
-        const json& name = message.contains("execute") ? message["execute"] : message["exec-oob"];
-        call.command = name.is_string() ? name.get<std::string>() : name.dump();
+        call.command = raw_command_name(message);
         oob = message.contains("exec-oob");
         if (message.contains("id") && !message["id"].is_string())
             throw UsageError("qmp: the id of a raw message must be a string (QEMU re-serializes "

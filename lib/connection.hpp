@@ -67,6 +67,10 @@ struct SessionShared {
 
 struct Members;
 
+/// The command a raw message (execute_raw()) names: its "execute" or "exec-oob" member as
+/// text, or "raw" when it has neither.
+std::string raw_command_name(const json& message);
+
 /// A connected socket and the reader thread that serves it.
 ///
 /// The reader thread frames and parses every incoming message; replies complete the promise
