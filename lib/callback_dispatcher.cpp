@@ -31,7 +31,7 @@ std::uint64_t CallbackDispatcher::add(std::function<void(const Event&)> callback
     const std::uint64_t id = ++next_id_;
     callbacks_[id] = std::make_shared<const std::function<void(const Event&)>>(std::move(callback));
     if (!queue_) {
-        queue_ = router_.add(nullptr, capacity_);
+        queue_ = router_.add({}, capacity_);
         thread_ = std::thread([this] { run(); });
     }
     return id;
@@ -53,7 +53,13 @@ void CallbackDispatcher::remove(std::uint64_t id)
 void CallbackDispatcher::run()
 {
     for (;;) {
-        auto event = queue_->pop_until_terminated();
+        std::optional<Event> event;
+        try {
+            event = queue_->pop_until_terminated();
+        } catch (const std::exception& e) { // an event that does not parse: cannot happen
+            logger_->error("cannot hand an event to the callbacks: {}", e.what());
+            continue;
+        }
         if (!event)
             return;
         std::vector<std::pair<std::uint64_t, Callback>> callbacks;

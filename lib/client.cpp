@@ -71,7 +71,7 @@ public:
     explicit Impl(ClientOptions options)
         : options_(std::move(options)),
           shared_(std::make_shared<detail::SessionShared>(detail::logger_or_null(options_.logger))),
-          events_(shared_->router.add(nullptr, options_.event_queue_capacity)),
+          events_(shared_->router.add({}, options_.event_queue_capacity)),
           dispatcher_(shared_->router, options_.event_queue_capacity, shared_->logger)
     {
     }
@@ -191,7 +191,7 @@ public:
     Event execute_and_wait(const std::string& command, const json& arguments,
                            const std::string& event_name, std::chrono::milliseconds timeout)
     {
-        EventQueue listener = listen([event_name](const Event& e) { return e.name == event_name; });
+        EventQueue listener = listen({{event_name}, nullptr});
         const auto deadline = detail::deadline_after(timeout);
         ExecOptions exec;
         exec.timeout = timeout;
@@ -204,9 +204,7 @@ public:
                          std::chrono::milliseconds timeout)
     {
         const auto deadline = detail::deadline_after(timeout);
-        EventQueue listener = listen([name, accept = std::move(accept)](const Event& e) {
-            return e.name == name && (!accept || accept(e));
-        });
+        EventQueue listener = listen({{name}, std::move(accept)});
         return pop_before(listener, deadline, timeout, "no matching " + name + " event");
     }
 
@@ -404,19 +402,15 @@ json Client::execute_with_fd(const std::string& command, const json& arguments, 
 
 EventQueue Client::listen(std::vector<std::string> names)
 {
-    if (names.empty())
-        return impl_->listen(nullptr);
-    std::sort(names.begin(), names.end());
-    return impl_->listen([names = std::move(names)](const Event& event) {
-        return std::binary_search(names.begin(), names.end(), event.name);
-    });
+    std::sort(names.begin(), names.end()); // empty: every event
+    return impl_->listen({std::move(names), nullptr});
 }
 
 EventQueue Client::listen(std::function<bool(const Event&)> accept)
 {
     if (!accept)
         throw UsageError("qmp: listen() needs a predicate");
-    return impl_->listen(std::move(accept));
+    return impl_->listen({{}, std::move(accept)});
 }
 
 Event Client::execute_and_wait(const std::string& command, const json& arguments,

@@ -10,6 +10,7 @@
 
 #include <qmp/error.hpp>
 
+#include "event_message.hpp"
 #include "framer.hpp"
 #include "redact.hpp"
 
@@ -93,33 +94,6 @@ std::string text_member(const json& object, const char* key, const char* fallbac
     return it != object.end() && it->is_string() ? it->get<std::string>() : fallback;
 }
 
-std::chrono::system_clock::time_point event_time(const json* ts)
-{
-    if (!ts || !ts->is_object())
-        return {};
-    const auto seconds_it = ts->find("seconds");
-    const auto micros_it = ts->find("microseconds");
-    if (seconds_it == ts->end() || micros_it == ts->end())
-        return {};
-    const json& seconds = *seconds_it;
-    const json& micros = *micros_it;
-    if (!seconds.is_number_integer() || !micros.is_number_integer() || seconds.get<long long>() < 0)
-        return {};
-    // A peer can send any number: beyond what the clock's duration holds (about year 2262 with
-    // nanoseconds) the conversion would overflow, which is undefined behaviour.
-    constexpr long long max_seconds =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max())
-            .count() -
-        1;
-    if (seconds.get<long long>() > max_seconds || micros.get<long long>() < 0 ||
-        micros.get<long long>() > 999999)
-        return {};
-    return std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::seconds(seconds.get<long long>()) +
-            std::chrono::microseconds(micros.get<long long>())));
-}
-
 } // namespace
 
 // The members the reader looks at, found in one pass over a message's (few) members rather
@@ -127,8 +101,6 @@ std::chrono::system_clock::time_point event_time(const json* ts)
 // message's object lives, even after the json value itself was moved.
 struct Members {
     json* event = nullptr;
-    json* data = nullptr;
-    json* timestamp = nullptr;
     json* ret = nullptr;
     json* error = nullptr;
     json* id = nullptr;
@@ -153,10 +125,6 @@ static Members members_of(json& message)
         case 3:
             found.greeting = found.greeting || is("QMP");
             break;
-        case 4:
-            if (is("data"))
-                found.data = &value;
-            break;
         case 5:
             if (is("event"))
                 found.event = &value;
@@ -166,10 +134,6 @@ static Members members_of(json& message)
         case 6:
             if (is("return"))
                 found.ret = &value;
-            break;
-        case 9:
-            if (is("timestamp"))
-                found.timestamp = &value;
             break;
         default:
             break;
@@ -336,10 +300,20 @@ void Connection::handle_message(std::string_view text)
     if (log_.should_log(spdlog::level::trace))
         log_.trace("<-- {}", text);
 
+    // An event is validated and recorded here and its tree built by whoever takes it (see
+    // event_message.hpp and EventRouter).
+    MessageClass found = classify_message(text);
+    if (found.kind == MessageClass::Kind::event) {
+        queue_event(std::move(found.event));
+        return;
+    }
+    if (found.kind == MessageClass::Kind::malformed)
+        throw FramingError("malformed JSON from the peer (" + found.error + "): " + excerpt(text));
+
     json message;
     try {
         message = json::parse(text.begin(), text.end());
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) { // parse_error, or out_of_range for 1e999
         throw FramingError(
             std::string("malformed JSON from the peer (") + e.what() + "): " + excerpt(text));
     }
@@ -348,7 +322,11 @@ void Connection::handle_message(std::string_view text)
 
     const Members members = members_of(message);
     if (members.event && members.event->is_string()) {
-        deliver_event(std::move(message), members);
+        // An event with members classify_message() does not expect: its tree is built here.
+        QueuedEvent event;
+        event.name = members.event->get_ref<const std::string&>();
+        event.parsed = event_from_message(std::move(message));
+        queue_event(std::move(event));
         return;
     }
 
@@ -372,14 +350,8 @@ void Connection::handle_message(std::string_view text)
         route_reply(std::move(message), members);
 }
 
-void Connection::deliver_event(json&& message, const Members& members)
+void Connection::queue_event(QueuedEvent&& event)
 {
-    Event event;
-    event.name = members.event->get_ref<const std::string&>();
-    if (members.data)
-        event.data = *members.data;
-    event.timestamp = event_time(members.timestamp);
-    event.raw = std::move(message);
     if (event_batch_.capacity() == 0)
         event_batch_.reserve(64); // not grown from 1: a burst of events fills it in one read
     event_batch_.push_back(std::move(event));

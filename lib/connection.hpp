@@ -140,7 +140,7 @@ public:
 private:
     void read_loop() noexcept;
     void handle_message(std::string_view text);
-    void deliver_event(json&& message, const Members& members);
+    void queue_event(QueuedEvent&& event);
     void flush_events();
     void route_reply(json&& message, const Members& members);
     void write_request(
@@ -193,7 +193,7 @@ private:
     std::atomic<std::int64_t> recent_round_trip_ns_{-1};
     std::atomic<bool> spinning_{false};
     std::atomic<std::size_t> pending_size_{0}; // pending_.size(), readable without mutex_
-    std::vector<Event> event_batch_; // reader thread only: events of the current read
+    std::vector<QueuedEvent> event_batch_; // reader thread only: events of the current read
     std::atomic<bool> quit_sent_{false};
 
     std::mutex join_mutex_;

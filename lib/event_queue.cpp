@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+#include <algorithm>
+
 #include <qmp/error.hpp>
 #include <qmp/event_queue.hpp>
 
@@ -18,15 +20,23 @@ EventQueueState::EventQueueState(std::size_t capacity, std::shared_ptr<spdlog::l
 
 void EventQueueState::push(Event event)
 {
-    std::vector<Event> one;
+    QueuedEvent queued;
+    queued.name = event.name;
+    queued.parsed = std::move(event);
+    push(std::move(queued));
+}
+
+void EventQueueState::push(QueuedEvent event)
+{
+    std::vector<QueuedEvent> one;
     one.push_back(std::move(event));
     push_all(std::move(one));
 }
 
-Event EventQueueState::take_front(std::vector<Event>& spent)
+QueuedEvent EventQueueState::take_front(std::vector<QueuedEvent>& spent)
 {
-    std::vector<Event>& batch = batches_.front();
-    Event event = std::move(batch[front_++]);
+    std::vector<QueuedEvent>& batch = batches_.front();
+    QueuedEvent event = std::move(batch[front_++]);
     --size_;
     if (front_ == batch.size()) {
         // Recycled: the reader fills the same vector again instead of allocating one per read.
@@ -40,14 +50,14 @@ Event EventQueueState::take_front(std::vector<Event>& spent)
     return event;
 }
 
-void EventQueueState::push_all(std::vector<Event>&& events)
+void EventQueueState::push_all(std::vector<QueuedEvent>&& events)
 {
     if (events.empty())
         return;
     const std::size_t count = events.size();
     std::string dropped_name;
     std::uint64_t dropped_now = 0, dropped_total = 0;
-    std::vector<Event> dropped_events, spent;
+    std::vector<QueuedEvent> dropped_events, spent;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         // Full: drop the oldest, queued ones first, then the oldest of this batch.
@@ -67,7 +77,7 @@ void EventQueueState::push_all(std::vector<Event>&& events)
         size_ += events.size();
         batches_.push_back(std::move(events));
         events = std::move(spare_); // the caller gets an empty vector back, recycled if one was
-        spare_ = std::vector<Event>();
+        spare_ = std::vector<QueuedEvent>();
         dropped_ += dropped_now;
         dropped_total = dropped_;
     }
@@ -106,10 +116,11 @@ std::optional<Event> EventQueueState::pop_until(std::chrono::steady_clock::time_
         return std::nullopt;
     if (size_ == 0)
         std::rethrow_exception(closed_);
-    std::vector<Event> spent; // freed after unlocking
-    Event event = take_front(spent);
+    std::vector<QueuedEvent> spent; // freed after unlocking
+    QueuedEvent event = take_front(spent);
+    checks_since_pop_ = 0;
     lock.unlock();
-    return event;
+    return take_event(std::move(event)); // parsed here, by the consumer, outside the lock
 }
 
 std::optional<Event> EventQueueState::try_pop()
@@ -117,10 +128,11 @@ std::optional<Event> EventQueueState::try_pop()
     std::unique_lock<std::mutex> lock(mutex_);
     if (size_ == 0)
         return std::nullopt;
-    std::vector<Event> spent; // freed after unlocking
-    Event event = take_front(spent);
+    std::vector<QueuedEvent> spent; // freed after unlocking
+    QueuedEvent event = take_front(spent);
+    checks_since_pop_ = 0;
     lock.unlock();
-    return event;
+    return take_event(std::move(event));
 }
 
 std::optional<Event> EventQueueState::pop_until_terminated()
@@ -129,10 +141,11 @@ std::optional<Event> EventQueueState::pop_until_terminated()
     ready_.wait(lock, [this] { return size_ > 0 || terminated_; });
     if (terminated_)
         return std::nullopt;
-    std::vector<Event> spent; // freed after unlocking
-    Event event = take_front(spent);
+    std::vector<QueuedEvent> spent; // freed after unlocking
+    QueuedEvent event = take_front(spent);
+    checks_since_pop_ = 0;
     lock.unlock();
-    return event;
+    return take_event(std::move(event));
 }
 
 void EventQueueState::terminate()
@@ -150,6 +163,18 @@ std::size_t EventQueueState::size() const
     return size_;
 }
 
+bool EventQueueState::consumer_behind()
+{
+    // A quarter of the queue, at most 1024 events: far from dropping, but more than one read
+    // brings (about 200 QEMU events in 16 KiB).
+    const std::size_t threshold =
+        std::max<std::size_t>(1, std::min<std::size_t>(capacity_ / 4, 1024));
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (checks_since_pop_ < 64)
+        ++checks_since_pop_;
+    return checks_since_pop_ < 64 && size_ >= threshold;
+}
+
 std::uint64_t EventQueueState::dropped() const
 {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -158,7 +183,7 @@ std::uint64_t EventQueueState::dropped() const
 
 void EventQueueState::clear()
 {
-    std::deque<std::vector<Event>> cleared; // freed after unlocking
+    std::deque<std::vector<QueuedEvent>> cleared; // freed after unlocking
     {
         std::lock_guard<std::mutex> lock(mutex_);
         cleared.swap(batches_);

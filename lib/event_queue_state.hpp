@@ -14,8 +14,13 @@
 #include <qmp/event.hpp>
 #include <spdlog/logger.h>
 
+#include "event_message.hpp"
+
 namespace qmp::detail {
 
+/// Events are queued as the reader received them (QueuedEvent: text, or an Event a predicate
+/// needed) and parsed by the thread that pops them, after the lock is released.
+///
 /// Thread safety: every member is thread-safe. push() never blocks beyond the internal mutex, so
 /// a slow consumer cannot stall the reader thread.
 class EventQueueState {
@@ -24,10 +29,11 @@ public:
 
     /// Appends \p event, dropping (counting, logging) the oldest one when full.
     void push(Event event);
+    void push(QueuedEvent event);
 
     /// Appends all of \p events under one lock and wakes a consumer once: a burst read in one
     /// recv() costs one wake-up, not one per event.
-    void push_all(std::vector<Event>&& events);
+    void push_all(std::vector<QueuedEvent>&& events);
 
     /// Ends the stream: once empty, waiters get \p cause (a DisconnectedError).
     void close(std::exception_ptr cause);
@@ -46,6 +52,10 @@ public:
     std::optional<Event> pop_until_terminated();
     void terminate();
     std::size_t size() const;
+    /// Whether a consumer pops but is behind: a good part of the queue waits to be popped, and
+    /// something was popped during the last 64 calls (one per read of the reader). A queue
+    /// nobody pops is not "behind": building its events sooner would help nobody.
+    bool consumer_behind();
     std::uint64_t dropped() const;
     std::size_t capacity() const { return capacity_; }
     void clear();
@@ -57,15 +67,16 @@ private:
     std::condition_variable ready_;
     /// Removes and returns the oldest event; \p spent receives an emptied batch, if any, to be
     /// freed after unlocking. Call with mutex_ held and size_ > 0.
-    Event take_front(std::vector<Event>& spent);
+    QueuedEvent take_front(std::vector<QueuedEvent>& spent);
 
     // The events, in the batches the reader delivered them in: push_all() hands a whole batch
     // over in O(1) under the lock, so a consumer never waits behind the reader moving events.
-    std::deque<std::vector<Event>> batches_;
+    std::deque<std::vector<QueuedEvent>> batches_;
     std::size_t front_ = 0; // the next event's index in batches_.front()
     std::size_t size_ = 0; // events queued
-    std::vector<Event> spare_; // an emptied batch, given back to the reader to fill again
+    std::vector<QueuedEvent> spare_; // an emptied batch, given back to the reader to fill again
     std::uint64_t dropped_ = 0;
+    unsigned checks_since_pop_ = ~0u; // consumer_behind() calls since the last pop
     std::exception_ptr closed_; // non-null while closed
     bool terminated_ = false;
 };

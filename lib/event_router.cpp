@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "event_router.hpp"
 
+#include <algorithm>
+
 #include <qmp/error.hpp>
 
 namespace qmp::detail {
@@ -34,7 +36,25 @@ std::shared_ptr<const EventRouter::Entries> EventRouter::snapshot() const
     return entries_;
 }
 
-void EventRouter::deliver_batch(std::vector<Event>& events)
+bool EventRouter::accepts(const Filter& filter, QueuedEvent& event) const
+{
+    if (!filter.names.empty() &&
+        !std::binary_search(filter.names.begin(), filter.names.end(), event.name))
+        return false;
+    if (!filter.predicate)
+        return true;
+    const Event& parsed = parse_in_place(event); // the reader parses: a predicate needs the data
+    try {
+        return filter.predicate(parsed);
+    } catch (const std::exception& e) {
+        logger_->warn("an event listener's predicate threw on {}: {}", event.name, e.what());
+    } catch (...) {
+        logger_->warn("an event listener's predicate threw on {}", event.name);
+    }
+    return false;
+}
+
+void EventRouter::deliver_batch(std::vector<QueuedEvent>& events)
 {
     if (events.empty())
         return;
@@ -55,26 +75,24 @@ void EventRouter::deliver_batch(std::vector<Event>& events)
             continue;
         const Filter& filter = (*entries)[i].filter;
         const bool take = i == last;
-        if (take && !filter) {
+        const bool build = queue->consumer_behind(); // then this queue gets built events
+        if (take && !build && filter.names.empty() && !filter.predicate) {
             queue->push_all(std::move(events));
             break;
         }
-        std::vector<Event> selected;
+        std::vector<QueuedEvent> selected;
         selected.reserve(events.size());
         for (auto& event : events) {
-            bool accepted = !filter;
-            if (!accepted) {
-                try {
-                    accepted = filter(event);
-                } catch (const std::exception& e) {
-                    logger_->warn(
-                        "an event listener's predicate threw on {}: {}", event.name, e.what());
-                }
-            }
-            if (accepted && take)
+            if (!accepts(filter, event))
+                continue;
+            if (build)
+                parse_in_place(event);
+            if (take)
                 selected.push_back(std::move(event));
-            else if (accepted)
-                selected.push_back(event);
+            else if (build || event.record.empty())
+                selected.push_back({event.name, {}, event.parsed});
+            else
+                selected.push_back({event.name, event.record, std::nullopt}); // a cheap copy
         }
         queue->push_all(std::move(selected));
     }

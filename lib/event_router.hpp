@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include <qmp/event.hpp>
@@ -18,13 +19,21 @@ namespace qmp::detail {
 /// The set of event queues of one Client: events() and every listen() queue.
 ///
 /// Listeners are held weakly: destroying a listener's EventQueue unsubscribes it. The list is
-/// copy-on-write, so deliver() takes a snapshot under the lock and runs filters (user code, for
-/// predicate listeners) outside it.
+/// copy-on-write, so deliver_batch() takes a snapshot under the lock and runs filters (user code,
+/// for predicate listeners) outside it. Filters by name need only the name the reader found;
+/// only a predicate makes the reader build an event's tree (once, whatever the number of
+/// predicates). So does a queue whose consumer is behind (EventQueueState::consumer_behind()):
+/// that slows the reader down and speeds that consumer up until it catches up, instead of
+/// letting its queue fill and drop events.
 ///
 /// Thread safety: every member is thread-safe.
 class EventRouter {
 public:
-    using Filter = std::function<bool(const Event&)>;
+    /// Which events a listener takes. Default-constructed: every event.
+    struct Filter {
+        std::vector<std::string> names; ///< sorted; empty: any name
+        std::function<bool(const Event&)> predicate; ///< null: any event with such a name
+    };
 
     explicit EventRouter(std::shared_ptr<spdlog::logger> logger);
 
@@ -33,7 +42,7 @@ public:
     std::shared_ptr<EventQueueState> add(Filter filter, std::size_t capacity);
 
     /// Gives each of \p events, in order, to every matching listener; empties \p events.
-    void deliver_batch(std::vector<Event>& events);
+    void deliver_batch(std::vector<QueuedEvent>& events);
 
     /// The session ended: every queue ends with \p cause once drained.
     void close_all(const std::exception_ptr& cause);
@@ -49,6 +58,7 @@ private:
     using Entries = std::vector<Entry>;
 
     std::shared_ptr<const Entries> snapshot() const;
+    bool accepts(const Filter& filter, QueuedEvent& event) const;
 
     const std::shared_ptr<spdlog::logger> logger_;
     mutable std::mutex mutex_;
@@ -56,4 +66,4 @@ private:
     std::exception_ptr closed_;
 };
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

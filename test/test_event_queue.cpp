@@ -8,6 +8,7 @@
 #include <spdlog/sinks/null_sink.h>
 
 #include "event_queue_state.hpp"
+#include "event_router.hpp"
 
 using namespace std::chrono_literals;
 
@@ -127,11 +128,13 @@ TEST(EventQueue, ClearDoesNotCountAsDropped)
 
 namespace {
 
-std::vector<qmp::Event> batch(int first, int count)
+// Events as the reader queues them: recorded, built by pop().
+std::vector<qmp::detail::QueuedEvent> batch(int first, int count)
 {
-    std::vector<qmp::Event> events;
+    std::vector<qmp::detail::QueuedEvent> events;
     for (int i = first; i < first + count; ++i)
-        events.push_back(named(std::to_string(i)));
+        events.push_back(
+            qmp::detail::classify_message(R"({"event": ")" + std::to_string(i) + R"("})").event);
     return events;
 }
 
@@ -198,10 +201,96 @@ TEST(EventQueue, EmptiedBatchIsGivenBackForTheNextOne)
     const auto* storage = events.data();
     state->push_all(std::move(events));
     EXPECT_EQ(drain(*state).size(), 50u);
-    events.push_back(named("50"));
+    events.push_back(batch(50, 1).front());
     state->push_all(std::move(events)); // the spare given back now is the first batch's
     EXPECT_GE(events.capacity(), 50u);
     EXPECT_EQ(events.data(), storage);
     EXPECT_TRUE(events.empty());
     EXPECT_EQ(drain(*state), range(50, 50));
+}
+
+// ---- a consumer that falls behind gets events built by the reader -------------------------------
+
+TEST(EventQueue, ConsumerBehindOnlyWhileSomeonePops)
+{
+    auto state = make_state(8); // behind from 2 queued events on
+    state->push_all(batch(0, 6));
+    EXPECT_FALSE(state->consumer_behind()); // full of events, but nobody pops: not behind
+    state->try_pop();
+    EXPECT_TRUE(state->consumer_behind()); // popping, and 5 still wait
+    for (int check = 2; check < 64; ++check)
+        EXPECT_TRUE(state->consumer_behind()); // the consumer may be busy with one event
+    EXPECT_FALSE(state->consumer_behind()); // no pop for 64 reads: nobody pops any more
+    state->try_pop();
+    EXPECT_TRUE(state->consumer_behind());
+    while (state->size() > 1)
+        state->try_pop();
+    EXPECT_FALSE(state->consumer_behind()); // popping, and caught up
+}
+
+namespace {
+
+// Events with data, as text and as json::parse() reads them.
+std::vector<std::string> event_texts(int first, int count)
+{
+    std::vector<std::string> texts;
+    for (int i = first; i < first + count; ++i)
+        texts.push_back(R"({"timestamp": {"seconds": 1795603764, "microseconds": )" +
+            std::to_string(i) + R"(}, "event": "E)" + std::to_string(i) + R"(", "data": {"n": )" +
+            std::to_string(i) + R"(, "list": [1, -2, 3.5, "x"]}})");
+    return texts;
+}
+
+std::vector<qmp::detail::QueuedEvent> recorded(const std::vector<std::string>& texts)
+{
+    std::vector<qmp::detail::QueuedEvent> events;
+    for (const auto& text : texts)
+        events.push_back(qmp::detail::classify_message(text).event);
+    return events;
+}
+
+// Pops \p count events and checks each against json::parse() of its text.
+void expect_events(qmp::detail::EventQueueState& state, const std::vector<std::string>& texts)
+{
+    for (const auto& text : texts) {
+        const auto event = state.try_pop();
+        ASSERT_TRUE(event);
+        const auto expected = qmp::json::parse(text);
+        EXPECT_EQ(event->name, expected["event"]);
+        EXPECT_EQ(event->data, expected["data"]);
+        EXPECT_EQ(event->raw, expected);
+    }
+    EXPECT_FALSE(state.try_pop());
+}
+
+} // namespace
+
+// Two listeners, one behind: each gets every event, equal to what parsing the text gives,
+// whichever of them is behind and whichever takes the originals.
+TEST(EventRouter, ListenerBehindGetsTheSameEvents)
+{
+    for (const bool first_behind : {true, false}) {
+        SCOPED_TRACE(first_behind ? "the first listener is behind" : "the last one is behind");
+        auto logger = std::make_shared<spdlog::logger>(
+            "test", std::make_shared<spdlog::sinks::null_sink_mt>());
+        qmp::detail::EventRouter router(logger);
+        router.reopen_all();
+        auto first = router.add({}, 8);
+        auto last = router.add({{"E2", "E3", "E4", "E5", "E6"}, nullptr}, 8);
+        auto& slow = first_behind ? *first : *last;
+        auto& fast = first_behind ? *last : *first;
+
+        auto texts = event_texts(2, 3); // E2..E4
+        auto events = recorded(texts);
+        router.deliver_batch(events);
+        ASSERT_TRUE(slow.try_pop()); // E2: the slow one pops, and two remain
+        expect_events(fast, texts);
+
+        const auto more = event_texts(5, 2); // E5, E6
+        events = recorded(more);
+        router.deliver_batch(events);
+        EXPECT_TRUE(events.empty());
+        expect_events(slow, {texts[1], texts[2], more[0], more[1]});
+        expect_events(fast, more);
+    }
 }

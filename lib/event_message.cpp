@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: MIT
+#include "event_message.hpp"
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include <qmp/error.hpp>
+
+namespace qmp::detail {
+
+namespace {
+
+// The record classify_message() writes and build_tree() reads: one tag byte per parser
+// callback, then its value. Lengths and integers are varints (7 bits a byte, low bits first;
+// negative integers zigzag-encoded), so a record is at most about twice its text's size.
+namespace tag {
+constexpr char null = 'n', yes = 't', no = 'f';
+constexpr char integer = 'i', natural = 'u', floating = 'd';
+constexpr char string = 's', key = 'k';
+constexpr char object = '{', array = '[', end = ')';
+} // namespace tag
+
+// Walks a message with nlohmann's SAX parser and records it, building no tree. Returning false
+// from a callback stops the parser: that is how it gives up on a message that is not an event.
+class EventClassifier {
+public:
+    using string_t = json::string_t;
+
+    explicit EventClassifier(std::size_t text_size) : text_size_(text_size) { }
+
+    MessageClass result;
+
+    bool null() { return scalar(tag::null); }
+    bool boolean(bool yes) { return scalar(yes ? tag::yes : tag::no); }
+    bool number_integer(json::number_integer_t number)
+    {
+        // Zigzag: small negative numbers stay short.
+        const auto bits = static_cast<std::uint64_t>(number);
+        put_varint(tag::integer, number < 0 ? ~(bits << 1) : bits << 1);
+        return value();
+    }
+    bool number_unsigned(json::number_unsigned_t number)
+    {
+        put_varint(tag::natural, number);
+        return value();
+    }
+    bool number_float(json::number_float_t number, const string_t&)
+    {
+        char bytes[sizeof number];
+        std::memcpy(bytes, &number, sizeof number);
+        record_.push_back(tag::floating);
+        record_.append(bytes, sizeof bytes);
+        return value();
+    }
+    bool binary(json::binary_t&) { return false; } // JSON text has none
+    bool string(string_t& text)
+    {
+        if (expecting_event_name_ && depth_ == 1) {
+            event_is_string_ = true;
+            result.event.name = text;
+        }
+        put_text(tag::string, text);
+        return value();
+    }
+    bool start_object(std::size_t)
+    {
+        if (!value())
+            return false;
+        record_.push_back(tag::object);
+        ++depth_;
+        return true;
+    }
+    bool start_array(std::size_t)
+    {
+        if (depth_ == 0) // not an object at all
+            return false;
+        value();
+        record_.push_back(tag::array);
+        ++depth_;
+        return true;
+    }
+    bool end_object() { return end(); }
+    bool end_array() { return end(); }
+    bool key(string_t& name)
+    {
+        if (depth_ == 1) {
+            if (name == "event") {
+                // The last "event" member counts, as in a parsed tree.
+                expecting_event_name_ = true;
+                event_is_string_ = false;
+                result.event.name.clear();
+            } else if (name != "timestamp" && name != "data") {
+                return false;
+            }
+            if (record_.capacity() < text_size_) // likely an event: record it without regrowing
+                record_.reserve(text_size_ + 16);
+        }
+        put_text(tag::key, name);
+        return true;
+    }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& error)
+    {
+        result.kind = MessageClass::Kind::malformed;
+        result.error = error.what();
+        return false;
+    }
+
+    bool is_event() const { return event_is_string_; }
+    std::string take_record() { return std::move(record_); }
+
+private:
+    // Called for every value: only the value right after the top-level "event" key names it.
+    // False for a top-level value that is not an object.
+    bool value()
+    {
+        expecting_event_name_ = false;
+        return depth_ > 0 || started_++ == 0;
+    }
+    bool scalar(char kind)
+    {
+        record_.push_back(kind);
+        return value();
+    }
+    bool end()
+    {
+        record_.push_back(tag::end);
+        --depth_;
+        return true;
+    }
+    void put_varint(char kind, std::uint64_t number)
+    {
+        record_.push_back(kind);
+        while (number >= 0x80) {
+            record_.push_back(static_cast<char>(number | 0x80));
+            number >>= 7;
+        }
+        record_.push_back(static_cast<char>(number));
+    }
+    void put_text(char kind, const string_t& text)
+    {
+        put_varint(kind, text.size());
+        record_.append(text);
+    }
+
+    const std::size_t text_size_;
+    std::string record_;
+    int depth_ = 0;
+    int started_ = 0;
+    bool expecting_event_name_ = false;
+    bool event_is_string_ = false;
+};
+
+[[noreturn]] void damaged()
+{
+    throw ProtocolError("qmp: internal error: a queued event's record is damaged");
+}
+
+// Reads a record back; every read is bounds-checked.
+class RecordReader {
+public:
+    explicit RecordReader(std::string_view record)
+        : next_(record.data()), end_(next_ + record.size())
+    {
+    }
+
+    bool done() const { return next_ == end_; }
+    char tag()
+    {
+        if (next_ == end_)
+            damaged();
+        return *next_++;
+    }
+    std::uint64_t varint()
+    {
+        std::uint64_t number = 0;
+        for (unsigned shift = 0; shift < 64; shift += 7) {
+            const auto byte = static_cast<unsigned char>(tag());
+            number |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+            if ((byte & 0x80) == 0)
+                return number;
+        }
+        damaged();
+    }
+    std::string_view text()
+    {
+        const std::uint64_t size = varint();
+        if (size > static_cast<std::uint64_t>(end_ - next_))
+            damaged();
+        const std::string_view text(next_, size);
+        next_ += size;
+        return text;
+    }
+    double floating()
+    {
+        double number;
+        if (static_cast<std::size_t>(end_ - next_) < sizeof number)
+            damaged();
+        std::memcpy(&number, next_, sizeof number);
+        next_ += sizeof number;
+        return number;
+    }
+
+private:
+    const char* next_;
+    const char* const end_;
+};
+
+// The tree the record describes: what json::parse() of the message's text returns.
+json build_tree(std::string_view record)
+{
+    RecordReader reader(record);
+    json root;
+    std::vector<json*> open; // the containers being filled, innermost last
+    json* member = nullptr; // in an object: the value the last key named
+    // Puts a value where the record is, and returns where it went.
+    const auto place = [&](json&& value) -> json* {
+        if (open.empty()) {
+            if (!root.is_null())
+                damaged(); // two top-level values
+            root = std::move(value);
+            return &root;
+        }
+        json& parent = *open.back();
+        if (parent.is_array()) {
+            auto& array = parent.get_ref<json::array_t&>();
+            array.push_back(std::move(value));
+            return &array.back();
+        }
+        if (!member)
+            damaged(); // a value without a key
+        *member = std::move(value);
+        json* placed = member;
+        member = nullptr;
+        return placed;
+    };
+    while (!reader.done()) {
+        switch (reader.tag()) {
+        case tag::null:
+            place(nullptr);
+            break;
+        case tag::yes:
+            place(true);
+            break;
+        case tag::no:
+            place(false);
+            break;
+        case tag::integer: {
+            const std::uint64_t bits = reader.varint();
+            const std::uint64_t magnitude = bits >> 1;
+            place(static_cast<json::number_integer_t>((bits & 1) != 0 ? ~magnitude : magnitude));
+            break;
+        }
+        case tag::natural:
+            place(static_cast<json::number_unsigned_t>(reader.varint()));
+            break;
+        case tag::floating:
+            place(reader.floating());
+            break;
+        case tag::string:
+            place(json(std::string(reader.text())));
+            break;
+        case tag::object:
+            open.push_back(place(json::object()));
+            break;
+        case tag::array:
+            open.push_back(place(json::array()));
+            break;
+        case tag::end:
+            if (open.empty() || member)
+                damaged();
+            open.pop_back();
+            break;
+        case tag::key: {
+            if (open.empty() || !open.back()->is_object() || member)
+                damaged();
+            // A repeated key keeps its last value, as json::parse() does.
+            member = &open.back()->get_ref<json::object_t&>()[std::string(reader.text())];
+            break;
+        }
+        default:
+            damaged();
+        }
+    }
+    if (!open.empty() || !root.is_object())
+        damaged();
+    return root;
+}
+
+std::chrono::system_clock::time_point event_time(const json* ts)
+{
+    if (!ts || !ts->is_object())
+        return {};
+    const auto seconds_it = ts->find("seconds");
+    const auto micros_it = ts->find("microseconds");
+    if (seconds_it == ts->end() || micros_it == ts->end())
+        return {};
+    const json& seconds = *seconds_it;
+    const json& micros = *micros_it;
+    if (!seconds.is_number_integer() || !micros.is_number_integer() || seconds.get<long long>() < 0)
+        return {};
+    // A peer can send any number: beyond what the clock's duration holds (about year 2262 with
+    // nanoseconds) the conversion would overflow, which is undefined behaviour.
+    constexpr long long max_seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max())
+            .count() -
+        1;
+    if (seconds.get<long long>() > max_seconds || micros.get<long long>() < 0 ||
+        micros.get<long long>() > 999999)
+        return {};
+    return std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::seconds(seconds.get<long long>()) +
+            std::chrono::microseconds(micros.get<long long>())));
+}
+
+} // namespace
+
+MessageClass classify_message(std::string_view text)
+{
+    EventClassifier classifier(text.size());
+    const bool whole = json::sax_parse(text.begin(), text.end(), &classifier);
+    MessageClass result = std::move(classifier.result);
+    if (result.kind == MessageClass::Kind::malformed)
+        return result;
+    if (whole && classifier.is_event()) {
+        result.kind = MessageClass::Kind::event;
+        result.event.record = classifier.take_record();
+        return result;
+    }
+    result.kind = MessageClass::Kind::other;
+    result.event = QueuedEvent();
+    return result;
+}
+
+Event event_from_message(json&& message)
+{
+    Event event;
+    const json* timestamp = nullptr;
+    bool named = false;
+    // One pass over the few members rather than one std::map lookup each.
+    for (auto& [key, value] : message.get_ref<json::object_t&>()) {
+        if (key == "event") {
+            if (!value.is_string()) // only from a damaged record: the reader checked
+                damaged();
+            event.name = value.get_ref<const std::string&>();
+            named = true;
+        } else if (key == "data")
+            event.data = value;
+        else if (key == "timestamp")
+            timestamp = &value;
+    }
+    if (!named)
+        damaged();
+    event.timestamp = event_time(timestamp);
+    event.raw = std::move(message); // the members stay where they are: only the tree moves
+    return event;
+}
+
+const Event& parse_in_place(QueuedEvent& queued)
+{
+    if (queued.parsed)
+        return *queued.parsed;
+    // The record stays: copies for other consumers copy it, not the tree.
+    queued.parsed = event_from_message(build_tree(queued.record));
+    return *queued.parsed;
+}
+
+Event take_event(QueuedEvent&& queued)
+{
+    parse_in_place(queued);
+    return std::move(*queued.parsed);
+}
+
+} // namespace qmp::detail
