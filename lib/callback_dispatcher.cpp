@@ -56,7 +56,7 @@ void CallbackDispatcher::run()
         std::optional<Event> event;
         try {
             event = queue_->pop_until_terminated();
-        } catch (const std::exception& e) { // an event that does not parse: cannot happen
+        } catch (const std::exception& e) { // a damaged record (internal error): cannot happen
             logger_->error("cannot hand an event to the callbacks: {}", e.what());
             continue;
         }

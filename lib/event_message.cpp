@@ -153,7 +153,7 @@ private:
 
 [[noreturn]] void damaged()
 {
-    throw ProtocolError("qmp: internal error: a queued event's record is damaged");
+    throw Error("qmp: internal error: a queued event's record is damaged");
 }
 
 // Reads a record back; every read is bounds-checked.

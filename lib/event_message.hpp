@@ -53,15 +53,16 @@ struct MessageClass {
 MessageClass classify_message(std::string_view text);
 
 /// The Event of \p message, an object whose "event" member is a string.
-/// \throws ProtocolError if that member is missing or not a string.
+/// \throws qmp::Error (an internal error) if that member is missing or not a string.
 Event event_from_message(json&& message);
 
 /// Builds \p queued's event in place unless already built, and returns it.
-/// \throws ProtocolError if the record is damaged (impossible for one classify_message() made).
+/// \throws qmp::Error (an internal error) if the record is damaged: impossible for one
+/// classify_message() made.
 const Event& parse_in_place(QueuedEvent& queued);
 
 /// Takes the event out of \p queued, building it if nobody did yet.
-/// \throws ProtocolError as parse_in_place().
+/// \throws qmp::Error as parse_in_place().
 Event take_event(QueuedEvent&& queued);
 
 } // namespace qmp::detail

@@ -385,8 +385,8 @@ TEST(TakeEvent, TakesAnAlreadyParsedEventWithoutARecord)
 }
 
 // Records are made by classify_message() alone; a damaged one is an internal error, reported
-// as ProtocolError rather than read out of bounds.
-TEST(ParseInPlace, DamagedRecordThrowsProtocolError)
+// as qmp::Error rather than read out of bounds.
+TEST(ParseInPlace, DamagedRecordIsAnInternalError)
 {
     const std::string whole = queued_event(qemu_job_status_change).record;
     // Octal escapes: they end after three digits, where a hex escape would eat the next letter.
@@ -413,10 +413,10 @@ TEST(ParseInPlace, DamagedRecordThrowsProtocolError)
     for (const auto& record : records) {
         SCOPED_TRACE(testing::PrintToString(record));
         QueuedEvent queued{"X", record, std::nullopt};
-        EXPECT_THROW(qmp::detail::parse_in_place(queued), qmp::ProtocolError);
+        EXPECT_THROW(qmp::detail::parse_in_place(queued), qmp::Error);
         EXPECT_FALSE(queued.parsed);
         EXPECT_THROW(
-            qmp::detail::take_event(QueuedEvent{"X", record, std::nullopt}), qmp::ProtocolError);
+            qmp::detail::take_event(QueuedEvent{"X", record, std::nullopt}), qmp::Error);
     }
 }
 

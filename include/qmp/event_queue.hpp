@@ -31,6 +31,11 @@ class EventQueueState;
 /// received, then throws DisconnectedError (ProtocolError if the peer broke the protocol). A new
 /// connect() reopens it.
 ///
+/// The reader thread validates each event and queues a compact record of it; pop() and
+/// try_pop() build the Event's json values on the calling thread, so an event's memory is
+/// allocated and freed where it is used. (A queue whose consumer falls behind receives events
+/// the reader has built, until it catches up.)
+///
 /// Thread safety: every member is thread-safe. Any number of threads may pop() at once; each
 /// event goes to exactly one of them.
 class QMP_EXPORT EventQueue {
