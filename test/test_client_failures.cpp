@@ -593,6 +593,16 @@ INSTANTIATE_TEST_SUITE_P(ClientProtocol, ClientBadReply,
         BadReply{"MalformedJson",
             [](const json& id) { return "{\"id\": " + id.dump() + ", \"return\": tru}\r\n"; },
             "malformed"},
+        BadReply{"NumberTooLarge",
+            [](const json& id) { return "{\"id\": " + id.dump() + ", \"return\": 1e999}\r\n"; },
+            "malformed JSON"},
+        // Events are validated by the reader too, though their tree is built by the consumer.
+        BadReply{"MalformedEvent",
+            [](const json&) { return "{\"event\": \"STOP\", \"data\": {\"a\": tru}}\r\n"; },
+            "malformed JSON"},
+        BadReply{"EventNumberTooLarge",
+            [](const json&) { return "{\"event\": \"STOP\", \"data\": {\"a\": -1e999}}\r\n"; },
+            "malformed JSON"},
         BadReply{"TopLevelArray",
             [](const json& id) {
                 return json::array({json{{"id", id}, {"return", json::object()}}}).dump() + "\r\n";
