@@ -50,6 +50,15 @@ QueuedEvent EventQueueState::take_front(std::vector<QueuedEvent>& spent)
     return event;
 }
 
+Event EventQueueState::pop_locked(std::unique_lock<std::mutex>& lock)
+{
+    std::vector<QueuedEvent> spent; // freed after unlocking
+    QueuedEvent event = take_front(spent);
+    checks_since_pop_ = 0;
+    lock.unlock();
+    return take_event(std::move(event)); // built here, by the consumer, outside the lock
+}
+
 void EventQueueState::push_all(std::vector<QueuedEvent>&& events)
 {
     if (events.empty())
@@ -116,11 +125,7 @@ std::optional<Event> EventQueueState::pop_until(std::chrono::steady_clock::time_
         return std::nullopt;
     if (size_ == 0)
         std::rethrow_exception(closed_);
-    std::vector<QueuedEvent> spent; // freed after unlocking
-    QueuedEvent event = take_front(spent);
-    checks_since_pop_ = 0;
-    lock.unlock();
-    return take_event(std::move(event)); // parsed here, by the consumer, outside the lock
+    return pop_locked(lock);
 }
 
 std::optional<Event> EventQueueState::try_pop()
@@ -128,11 +133,7 @@ std::optional<Event> EventQueueState::try_pop()
     std::unique_lock<std::mutex> lock(mutex_);
     if (size_ == 0)
         return std::nullopt;
-    std::vector<QueuedEvent> spent; // freed after unlocking
-    QueuedEvent event = take_front(spent);
-    checks_since_pop_ = 0;
-    lock.unlock();
-    return take_event(std::move(event));
+    return pop_locked(lock);
 }
 
 std::optional<Event> EventQueueState::pop_until_terminated()
@@ -141,11 +142,7 @@ std::optional<Event> EventQueueState::pop_until_terminated()
     ready_.wait(lock, [this] { return size_ > 0 || terminated_; });
     if (terminated_)
         return std::nullopt;
-    std::vector<QueuedEvent> spent; // freed after unlocking
-    QueuedEvent event = take_front(spent);
-    checks_since_pop_ = 0;
-    lock.unlock();
-    return take_event(std::move(event));
+    return pop_locked(lock);
 }
 
 void EventQueueState::terminate()

@@ -68,6 +68,9 @@ private:
     /// Removes and returns the oldest event; \p spent receives an emptied batch, if any, to be
     /// freed after unlocking. Call with mutex_ held and size_ > 0.
     QueuedEvent take_front(std::vector<QueuedEvent>& spent);
+    /// Takes the oldest event (a consumer's pop), unlocks \p lock and builds the event. Call
+    /// with \p lock holding mutex_ and size_ > 0.
+    Event pop_locked(std::unique_lock<std::mutex>& lock);
 
     // The events, in the batches the reader delivered them in: push_all() hands a whole batch
     // over in O(1) under the lock, so a consumer never waits behind the reader moving events.
