@@ -187,6 +187,15 @@ TEST(CommandSyntax, LineOfFormFeedsAndVerticalTabsIsBlank)
 // Found by fuzz_shell_syntax: text that is not UTF-8 became a string that cannot be serialised,
 // so the request failed only when sent (a UsageError from the library), while the same text in
 // a whole JSON command is a syntax error. Now both are syntax errors at the offending byte.
+// Found by fuzz_shell_syntax: nlohmann/json reports a number no double holds as out_of_range,
+// which escaped qmp-shell as an exception other than SyntaxError.
+TEST(CommandSyntax, NumberTooLargeIsASyntaxErrorAtTheValue)
+{
+    EXPECT_EQ(error_column(R"({"execute": "c", "arguments": {"x": 1e999}})"), 0);
+    // In key=value a value that is not JSON is a string, as in Python's qmp-shell.
+    EXPECT_EQ(arguments_of("c x=1e999"), (json{{"x", "1e999"}}));
+}
+
 TEST(CommandSyntax, InvalidUtf8IsAnErrorAtTheByte)
 {
     EXPECT_EQ(error_column("c x=ab\xb0"), 6);

@@ -33,6 +33,12 @@ qmp::json parse_json_or_throw(const std::string& text, std::size_t column_offset
         // e.byte is 1-based and points one past the end on premature end of input.
         const std::size_t byte = e.byte == 0 ? 0 : e.byte - 1;
         throw SyntaxError(json_reason(e.what()), column_offset + std::min(byte, text.size()));
+    } catch (const qmp::json::out_of_range& e) {
+        // A number no double holds (1e999): nlohmann gives no position, so point at the value.
+        const std::string what = e.what();
+        const auto reason = what.find("] ");
+        throw SyntaxError(
+            reason == std::string::npos ? what : what.substr(reason + 2), column_offset);
     }
 }
 
