@@ -20,16 +20,9 @@ EventQueueState::EventQueueState(std::size_t capacity, std::shared_ptr<spdlog::l
 
 void EventQueueState::push(Event event)
 {
-    QueuedEvent queued;
-    queued.name = event.name;
-    queued.parsed = std::move(event);
-    push(std::move(queued));
-}
-
-void EventQueueState::push(QueuedEvent event)
-{
-    std::vector<QueuedEvent> one;
-    one.push_back(std::move(event));
+    std::vector<QueuedEvent> one(1);
+    one.front().name = event.name;
+    one.front().parsed = std::move(event);
     push_all(std::move(one));
 }
 

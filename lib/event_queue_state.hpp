@@ -29,7 +29,6 @@ public:
 
     /// Appends \p event, dropping (counting, logging) the oldest one when full.
     void push(Event event);
-    void push(QueuedEvent event);
 
     /// Appends all of \p events under one lock and wakes a consumer once: a burst read in one
     /// recv() costs one wake-up, not one per event.
