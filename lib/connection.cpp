@@ -13,6 +13,7 @@
 #include "event_message.hpp"
 #include "framer.hpp"
 #include "redact.hpp"
+#include "reply_id.hpp"
 
 namespace qmp::detail {
 
@@ -300,6 +301,12 @@ void Connection::handle_message(std::string_view text)
     if (log_.should_log(spdlog::level::trace))
         log_.trace("<-- {}", text);
 
+    if (text.size() >= caller_parse_threshold) {
+        const auto id = reply_id_at_end(text);
+        if (id && hand_over_text(*id, text))
+            return;
+    }
+
     // An event is validated and recorded here and its tree built by whoever takes it (see
     // event_message.hpp and EventRouter).
     MessageClass found = classify_message(text);
@@ -350,6 +357,36 @@ void Connection::handle_message(std::string_view text)
         route_reply(std::move(message), members);
 }
 
+// Gives a large reply's text to the thread waiting for it, which parses it; see reply_id.hpp.
+// Returns false, having changed nothing, unless a caller waits for \p id: the reader then
+// parses the message as any other, and reports it as usual (a dropped reply, a greeting).
+bool Connection::hand_over_text(std::string_view id, std::string_view text)
+{
+    std::promise<ReplyMessage> waiter;
+    Clock::time_point sent;
+    Wake wake = Wake::none;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!greeting_done_)
+            return false;
+        const auto slot = pending_.find(std::string(id));
+        if (slot == pending_.end() || slot->second.abandoned)
+            return false;
+        waiter = std::move(slot->second.promise);
+        sent = slot->second.sent;
+        wake = release_locked(slot->second);
+        pending_.erase(slot);
+        pending_size_.store(pending_.size(), std::memory_order_relaxed);
+    }
+    wake_room(wake);
+    note_round_trip(sent);
+    flush_events(); // events that came first are queued before the caller wakes, as for others
+    ReplyMessage reply;
+    reply.text.assign(text.data(), text.size());
+    waiter.set_value(std::move(reply));
+    return true;
+}
+
 void Connection::queue_event(QueuedEvent&& event)
 {
     if (event_batch_.capacity() == 0)
@@ -387,7 +424,7 @@ void Connection::route_reply(json&& message, const Members& members)
             "reply without an id (the peer does not echo request ids): " + excerpt(message));
     }
 
-    std::promise<json> waiter;
+    std::promise<ReplyMessage> waiter;
     Clock::time_point sent;
     bool found = false, abandoned = false, quiet = false;
     Wake wake = Wake::none;
@@ -403,14 +440,15 @@ void Connection::route_reply(json&& message, const Members& members)
             wake = release_locked(slot->second);
             pending_.erase(slot);
             pending_size_.store(pending_.size(), std::memory_order_relaxed);
-            pending_size_.store(pending_.size(), std::memory_order_relaxed);
         }
     }
     wake_room(wake); // after unlocking: a woken thread would block on mutex_ at once
     if (found)
         note_round_trip(sent);
     if (found && !abandoned) {
-        waiter.set_value(std::move(message));
+        ReplyMessage reply;
+        reply.parsed = std::move(message);
+        waiter.set_value(std::move(reply));
         return;
     }
     if (quiet) {
@@ -767,12 +805,24 @@ json Connection::wait(Call& call)
             throw TimeoutError("qmp: '" + call.command + "' on " + peer_ + ": no reply within " +
                 ms_text(call.timeout) + " (a late reply will be dropped)");
     }
+    ReplyMessage reply;
     try {
-        return call.reply.get();
+        reply = call.reply.get();
     } catch (const DisconnectedError&) {
         if (call.is_quit) // QEMU may close before replying to 'quit': that is success
             return json{{"return", json::object()}};
         throw_closed(call.command);
+    }
+    if (reply.text.empty())
+        return std::move(reply.parsed);
+    try {
+        return json::parse(reply.text);
+    } catch (const json::exception& e) { // parse_error, or out_of_range for 1e999
+        // What the reader would have found: the stream cannot be trusted any further.
+        const std::string reason = "malformed JSON from the peer (" + std::string(e.what()) +
+            "): " + excerpt(std::string_view(reply.text));
+        close(reason, true);
+        throw ProtocolError("qmp: '" + call.command + "' on " + peer_ + ": " + reason);
     }
 }
 

@@ -35,11 +35,18 @@ struct Request {
     std::chrono::milliseconds timeout{0};
 };
 
+/// A reply on its way from the reader thread to the thread that waits for it: parsed by the
+/// reader, or, when large, its text, which the waiting thread parses (see reply_id.hpp).
+struct ReplyMessage {
+    json parsed;
+    std::string text; ///< when not empty, \ref parsed is unset and this is parsed instead
+};
+
 /// A request that was sent and whose reply is awaited.
 struct Call {
     std::string id;
     std::string command;
-    std::future<json> reply;
+    std::future<ReplyMessage> reply;
     Clock::time_point deadline;
     std::chrono::milliseconds timeout{0};
     bool is_quit = false;
@@ -49,7 +56,7 @@ struct Call {
 /// timed out or was cancelled stays registered, abandoned, until its reply comes: QEMU is still
 /// working on it, so it still counts against the in-flight limits.
 struct Slot {
-    std::promise<json> promise;
+    std::promise<ReplyMessage> promise;
     bool abandoned = false;
     bool quiet = false; // cancelled on purpose: drop the late reply without a warning
     bool in_band = true;
@@ -73,8 +80,9 @@ std::string raw_command_name(const json& message);
 
 /// A connected socket and the reader thread that serves it.
 ///
-/// The reader thread frames and parses every incoming message; replies complete the promise
-/// registered under their id, events go to the shared event queue, and the first non-event
+/// The reader thread frames and parses every incoming message (except large replies, which the
+/// waiting thread parses: see reply_id.hpp); replies complete the promise registered under
+/// their id, events go to the shared event queue, and the first non-event
 /// message completes the greeting promise. When the stream ends (EOF, reset, protocol error,
 /// close()) every pending promise, the greeting and the event queue are failed with one cause,
 /// exactly once.
@@ -109,9 +117,11 @@ public:
     /// \throws TimeoutError, DisconnectedError, UsageError (nothing is left pending then).
     Call send(const Request& request);
 
-    /// Waits for \p call's whole reply message until its deadline. On timeout the call is
-    /// abandoned (its late reply will be dropped and counted) and TimeoutError thrown.
-    /// \throws DisconnectedError/ProtocolError with the command named.
+    /// Waits for \p call's whole reply message until its deadline, and parses it if the reader
+    /// left that to this thread. On timeout the call is abandoned (its late reply will be dropped
+    /// and counted) and TimeoutError thrown.
+    /// \throws DisconnectedError/ProtocolError with the command named; ProtocolError also when
+    /// the reply is not valid JSON, and the session is then closed.
     json wait(Call& call);
 
     /// The "return" member of \p reply, or ExecuteError for an error reply.
@@ -140,6 +150,7 @@ public:
 private:
     void read_loop() noexcept;
     void handle_message(std::string_view text);
+    bool hand_over_text(std::string_view id, std::string_view text);
     void queue_event(QueuedEvent&& event);
     void flush_events();
     void route_reply(json&& message, const Members& members);
