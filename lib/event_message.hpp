@@ -8,8 +8,8 @@
 // much cheaper than parsing (nothing to scan, unescape or convert). Every allocation of the tree
 // and, usually, every free then happen on one thread, instead of allocating on the reader's CPU
 // and freeing on the consumer's, which is what a malloc handles worst; and the reader is free for
-// the next message sooner. Replies are still parsed by the reader: it needs their id to route
-// them.
+// the next message sooner. Small replies are parsed by the reader, which needs their id to route
+// them; large ones are routed by their text and parsed by their caller (reply_id.hpp).
 #pragma once
 
 #include <optional>

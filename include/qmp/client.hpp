@@ -24,7 +24,10 @@ namespace qmp {
 ///
 /// While connected, a reader thread owned by the client reads every message the peer sends,
 /// hands each reply to the execute() call waiting for its id and each event to events(). There is
-/// no reader thread while disconnected.
+/// no reader thread while disconnected. Large replies (4 KiB and more, in the shape QEMU writes
+/// them) are parsed by the thread that waits for them rather than by the reader, so that their
+/// json tree is allocated and freed on one thread; a malformed one is then found there, and ends
+/// the session as it would on the reader (ProtocolError for that call, every other waiter woken).
 ///
 /// Addresses accepted by connect():
 ///  - "/run/vm/qmp.sock" or "unix:/run/vm/qmp.sock": a unix socket path;
@@ -37,13 +40,14 @@ namespace qmp {
 ///
 /// Thread safety: execute(), execute_async(), execute_raw(), execute_with_fd(),
 /// execute_and_wait(), wait_for_event(), events(), listen(), on_event(), remove_callback(),
-/// schema(), is_connected(), address() and dropped_replies() are thread-safe: any number of threads may call them at once and each execute() gets exactly its
-/// own reply. disconnect() is thread-safe and may be called while other threads are blocked in
-/// execute() or events().pop(): they are woken with DisconnectedError. connect() and greeting()
-/// must not race with each other or with another connect(); the destructor must not race with
-/// any other member (as for any C++ object), and must not be called from an event callback.
-/// User code runs only in on_event() callbacks (on the dispatcher thread, under no lock of the
-/// client's) and listen() predicates (on the reader thread).
+/// schema(), is_connected(), address() and dropped_replies() are thread-safe: any number of threads
+/// may call them at once and each execute() gets exactly its own reply. disconnect() is thread-safe
+/// and may be called while other threads are blocked in execute() or events().pop(): they are woken
+/// with DisconnectedError. connect() and greeting() must not race with each other or with another
+/// connect(); the destructor must not race with any other member (as for any C++ object), and must
+/// not be called from an event callback. User code runs only in on_event() callbacks (on the
+/// dispatcher thread, under no lock of the client's) and listen() predicates (on the reader
+/// thread).
 class QMP_EXPORT Client {
 public:
     /// A disconnected client with default options.
@@ -90,8 +94,8 @@ public:
     json execute(const std::string& command, const json& arguments = json());
 
     /// As execute(command, arguments), waiting at most \p timeout (qmp::wait_forever: no limit).
-    json execute(const std::string& command, const json& arguments,
-                 std::chrono::milliseconds timeout);
+    json execute(
+        const std::string& command, const json& arguments, std::chrono::milliseconds timeout);
 
     /// As execute(command, arguments) with per-call settings: timeout and out-of-band.
     json execute(const std::string& command, const json& arguments, const ExecOptions& options);
@@ -103,7 +107,7 @@ public:
     /// \throws what execute() throws before its reply is awaited (not connected, cannot send,
     /// bad arguments).
     PendingReply execute_async(const std::string& command, const json& arguments = json(),
-                               const ExecOptions& options = {});
+        const ExecOptions& options = {});
 
     /// Sends \p message exactly as given (an object with "execute" or "exec-oob"; a string "id"
     /// of the caller's is kept, else one is added) and returns the whole reply message, error
@@ -117,8 +121,8 @@ public:
     /// duplicate. Such commands are sent one at a time (the next only after the previous one's
     /// reply), because QEMU keeps only the latest unclaimed fd.
     /// \throws UsageError on a TCP connection; otherwise as execute().
-    json execute_with_fd(const std::string& command, const json& arguments, int fd,
-                         const ExecOptions& options = {});
+    json execute_with_fd(
+        const std::string& command, const json& arguments, int fd, const ExecOptions& options = {});
 
     /// The events received from the peer: every event, in order. The same object for the
     /// client's whole life.
@@ -140,13 +144,13 @@ public:
     /// \returns the event. \throws TimeoutError if the event does not come in time; otherwise
     /// as execute().
     Event execute_and_wait(const std::string& command, const json& arguments,
-                           const std::string& event_name, std::chrono::milliseconds timeout);
+        const std::string& event_name, std::chrono::milliseconds timeout);
 
     /// Waits for the next event named \p name for which \p accept (may be empty) returns true,
     /// counting from this call on. \throws TimeoutError after \p timeout; DisconnectedError when
     /// the connection ends first.
     Event wait_for_event(const std::string& name, std::function<bool(const Event&)> accept,
-                         std::chrono::milliseconds timeout);
+        std::chrono::milliseconds timeout);
 
     /// Identifies a callback registered with on_event().
     using CallbackId = std::uint64_t;
@@ -184,4 +188,4 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace qmp
+} // namespace qmp

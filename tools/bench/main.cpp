@@ -24,6 +24,7 @@
 
 #include "baseline_client.hpp"
 #include "callgrind_phase.hpp"
+#include "cpu_speed.hpp"
 #include "fake_server.hpp"
 #include "phases.hpp"
 #include "qemu_peer.hpp"
@@ -35,10 +36,10 @@ namespace {
 void usage()
 {
     std::fprintf(stderr,
-                 "usage: qmp-bench [--quick] [--only PHASE]   (PHASE: 1..6)\n"
-                 "       qmp-bench --callgrind-phase library|library-trace-off|"
-                 "library-trace-on|baseline\n"
-                 "                 [--workload status|async|schema|events|listeners] [--count N]\n");
+        "usage: qmp-bench [--quick] [--only PHASE]   (PHASE: 1..6)\n"
+        "       qmp-bench --callgrind-phase library|library-trace-off|"
+        "library-trace-on|baseline\n"
+        "                 [--workload status|async|schema|events|listeners] [--count N]\n");
 }
 
 std::string read_first_line(const std::string& path, const std::string& prefix = "")
@@ -54,8 +55,8 @@ std::string read_first_line(const std::string& path, const std::string& prefix =
 void describe_machine(bench::Report& report)
 {
     report.note("machine: " + std::to_string(std::thread::hardware_concurrency()) + " CPUs, " +
-                read_first_line("/proc/cpuinfo", "model name") +
-                "; load average at the end: " + read_first_line("/proc/loadavg"));
+        read_first_line("/proc/cpuinfo", "model name") +
+        "; load average at the end: " + read_first_line("/proc/loadavg"));
     report.note("requests: both clients send the same compact bytes, "
                 "{\"execute\":\"query-status\",\"id\":\"N\"} (35-40 bytes), one write each");
     report.note("phase 2: the library keeps W in flight from one thread with execute_async() "
@@ -75,6 +76,7 @@ int run_benchmark(const std::string& self, bool quick, char only)
     // Started before any thread exists (the Client's reader, QEMU's launcher).
     bench::FakeServerProcess fake(self, dir.path() + "/fake.sock", dir.path() + "/schema.json");
     bench::Report report;
+    const std::string speeds_at_start = bench::describe_cpu_speeds();
 
     // Memory first, before QEMU's launcher and other phases leave threads and heap behind:
     // the process baseline is then as bare as it gets.
@@ -82,7 +84,7 @@ int run_benchmark(const std::string& self, bool quick, char only)
     std::fprintf(stderr, "phase 6 memory on fake...\n");
     try {
         if (only == 0 || only == '6')
-        bench::run_memory(fake_peer, bench::scale_for(fake_peer, quick), report);
+            bench::run_memory(fake_peer, bench::scale_for(fake_peer, quick), report);
     } catch (const std::exception& e) {
         report.add_text("6 memory", "fake", std::string("FAILED: ") + e.what());
     }
@@ -124,18 +126,20 @@ int run_benchmark(const std::string& self, bool quick, char only)
         }
     }
     report.add_text("7 instructions per execute", "fake",
-                    "run under callgrind: qmp-bench --callgrind-phase SIDE (see README)");
+        "run under callgrind: qmp-bench --callgrind-phase SIDE (see README)");
     if (qemu.machine)
         report.note("QEMU: " + qemu.machine->client().greeting().version.dump());
     describe_machine(report);
+    report.note("at the start: " + speeds_at_start);
+    report.note("at the end: " + bench::describe_cpu_speeds());
     std::printf("\nqmp-bench %s: library (qmp::Client) vs baseline (blocking socket + "
                 "nlohmann::json); ratio = library / baseline\n\n",
-                quick ? "--quick" : "(full)");
+        quick ? "--quick" : "(full)");
     report.print();
     return 0;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv)
 {

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+// Large replies in the shape QEMU writes them ({"return": ..., "id": ...}, id last) travel to
+// their caller as text and are parsed on the caller's thread (lib/reply_id.hpp). These tests
+// check that this path keeps every promise the reader's own parse keeps: each reply reaches its
+// own caller, events sent before it are queued before the caller wakes, late and cancelled
+// replies are dropped as before, and a malformed one is a ProtocolError that ends the session
+// and wakes everyone else. Against the scripted fake server; no sleeps order anything.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <string>
+
+#include <qmp/qmp.hpp>
+
+#include "fake_server.hpp"
+#include "reply_id.hpp"
+
+using namespace std::chrono_literals;
+using qmp::json;
+using qmp::test::FakePeer;
+using qmp::test::FakeServer;
+using qmp::test::quick_options;
+
+namespace {
+
+// A value whose reply is well above caller_parse_threshold, different for each \p tag.
+json large_value(const std::string& tag)
+{
+    json items = json::array();
+    for (int i = 0; i < 400; ++i)
+        items.push_back({{"name", tag + "-" + std::to_string(i)}, {"meta-type", "command"}});
+    return items;
+}
+
+// The reply as QEMU 7.2 writes it: "return" first, "id" last, spaces after ':' and ','.
+std::string qemu_reply(const json& id, const std::string& value_text)
+{
+    return "{\"return\": " + value_text + ", \"id\": " + id.dump() + "}\r\n";
+}
+
+void send_qemu_reply(FakePeer& peer, const json& command, const json& value)
+{
+    const std::string text = qemu_reply(command["id"], value.dump());
+    ASSERT_GE(text.size(), qmp::detail::caller_parse_threshold) << "the test needs a large reply";
+    ASSERT_TRUE(qmp::detail::reply_id_at_end(text)) << "the test needs the caller's path";
+    peer.send(text);
+}
+
+bool contains(const std::string& text, const std::string& part)
+{
+    return text.find(part) != std::string::npos;
+}
+
+} // namespace
+
+TEST(LargeReplies, ReachTheirCaller)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        send_qemu_reply(peer, peer.read_message(), large_value("a"));
+        peer.wait_for_close();
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    EXPECT_EQ(client.execute("query-qmp-schema"), large_value("a"));
+    EXPECT_EQ(client.dropped_replies(), 0u);
+    EXPECT_TRUE(client.is_connected());
+}
+
+TEST(LargeReplies, WithTheIdFirstAreParsedByTheReaderAndReachTheirCaller)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        peer.reply(peer.read_message(), large_value("b")); // nlohmann sorts: "id" first
+        peer.wait_for_close();
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    EXPECT_EQ(client.execute("query-qmp-schema"), large_value("b"));
+}
+
+TEST(LargeReplies, OutOfOrderReachTheirOwnCallers)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        const json first = peer.read_message();
+        const json second = peer.read_message();
+        send_qemu_reply(peer, second, large_value(second["execute"].get<std::string>()));
+        send_qemu_reply(peer, first, large_value(first["execute"].get<std::string>()));
+        peer.wait_for_close();
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    auto first = client.execute_async("first");
+    auto second = client.execute_async("second");
+    EXPECT_EQ(second.get(), large_value("second"));
+    EXPECT_EQ(first.get(), large_value("first"));
+}
+
+TEST(LargeReplies, EventsSentBeforeAreQueuedBeforeTheCallerWakes)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        const json command = peer.read_message();
+        peer.send_event("STOP");
+        send_qemu_reply(peer, command, large_value("c"));
+        peer.wait_for_close();
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    client.execute("stop");
+    const auto event = client.events().try_pop(); // no waiting: it must be there already
+    ASSERT_TRUE(event.has_value());
+    EXPECT_EQ(event->name, "STOP");
+}
+
+TEST(LargeReplies, LateReplyIsDroppedCountedAndTheNextCallGetsItsOwn)
+{
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        const json first = peer.read_message();
+        const json second = peer.read_message(); // sent only after the first timed out
+        send_qemu_reply(peer, first, large_value("late"));
+        send_qemu_reply(peer, second, large_value("second"));
+        peer.wait_for_close();
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    EXPECT_THROW(client.execute("first", {}, 200ms), qmp::TimeoutError);
+    EXPECT_EQ(client.execute("second", {}, 5s), large_value("second"));
+    EXPECT_EQ(client.dropped_replies(), 1u);
+    EXPECT_TRUE(client.is_connected());
+}
+
+TEST(LargeReplies, CancelledCallsReplyIsDroppedQuietly)
+{
+    std::promise<void> cancelled;
+    FakeServer server([&](FakePeer& peer) {
+        peer.handshake();
+        const json first = peer.read_message();
+        cancelled.get_future().wait();
+        send_qemu_reply(peer, first, large_value("cancelled"));
+        send_qemu_reply(peer, peer.read_message(), large_value("next"));
+        peer.wait_for_close();
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    client.execute_async("slow").cancel();
+    cancelled.set_value();
+    EXPECT_EQ(client.execute("next"), large_value("next"));
+    EXPECT_EQ(client.dropped_replies(), 0u); // quiet: cancelled on purpose
+}
+
+TEST(LargeReplies, RawCallWithAnEscapedIdGetsTheWholeReply)
+{
+    const std::string id = "we\"ird";
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        const json command = peer.read_message();
+        const std::string text = qemu_reply(command["id"], large_value("raw").dump());
+        ASSERT_FALSE(qmp::detail::reply_id_at_end(text)) << "an escaped id is the reader's";
+        peer.send(text);
+        peer.wait_for_close();
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    const json reply = client.execute_raw({{"execute", "query-qmp-schema"}, {"id", id}});
+    EXPECT_EQ(reply["id"], id);
+    EXPECT_EQ(reply["return"], large_value("raw"));
+}
+
+// Malformed text is found by the caller's parse, not the reader's: the caller gets the
+// ProtocolError, and the session ends for everyone as if the reader had found it.
+TEST(LargeReplies, MalformedReplyIsAProtocolErrorThatEndsTheSessionForEveryone)
+{
+    for (const std::string damage : {"tru", "1e999"}) {
+        SCOPED_TRACE(damage);
+        FakeServer server([&](FakePeer& peer) {
+            peer.handshake();
+            const json first = peer.read_message();
+            peer.read_message(); // the second is never answered
+            std::string value = large_value("bad").dump();
+            value.insert(value.size() - 1, "," + damage);
+            peer.send(qemu_reply(first["id"], value));
+            peer.wait_for_close(20s);
+        });
+        qmp::Client client(quick_options(30s));
+        client.connect(server.address());
+        auto first = client.execute_async("query-qmp-schema");
+        auto second = client.execute_async("query-status");
+        const auto begin = std::chrono::steady_clock::now();
+        try {
+            first.get();
+            ADD_FAILURE() << "a malformed reply was accepted";
+        } catch (const qmp::ProtocolError& e) {
+            EXPECT_TRUE(contains(e.what(), "malformed JSON")) << e.what();
+            EXPECT_TRUE(contains(e.what(), "query-qmp-schema")) << e.what();
+        }
+        // The other caller is woken at once, not after its 30 s timeout.
+        EXPECT_THROW(second.get(), qmp::DisconnectedError);
+        EXPECT_LT(std::chrono::steady_clock::now() - begin, 10s);
+        EXPECT_FALSE(client.is_connected());
+        EXPECT_THROW(client.events().pop(5s), qmp::ProtocolError);
+    }
+}
