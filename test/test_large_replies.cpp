@@ -97,18 +97,29 @@ TEST(LargeReplies, OutOfOrderReachTheirOwnCallers)
     EXPECT_EQ(first.get(), large_value("first"));
 }
 
+// The event and the reply go out in one write, so that the reader finds both in one read and
+// holds the event in its batch when it hands the reply over: hand-over must deliver it first.
+// (Were it delivered just after, the caller would still usually find it, as parsing the reply
+// takes longer than the reader's next step: this test exercises the path, it cannot force the
+// race.)
 TEST(LargeReplies, EventsSentBeforeAreQueuedBeforeTheCallerWakes)
 {
     FakeServer server([](FakePeer& peer) {
         peer.handshake();
         const json command = peer.read_message();
-        peer.send_event("STOP");
-        send_qemu_reply(peer, command, large_value("c"));
+        json value = json::array();
+        for (int i = 0; i < 400; ++i) // about 8 KB: one read holds event and reply
+            value.push_back({{"name", "item-" + std::to_string(i)}});
+        const std::string reply = qemu_reply(command["id"], value.dump());
+        ASSERT_GE(reply.size(), qmp::detail::caller_parse_threshold);
+        const json event = {
+            {"event", "STOP"}, {"timestamp", {{"seconds", 1}, {"microseconds", 2}}}};
+        peer.send(event.dump() + "\r\n" + reply);
         peer.wait_for_close();
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
-    client.execute("stop");
+    EXPECT_EQ(client.execute("stop").size(), 400u);
     const auto event = client.events().try_pop(); // no waiting: it must be there already
     ASSERT_TRUE(event.has_value());
     EXPECT_EQ(event->name, "STOP");

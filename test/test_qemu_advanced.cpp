@@ -1190,6 +1190,54 @@ TEST(QemuSchema, FetchedOncePerConnectionAndIndexed)
     EXPECT_EQ(refetched->commands(), commands);
 }
 
+// QEMU's large replies ({"return": ..., "id": "N"}, 207 KB for the schema) are parsed by the
+// calling thread, routed by the id at their end. Pipelined with small replies and events, from
+// several threads, every call gets its own reply and every event arrives.
+TEST(QemuSchema, LargeRepliesPipelinedWithSmallOnesFromSeveralThreadsReachTheirCallers)
+{
+    qmp::Machine vm;
+    qmp::Client& client = vm.start();
+    const json expected = client.execute("query-qmp-schema");
+    ASSERT_TRUE(expected.is_array());
+    ASSERT_GT(expected.dump().size(), 100000u);
+    const json types = client.execute("qom-list-types");
+
+    auto lifecycle = client.listen({"STOP", "RESUME"});
+    constexpr int threads = 4, rounds = 4;
+    std::vector<std::thread> workers;
+    std::atomic<int> mismatches{0}, failures{0};
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+            try {
+                for (int r = 0; r < rounds; ++r) {
+                    auto schema = client.execute_async("query-qmp-schema");
+                    auto status = client.execute_async("query-status");
+                    auto list = client.execute_async("qom-list-types");
+                    if (t == 0)
+                        client.execute(r % 2 == 0 ? "stop" : "cont");
+                    if (schema.get() != expected || list.get() != types ||
+                        !status.get().contains("status"))
+                        ++mismatches;
+                }
+            } catch (const std::exception& e) {
+                ++failures;
+                ADD_FAILURE() << e.what();
+            }
+        });
+    }
+    for (auto& worker : workers)
+        worker.join();
+    EXPECT_EQ(mismatches.load(), 0);
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(client.dropped_replies(), 0u);
+    for (int i = 0; i < rounds; ++i) {
+        const auto event = lifecycle.pop(10s);
+        ASSERT_TRUE(event.has_value()) << "event " << i;
+        EXPECT_EQ(event->name, i % 2 == 0 ? "STOP" : "RESUME");
+    }
+    EXPECT_TRUE(client.is_connected());
+}
+
 // With check_commands, a misspelt command fails at once with a suggestion, without asking QEMU:
 // it fails even while QEMU's main loop is blocked (a round trip would wait).
 TEST(QemuSchema, CheckCommandsRejectsUnknownNamesWithASuggestionWithoutARoundTrip)
