@@ -71,8 +71,8 @@ public:
     explicit Impl(ClientOptions options)
         : options_(std::move(options)),
           shared_(std::make_shared<detail::SessionShared>(detail::logger_or_null(options_.logger))),
-          events_(shared_->router.add({}, options_.event_queue_capacity)),
-          dispatcher_(shared_->router, options_.event_queue_capacity, shared_->logger)
+          events_(shared_->router.add({}, queue_limits())),
+          dispatcher_(shared_->router, queue_limits(), shared_->logger)
     {
     }
 
@@ -185,7 +185,7 @@ public:
 
     EventQueue listen(detail::EventRouter::Filter filter)
     {
-        return EventQueue(shared_->router.add(std::move(filter), options_.event_queue_capacity));
+        return EventQueue(shared_->router.add(std::move(filter), queue_limits()));
     }
 
     Event execute_and_wait(const std::string& command, const json& arguments,
@@ -232,6 +232,11 @@ public:
     const ClientOptions& options() const { return options_; }
 
 private:
+    detail::QueueLimits queue_limits() const
+    {
+        return {options_.event_queue_capacity, options_.event_queue_wait};
+    }
+
     std::shared_ptr<detail::Connection> current(const std::string& command) const
     {
         std::lock_guard<std::mutex> lock(mutex_);

@@ -11,8 +11,9 @@ namespace qmp {
 
 namespace detail {
 
-EventQueueState::EventQueueState(std::size_t capacity, std::shared_ptr<spdlog::logger> logger)
-    : capacity_(capacity == 0 ? 1 : capacity),
+EventQueueState::EventQueueState(QueueLimits limits, std::shared_ptr<spdlog::logger> logger)
+    : capacity_(limits.capacity == 0 ? 1 : limits.capacity),
+      consumer_wait_(limits.consumer_wait),
       logger_(std::move(logger)),
       closed_(std::make_exception_ptr(DisconnectedError("qmp: not connected")))
 {
@@ -48,8 +49,54 @@ Event EventQueueState::pop_locked(std::unique_lock<std::mutex>& lock)
     std::vector<QueuedEvent> spent; // freed after unlocking
     QueuedEvent event = take_front(spent);
     checks_since_pop_ = 0;
+    if (consumer_wait_.count() > 0)
+        last_pop_ = Clock::now();
+    const bool room_made = pusher_waiting_ && size_ <= wake_at_;
     lock.unlock();
+    if (room_made)
+        room_.notify_one();
     return take_event(std::move(event)); // built here, by the consumer, outside the lock
+}
+
+bool EventQueueState::wait_for_room(std::unique_lock<std::mutex>& lock)
+{
+    // Woken when half the queue is free, not at each pop: the reader then reads on for a while.
+    wake_at_ = capacity_ / 2;
+    while (size_ > wake_at_) {
+        if (closed_ || terminated_ || !last_pop_)
+            return false;
+        // Pops move last_pop_ on without waking us; waking at the old limit, we look again.
+        const auto give_up = deadline_from(*last_pop_, consumer_wait_);
+        if (Clock::now() >= give_up)
+            return false;
+        pusher_waiting_ = true;
+        if (give_up == Clock::time_point::max())
+            room_.wait(lock);
+        else
+            room_.wait_until(lock, give_up);
+        pusher_waiting_ = false;
+    }
+    return true;
+}
+
+void EventQueueState::hand_over_as_room_allows(
+    std::unique_lock<std::mutex>& lock, std::vector<QueuedEvent>& events)
+{
+    std::size_t next = 0; // the events before it are queued
+    while (size_ + (events.size() - next) > capacity_) {
+        if (size_ < capacity_) { // what fits now, so that the consumer has something to pop
+            const std::size_t part = capacity_ - size_;
+            const auto first = events.begin() + static_cast<std::ptrdiff_t>(next);
+            batches_.emplace_back(std::make_move_iterator(first),
+                std::make_move_iterator(first + static_cast<std::ptrdiff_t>(part)));
+            next += part;
+            size_ += part;
+            ready_.notify_all();
+        }
+        if (!wait_for_room(lock))
+            break;
+    }
+    events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(next));
 }
 
 void EventQueueState::push_all(std::vector<QueuedEvent>&& events)
@@ -61,8 +108,10 @@ void EventQueueState::push_all(std::vector<QueuedEvent>&& events)
     std::uint64_t dropped_now = 0, dropped_total = 0;
     std::vector<QueuedEvent> dropped_events, spent;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
-        // Full: drop the oldest, queued ones first, then the oldest of this batch.
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (size_ + events.size() > capacity_ && consumer_wait_.count() > 0)
+            hand_over_as_room_allows(lock, events);
+        // Still full: drop the oldest, queued ones first, then the oldest of this batch.
         while (size_ > 0 && size_ + events.size() > capacity_) {
             dropped_events.push_back(take_front(spent));
             ++dropped_now;
@@ -76,10 +125,12 @@ void EventQueueState::push_all(std::vector<QueuedEvent>&& events)
         }
         if (!dropped_events.empty())
             dropped_name = dropped_events.back().name;
-        size_ += events.size();
-        batches_.push_back(std::move(events));
-        events = std::move(spare_); // the caller gets an empty vector back, recycled if one was
-        spare_ = std::vector<QueuedEvent>();
+        if (!events.empty()) { // (all of them may have been handed over while waiting)
+            size_ += events.size();
+            batches_.push_back(std::move(events));
+            events = std::move(spare_); // the caller gets an empty vector back, recycled if any
+            spare_ = std::vector<QueuedEvent>();
+        }
         dropped_ += dropped_now;
         dropped_total = dropped_;
     }
@@ -100,6 +151,7 @@ void EventQueueState::close(std::exception_ptr cause)
         closed_ = std::move(cause);
     }
     ready_.notify_all();
+    room_.notify_all();
 }
 
 void EventQueueState::reopen()
@@ -145,6 +197,7 @@ void EventQueueState::terminate()
         terminated_ = true;
     }
     ready_.notify_all();
+    room_.notify_all();
 }
 
 std::size_t EventQueueState::size() const
@@ -180,6 +233,7 @@ void EventQueueState::clear()
         front_ = 0;
         size_ = 0;
     }
+    room_.notify_all();
 }
 
 } // namespace detail

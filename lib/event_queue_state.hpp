@@ -2,6 +2,7 @@
 // The shared state behind qmp::EventQueue: filled by the reader thread, drained by the host.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -18,20 +19,31 @@
 
 namespace qmp::detail {
 
+/// How much a queue holds, and how long the reader waits for its consumer when it is full.
+struct QueueLimits {
+    std::size_t capacity = 0; ///< 0 is taken as 1
+    /// ClientOptions::event_queue_wait: a full queue whose consumer popped within this time
+    /// makes push_all() wait for room (until this long after the last pop) instead of dropping.
+    std::chrono::milliseconds consumer_wait{0};
+};
+
 /// Events are queued as the reader received them (QueuedEvent: text, or an Event a predicate
 /// needed) and parsed by the thread that pops them, after the lock is released.
 ///
-/// Thread safety: every member is thread-safe. push() never blocks beyond the internal mutex, so
-/// a slow consumer cannot stall the reader thread.
+/// Thread safety: every member is thread-safe. push_all() blocks only on a full queue whose
+/// consumer is popping, and at most QueueLimits::consumer_wait after its last pop, so a consumer
+/// that stops popping stalls the reader thread for a bounded time, once.
 class EventQueueState {
 public:
-    EventQueueState(std::size_t capacity, std::shared_ptr<spdlog::logger> logger);
+    EventQueueState(QueueLimits limits, std::shared_ptr<spdlog::logger> logger);
 
-    /// Appends \p event, dropping (counting, logging) the oldest one when full.
+    /// Appends \p event as push_all() does.
     void push(Event event);
 
     /// Appends all of \p events under one lock and wakes a consumer once: a burst read in one
-    /// recv() costs one wake-up, not one per event.
+    /// recv() costs one wake-up, not one per event. When they do not fit, waits for the consumer
+    /// while it keeps popping (see QueueLimits::consumer_wait) and the queue is open; then drops
+    /// (counting, logging) the oldest events to make room.
     void push_all(std::vector<QueuedEvent>&& events);
 
     /// Ends the stream: once empty, waiters get \p cause (a DisconnectedError).
@@ -61,6 +73,7 @@ public:
 
 private:
     const std::size_t capacity_;
+    const std::chrono::milliseconds consumer_wait_;
     const std::shared_ptr<spdlog::logger> logger_;
     mutable std::mutex mutex_;
     std::condition_variable ready_;
@@ -70,6 +83,13 @@ private:
     /// Takes the oldest event (a consumer's pop), unlocks \p lock and builds the event. Call
     /// with \p lock holding mutex_ and size_ > 0.
     Event pop_locked(std::unique_lock<std::mutex>& lock);
+    /// For push_all(), with \p lock holding mutex_: queues as many of \p events as fit, waits
+    /// for room, and so on while the consumer pops; leaves in \p events those not queued.
+    void hand_over_as_room_allows(
+        std::unique_lock<std::mutex>& lock, std::vector<QueuedEvent>& events);
+    /// Waits until half the queue is free. \returns false, at once or later, when the consumer
+    /// has not popped for consumer_wait_ (or never did), or the queue was closed.
+    bool wait_for_room(std::unique_lock<std::mutex>& lock);
 
     // The events, in the batches the reader delivered them in: push_all() hands a whole batch
     // over in O(1) under the lock, so a consumer never waits behind the reader moving events.
@@ -79,6 +99,12 @@ private:
     std::vector<QueuedEvent> spare_; // an emptied batch, given back to the reader to fill again
     std::uint64_t dropped_ = 0;
     unsigned checks_since_pop_ = ~0u; // consumer_behind() calls since the last pop
+    std::optional<std::chrono::steady_clock::time_point> last_pop_; // none: never popped
+    // A push_all() waits on room_ until size_ falls to wake_at_, half the queue, so that the
+    // reader, once woken, has room for many reads and does not wake per pop.
+    std::condition_variable room_;
+    bool pusher_waiting_ = false;
+    std::size_t wake_at_ = 0;
     std::exception_ptr closed_; // non-null while closed
     bool terminated_ = false;
 };

@@ -14,9 +14,9 @@ EventRouter::EventRouter(std::shared_ptr<spdlog::logger> logger)
 {
 }
 
-std::shared_ptr<EventQueueState> EventRouter::add(Filter filter, std::size_t capacity)
+std::shared_ptr<EventQueueState> EventRouter::add(Filter filter, QueueLimits limits)
 {
-    auto queue = std::make_shared<EventQueueState>(capacity, logger_);
+    auto queue = std::make_shared<EventQueueState>(limits, logger_);
     std::lock_guard<std::mutex> lock(mutex_);
     if (!closed_)
         queue->reopen();

@@ -39,7 +39,7 @@ public:
 
     /// A new queue receiving every later event that \p filter accepts (null: all). It starts
     /// open while a session is open, closed otherwise.
-    std::shared_ptr<EventQueueState> add(Filter filter, std::size_t capacity);
+    std::shared_ptr<EventQueueState> add(Filter filter, QueueLimits limits);
 
     /// Gives each of \p events, in order, to every matching listener; empties \p events.
     void deliver_batch(std::vector<QueuedEvent>& events);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <gtest/gtest.h>
 
+#include <future>
 #include <thread>
 
 #include <qmp/error.hpp>
@@ -14,11 +15,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::shared_ptr<qmp::detail::EventQueueState> make_state(std::size_t capacity)
+// A queue that drops at once when full (no wait for its consumer), unless \p consumer_wait says.
+std::shared_ptr<qmp::detail::EventQueueState> make_state(
+    std::size_t capacity, std::chrono::milliseconds consumer_wait = 0ms)
 {
     auto logger =
         std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
-    auto state = std::make_shared<qmp::detail::EventQueueState>(capacity, logger);
+    auto state = std::make_shared<qmp::detail::EventQueueState>(
+        qmp::detail::QueueLimits{capacity, consumer_wait}, logger);
     state->reopen();
     return state;
 }
@@ -209,6 +213,78 @@ TEST(EventQueue, EmptiedBatchIsGivenBackForTheNextOne)
     EXPECT_EQ(drain(*state), range(50, 50));
 }
 
+// ---- a full queue waits for a consumer that pops (QueueLimits::consumer_wait) ------------------
+
+TEST(EventQueue, FullQueueWaitsForItsConsumerInsteadOfDropping)
+{
+    auto state = make_state(10, 10s);
+    state->push_all(batch(0, 10));
+    ASSERT_EQ(state->try_pop()->name, "0"); // someone pops: the queue is being drained
+    std::promise<void> pushing;
+    std::vector<int> popped;
+    std::thread consumer([&, go = pushing.get_future()] {
+        go.wait();
+        while (popped.size() < 14) {
+            const auto event = state->pop_until(std::chrono::steady_clock::now() + 10s);
+            if (!event)
+                break;
+            popped.push_back(std::stoi(event->name));
+        }
+    });
+    pushing.set_value();
+    state->push_all(batch(10, 5)); // 9 + 5 do not fit: returns once the consumer made room
+    consumer.join();
+    EXPECT_EQ(state->dropped(), 0u);
+    EXPECT_EQ(popped, range(1, 14));
+}
+
+TEST(EventQueue, FullQueueNobodyPoppedDropsWithoutWaiting)
+{
+    auto state = make_state(3, qmp::wait_forever); // would hang here if it waited
+    state->push_all(batch(0, 3));
+    state->push_all(batch(3, 4));
+    EXPECT_EQ(state->dropped(), 4u);
+    EXPECT_EQ(drain(*state), range(4, 6));
+}
+
+TEST(EventQueue, ConsumerThatStopsPoppingIsWaitedForUntilConsumerWaitAfterItsLastPop)
+{
+    constexpr auto wait = 200ms;
+    auto state = make_state(3, wait);
+    state->push_all(batch(0, 3));
+    ASSERT_EQ(state->try_pop()->name, "0");
+    const auto popped_at = std::chrono::steady_clock::now();
+    state->push_all(batch(3, 5)); // nobody pops any more: waits out the 200 ms, then drops
+    EXPECT_GE(std::chrono::steady_clock::now() - popped_at, wait);
+    EXPECT_EQ(state->dropped(), 4u); // 1 and 2 queued, 3 and 4 of the batch (5 > 3)
+    state->push_all(batch(8, 1)); // long after the last pop: drops at once
+    EXPECT_EQ(state->dropped(), 5u);
+    EXPECT_EQ(drain(*state), range(6, 8));
+}
+
+TEST(EventQueue, CloseAndClearEndTheWaitForRoom)
+{
+    for (const bool close : {true, false}) {
+        SCOPED_TRACE(close ? "close()" : "clear()");
+        auto state = make_state(3, qmp::wait_forever);
+        state->push_all(batch(0, 3));
+        ASSERT_EQ(state->try_pop()->name, "0"); // popped once: push_all() now waits for room
+        std::thread reader([&] { state->push_all(batch(3, 2)); }); // 2 + 2 do not fit
+        if (close)
+            state->close(std::make_exception_ptr(qmp::DisconnectedError("gone")));
+        else
+            state->clear();
+        reader.join(); // hangs (until the test's timeout) if the wait did not end
+        if (close) { // then the oldest is dropped, as without waiting
+            EXPECT_EQ(state->dropped(), 1u);
+            EXPECT_EQ(drain(*state), range(2, 4));
+        } else {
+            EXPECT_EQ(state->dropped(), 0u);
+            EXPECT_EQ(drain(*state), range(3, 4));
+        }
+    }
+}
+
 // ---- a consumer that falls behind gets events built by the reader -------------------------------
 
 TEST(EventQueue, ConsumerBehindOnlyWhileSomeonePops)
@@ -275,8 +351,8 @@ TEST(EventRouter, ListenerBehindGetsTheSameEvents)
             "test", std::make_shared<spdlog::sinks::null_sink_mt>());
         qmp::detail::EventRouter router(logger);
         router.reopen_all();
-        auto first = router.add({}, 8);
-        auto last = router.add({{"E2", "E3", "E4", "E5", "E6"}, nullptr}, 8);
+        auto first = router.add({}, {8, 0ms});
+        auto last = router.add({{"E2", "E3", "E4", "E5", "E6"}, nullptr}, {8, 0ms});
         auto& slow = first_behind ? *first : *last;
         auto& fast = first_behind ? *last : *first;
 

@@ -23,9 +23,12 @@ class EventQueueState;
 ///
 /// Client::events() is the queue of every event; it lives as long as its Client and stays the
 /// same object across disconnect() and connect(). Client::listen() returns more queues, each with
-/// its own copy of the events it selects, from its creation on; destroying one unsubscribes it. When it is full the *oldest* event is dropped to make room:
-/// the reader never blocks on a slow consumer (that would stall every reply), and every drop is
-/// counted by dropped() and logged at warning level.
+/// its own copy of the events it selects, from its creation on; destroying one unsubscribes it. 
+/// When it is full and someone pops it (within ClientOptions::event_queue_wait of the last pop),
+/// the reader waits for room, so a consumer that keeps popping loses nothing; otherwise, or once
+/// that wait runs out, the *oldest* event is dropped to make room (the reader never stalls long
+/// on a consumer that stopped: that would stall every reply), and every drop is counted by
+/// dropped() and logged at warning level.
 ///
 /// When the connection ends the queue is closed: pop() first returns every event already
 /// received, then throws DisconnectedError (ProtocolError if the peer broke the protocol). A new

@@ -66,9 +66,19 @@ struct ClientOptions {
     /// Deeper is a ProtocolError; checked before parsing, so it also bounds stack use.
     std::size_t max_nesting_depth = 1024;
 
-    /// Most events kept in Client::events() before the oldest are dropped (and counted).
-    /// qmp::unbounded keeps every event.
+    /// Most events kept in Client::events() (and in each listen() queue, and for on_event()
+    /// callbacks) before the oldest are dropped (and counted). qmp::unbounded keeps every event.
     std::size_t event_queue_capacity = 10000;
+
+    /// How long the reader thread waits for room in a full event queue whose consumer is
+    /// popping, before it drops the oldest events instead. A queue counts as being popped until
+    /// this long after its last pop, and the wait ends then at the latest. So a consumer that
+    /// keeps popping loses nothing however fast the peer sends (the reader slows to its pace),
+    /// and a consumer that stops, or a queue nobody pops, costs the reader at most one such
+    /// wait before events are dropped as before. While it waits the reader reads nothing, so
+    /// replies wait too. 0: never wait. qmp::wait_forever: never drop the events of a queue
+    /// that was popped once (until the connection ends; execute() timeouts still apply).
+    std::chrono::milliseconds event_queue_wait = std::chrono::milliseconds(100);
 
     /// With OOB negotiated, the most in-band commands kept in flight; more wait inside the
     /// client (bounded by their timeout). QEMU queues 8 and then stops reading its socket, after
