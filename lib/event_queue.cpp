@@ -242,7 +242,11 @@ EventQueue::EventQueue(std::shared_ptr<detail::EventQueueState> state) : state_(
 {
 }
 
-EventQueue::~EventQueue() = default;
+EventQueue::~EventQueue()
+{
+    if (state_) // not moved from: nobody pops this queue any more, so the reader must not wait
+        state_->terminate();
+}
 EventQueue::EventQueue(EventQueue&&) noexcept = default;
 EventQueue& EventQueue::operator=(EventQueue&&) noexcept = default;
 

@@ -61,6 +61,8 @@ public:
     /// For the callback dispatcher: waits for an event across sessions, ignoring close(), until
     /// terminate(). Empty optional once terminated.
     std::optional<Event> pop_until_terminated();
+    /// The consumer is gone (the dispatcher stops, or a listener's EventQueue was destroyed):
+    /// ends pop_until_terminated() and any wait for room, and push_all() no longer waits.
     void terminate();
     std::size_t size() const;
     /// Whether a consumer pops but is behind: a good part of the queue waits to be popped, and

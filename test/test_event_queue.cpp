@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <memory>
 #include <thread>
 
 #include <qmp/error.hpp>
@@ -283,6 +284,19 @@ TEST(EventQueue, CloseAndClearEndTheWaitForRoom)
             EXPECT_EQ(drain(*state), range(3, 4));
         }
     }
+}
+
+TEST(EventQueue, DestroyingTheQueueEndsTheWaitForRoom)
+{
+    auto state = make_state(3, qmp::wait_forever);
+    auto queue = std::make_unique<qmp::EventQueue>(state);
+    state->push_all(batch(0, 3));
+    ASSERT_EQ(queue->try_pop()->name, "0"); // popped once: push_all() now waits for room
+    std::thread reader([&] { state->push_all(batch(3, 2)); }); // 2 + 2 do not fit
+    queue.reset(); // a listener unsubscribed: nobody will pop again
+    reader.join(); // hangs (until the test's timeout) if the wait did not end
+    EXPECT_EQ(state->dropped(), 1u);
+    EXPECT_EQ(drain(*state), range(2, 4));
 }
 
 // ---- a consumer that falls behind gets events built by the reader -------------------------------
