@@ -253,8 +253,8 @@ TEST(EventQueue, ConsumerThatStopsPoppingIsWaitedForUntilConsumerWaitAfterItsLas
     constexpr auto wait = 200ms;
     auto state = make_state(3, wait);
     state->push_all(batch(0, 3));
+    const auto popped_at = std::chrono::steady_clock::now(); // no later than the pop's own time
     ASSERT_EQ(state->try_pop()->name, "0");
-    const auto popped_at = std::chrono::steady_clock::now();
     state->push_all(batch(3, 5)); // nobody pops any more: waits out the 200 ms, then drops
     EXPECT_GE(std::chrono::steady_clock::now() - popped_at, wait);
     EXPECT_EQ(state->dropped(), 4u); // 1 and 2 queued, 3 and 4 of the batch (5 > 3)
@@ -271,6 +271,11 @@ TEST(EventQueue, CloseAndClearEndTheWaitForRoom)
         state->push_all(batch(0, 3));
         ASSERT_EQ(state->try_pop()->name, "0"); // popped once: push_all() now waits for room
         std::thread reader([&] { state->push_all(batch(3, 2)); }); // 2 + 2 do not fit
+        // The reader queues 3, the one that fits, then waits for room for 4.
+        const auto give_up = std::chrono::steady_clock::now() + 10s;
+        while (state->size() < 3 && std::chrono::steady_clock::now() < give_up)
+            std::this_thread::yield();
+        EXPECT_EQ(state->size(), 3u);
         if (close)
             state->close(std::make_exception_ptr(qmp::DisconnectedError("gone")));
         else
@@ -279,9 +284,9 @@ TEST(EventQueue, CloseAndClearEndTheWaitForRoom)
         if (close) { // then the oldest is dropped, as without waiting
             EXPECT_EQ(state->dropped(), 1u);
             EXPECT_EQ(drain(*state), range(2, 4));
-        } else {
+        } else { // 1 to 3 were cleared; 4 then had room
             EXPECT_EQ(state->dropped(), 0u);
-            EXPECT_EQ(drain(*state), range(3, 4));
+            EXPECT_EQ(drain(*state), range(4, 4));
         }
     }
 }
