@@ -818,8 +818,8 @@ TEST(ClientEvents, ConsumerThatStopsPoppingDelaysRepliesByTheQueueWaitAtMost)
     options.event_queue_wait = 300ms;
     qmp::Client client(options);
     client.connect(server.address());
+    const auto popped_at = std::chrono::steady_clock::now(); // no later than the pop's own time
     ASSERT_EQ(client.events().pop(5s)->name, "FIRST");
-    const auto popped_at = std::chrono::steady_clock::now();
     client.execute("sync", json::object(), qmp::ExecOptions{5s}); // nobody pops meanwhile
     EXPECT_GE(std::chrono::steady_clock::now() - popped_at, 300ms); // the reader waited...
     EXPECT_EQ(client.events().dropped(), 15u); // ...and then dropped, as without waiting
