@@ -50,7 +50,17 @@ struct MessageClass {
 /// Classifies one framed message. It stops at the first top-level member that no event has
 /// ("return", "id", "QMP", ...), so a reply costs little more than its first token; an event is
 /// validated whole by nlohmann's parser, the same one that parses everything else.
+///
+/// QEMU's own spelling of an event is read without the parser (see CanonicalEventReader in
+/// event_message.cpp), into the record the parser would have made, byte for byte.
 MessageClass classify_message(std::string_view text);
+
+/// classify_message() always through nlohmann's SAX parser; for tests comparing the two.
+MessageClass classify_message_by_parser(std::string_view text);
+
+/// The event of \p text if QEMU's own spelling of one, recorded as classify_message_by_parser()
+/// would; nothing otherwise (then only the parser can tell what the text is).
+std::optional<QueuedEvent> read_canonical_event(std::string_view text);
 
 /// The Event of \p message, an object whose "event" member is a string.
 /// \throws qmp::Error (an internal error) if that member is missing or not a string.

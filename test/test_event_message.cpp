@@ -415,8 +415,7 @@ TEST(ParseInPlace, DamagedRecordIsAnInternalError)
         QueuedEvent queued{"X", record, std::nullopt};
         EXPECT_THROW(qmp::detail::parse_in_place(queued), qmp::Error);
         EXPECT_FALSE(queued.parsed);
-        EXPECT_THROW(
-            qmp::detail::take_event(QueuedEvent{"X", record, std::nullopt}), qmp::Error);
+        EXPECT_THROW(qmp::detail::take_event(QueuedEvent{"X", record, std::nullopt}), qmp::Error);
     }
 }
 
@@ -474,5 +473,88 @@ TEST(ClassifyMessage, EveryEventParsesToTheSameEvent)
         MessageClass result = classify_message(text);
         ASSERT_EQ(result.kind, Kind::event);
         expect_event_matches_tree(text, std::move(result.event));
+    }
+}
+
+// ---- QEMU's own spelling is read without the parser --------------------------------------------
+
+namespace {
+
+std::string canonical(const std::string& seconds, const std::string& micros,
+    const std::string& name, const std::string& data_member = "")
+{
+    return R"({"timestamp": {"seconds": )" + seconds + R"(, "microseconds": )" + micros +
+        R"(}, "event": ")" + name + "\"" + data_member + "}";
+}
+
+} // namespace
+
+// The reader takes QEMU's spelling and records it byte for byte as the parser does, so the
+// consumer builds the same tree (the types of numbers included: "-0" is a signed 0).
+TEST(CanonicalEvent, RecordsWhatTheParserRecords)
+{
+    const std::vector<std::string> texts = {
+        qemu_stop,
+        qemu_job_status_change,
+        canonical("-1", "-1", "RTC_CHANGE", R"(, "data": {"offset": -2, "qom-path": "/m/rtc"})"),
+        canonical("0", "-0", "E"),
+        canonical("999999999999999999", "-999999999999999999", "BIG"),
+        canonical("1", "2", ""),
+        canonical("1", "2", "ODD name-with.chars/~!", R"(, "data": [1, "x", {"event": null}])"),
+        canonical("1", "2", "SCALAR_DATA", R"(, "data": 3.5e2)"),
+        canonical("1", "2", "STRING_DATA", R"(, "data": "caf\u00e9 \"quoted\"")"),
+        canonical("1", "2", "SPACED", R"(, "data": { "a" : [ ] } )") + "\r\n",
+        canonical("1", "2", "NESTED", R"(, "data": {"a": {"b": {"c": [[{"d": -0.0}]]}}})"),
+        // Deeper than build_tree() keeps inline (16 containers): the rest go on the heap.
+        canonical("1", "2", "DEEP",
+            ", \"data\": " + std::string(20, '[') + R"({"x": [1, {"y": 2}], "z": 3})" +
+                std::string(20, ']')),
+    };
+    for (const auto& text : texts) {
+        SCOPED_TRACE(text);
+        const auto read = qmp::detail::read_canonical_event(text);
+        ASSERT_TRUE(read.has_value());
+        MessageClass parsed = qmp::detail::classify_message_by_parser(text);
+        ASSERT_EQ(parsed.kind, Kind::event);
+        EXPECT_EQ(read->name, parsed.event.name);
+        EXPECT_EQ(read->record, parsed.event.record);
+        EXPECT_FALSE(read->parsed);
+        expect_event_matches_tree(text, QueuedEvent(*read));
+    }
+}
+
+// Any other spelling, valid or not, is left to the parser, which then decides.
+TEST(CanonicalEvent, LeavesEveryOtherSpellingToTheParser)
+{
+    const std::vector<std::string> texts = {
+        R"({"timestamp":{"seconds":1,"microseconds":2},"event":"TIGHT"})",
+        R"({"event": "STOP", "timestamp": {"seconds": 1, "microseconds": 2}})",
+        canonical("1", "2", R"(ESC\"APED)"),
+        canonical("1", "2", "caf\xc3\xa9"), // UTF-8: the parser checks it
+        canonical("1", "2", "TAB\tINSIDE"), // a control character: invalid JSON
+        canonical("1234567890123456789", "2", "LONG"), // 19 digits
+        canonical("01", "2", "LEADING_ZERO"),
+        canonical("1.5", "2", "FRACTION"),
+        canonical("1e3", "2", "EXPONENT"),
+        canonical("-", "2", "SIGN_ONLY"),
+        canonical("1", "2", "EXTRA", R"(, "data": {}, "more": 1)"),
+        canonical("1", "2", "EXTRA_FIRST", R"(, "more": 1, "data": {})"),
+        canonical("1", "2", "BAD_DATA", R"(, "data": {"a": tru})"),
+        canonical("1", "2", "NO_DATA", R"(, "data": )"),
+        canonical("1", "2", "TWO_DATA", R"(, "data": 1, "data": 2)"),
+        canonical("1", "2", "GARBAGE") + "x",
+        canonical("1", "2", "CLOSED_TWICE") + "}",
+        canonical("1", "2", "CUT").substr(0, 60),
+    };
+    for (const auto& text : texts) {
+        SCOPED_TRACE(text);
+        EXPECT_FALSE(qmp::detail::read_canonical_event(text).has_value());
+        // And classify_message() says what the parser says.
+        const MessageClass fast = classify_message(text);
+        const MessageClass parsed = qmp::detail::classify_message_by_parser(text);
+        EXPECT_EQ(fast.kind, parsed.kind);
+        EXPECT_EQ(fast.event.name, parsed.event.name);
+        EXPECT_EQ(fast.event.record, parsed.event.record);
+        EXPECT_EQ(fast.error, parsed.error);
     }
 }

@@ -10,9 +10,13 @@
 //      (the same lexer stops at the same byte);
 //  (d) kind == event  =>  take_event() of the queued event (its record) does not throw, and its
 //      name, data and raw are those of the oracle's tree (raw also dumps alike: -0.0 stays);
+//  (e) classify_message() and classify_message_by_parser() agree (kind, name, record, error)
+//      whenever either finds an event: QEMU's spelling, read without the parser, is recorded
+//      byte for byte as the parser records it;
 //  and the classifier calls invalid JSON "other" only when it stopped before the error, which
 //  it can only do at an object's key or an array: the text then starts with { or [.
-// Each input is checked as it is, and again as the "data" of an event.
+// Each input is checked as it is, and again as the "data" of an event, spelled both as QEMU
+// spells events and otherwise.
 // The classifier stops early on most replies, so "other" says nothing about the rest of a
 // message; that is the caller's tree parse's business.
 #include <algorithm>
@@ -40,6 +44,8 @@ constexpr std::size_t max_input = 64 * 1024;
 // reaching new code in the classifier.
 constexpr std::size_t max_brackets = 512;
 constexpr std::string_view wrap_prefix = R"({"event": "FUZZ", "data": )";
+constexpr std::string_view canonical_prefix =
+    R"({"timestamp": {"seconds": 1795603764, "microseconds": -0}, "event": "FUZZ", "data": )";
 
 [[noreturn]] void fail(const char* what, std::string_view text, const std::string& detail = {})
 {
@@ -138,6 +144,18 @@ void check(std::string_view text)
             fail("invalid JSON that the classifier read whole is not malformed", text, kind);
     }
 
+    const MessageClass by_parser = qmp::detail::classify_message_by_parser(text);
+    if (result.kind == Kind::event || by_parser.kind == Kind::event) { // (e)
+        if (by_parser.kind != result.kind)
+            fail("the parser's kind differs", text, kind + " / " + kind_name(by_parser.kind));
+        if (by_parser.event.name != result.event.name)
+            fail("the parser's name differs", text, by_parser.event.name);
+        if (by_parser.event.record != result.event.record)
+            fail("the parser's record differs", text);
+        if (by_parser.error != result.error)
+            fail("the parser's error differs", text, by_parser.error);
+    }
+
     if (result.kind == Kind::event) { // (d)
         qmp::detail::QueuedEvent queued = std::move(result.event);
         const std::string name = queued.name;
@@ -180,5 +198,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // reply, a bare array or number) then goes through the event's record and back, and
     // whatever follows a value can make the member list invalid or not an event's.
     check(std::string(wrap_prefix).append(text).append("}"));
+    check(std::string(canonical_prefix).append(text).append("}"));
     return 0;
 }
