@@ -49,8 +49,7 @@ Event EventQueueState::pop_locked(std::unique_lock<std::mutex>& lock)
     std::vector<QueuedEvent> spent; // freed after unlocking
     QueuedEvent event = take_front(spent);
     checks_since_pop_ = 0;
-    if (consumer_wait_.count() > 0)
-        last_pop_ = Clock::now();
+    ++pops_; // no clock read here: it would cost every pop as much as a small event's parse
     const bool room_made = pusher_waiting_ && size_ <= wake_at_;
     lock.unlock();
     if (room_made)
@@ -62,21 +61,26 @@ bool EventQueueState::wait_for_room(std::unique_lock<std::mutex>& lock)
 {
     // Woken when half the queue is free, not at each pop: the reader then reads on for a while.
     wake_at_ = capacity_ / 2;
-    while (size_ > wake_at_) {
-        if (closed_ || terminated_ || !last_pop_)
+    const auto has_room = [this] { return size_ <= wake_at_ || closed_ || terminated_; };
+    while (!has_room()) {
+        // Nobody ever popped, or nobody popped since the reader last gave up: no wait.
+        if (pops_ == 0 || pops_ == pops_when_given_up_)
             return false;
-        // Pops move last_pop_ on without waking us; waking at the old limit, we look again.
-        const auto give_up = deadline_from(*last_pop_, consumer_wait_);
-        if (Clock::now() >= give_up)
-            return false;
+        // Waits in windows of consumer_wait_; a window without a single pop ends the wait.
+        const std::uint64_t pops_before = pops_;
+        const auto window_end = deadline_after(consumer_wait_);
         pusher_waiting_ = true;
-        if (give_up == Clock::time_point::max())
-            room_.wait(lock);
+        if (window_end == Clock::time_point::max())
+            room_.wait(lock, has_room);
         else
-            room_.wait_until(lock, give_up);
+            room_.wait_until(lock, window_end, has_room);
         pusher_waiting_ = false;
+        if (!has_room() && pops_ == pops_before) {
+            pops_when_given_up_ = pops_;
+            return false;
+        }
     }
-    return true;
+    return size_ <= wake_at_;
 }
 
 void EventQueueState::hand_over_as_room_allows(

@@ -22,8 +22,8 @@ namespace qmp::detail {
 /// How much a queue holds, and how long the reader waits for its consumer when it is full.
 struct QueueLimits {
     std::size_t capacity = 0; ///< 0 is taken as 1
-    /// ClientOptions::event_queue_wait: a full queue whose consumer popped within this time
-    /// makes push_all() wait for room (until this long after the last pop) instead of dropping.
+    /// ClientOptions::event_queue_wait: a full queue whose consumer pops makes push_all() wait
+    /// for room instead of dropping, until this long passes without a pop.
     std::chrono::milliseconds consumer_wait{0};
 };
 
@@ -31,8 +31,9 @@ struct QueueLimits {
 /// needed) and parsed by the thread that pops them, after the lock is released.
 ///
 /// Thread safety: every member is thread-safe. push_all() blocks only on a full queue whose
-/// consumer is popping, and at most QueueLimits::consumer_wait after its last pop, so a consumer
-/// that stops popping stalls the reader thread for a bounded time, once.
+/// consumer is popping, and gives up once QueueLimits::consumer_wait passes without a pop (at
+/// most twice that after the last pop), so a consumer that stops popping stalls the reader
+/// thread for a bounded time, once.
 class EventQueueState {
 public:
     EventQueueState(QueueLimits limits, std::shared_ptr<spdlog::logger> logger);
@@ -90,7 +91,8 @@ private:
     void hand_over_as_room_allows(
         std::unique_lock<std::mutex>& lock, std::vector<QueuedEvent>& events);
     /// Waits until half the queue is free. \returns false, at once or later, when the consumer
-    /// has not popped for consumer_wait_ (or never did), or the queue was closed.
+    /// never popped, did not pop since the last time this gave up, or lets consumer_wait_ pass
+    /// without popping; or when the queue was closed or terminated.
     bool wait_for_room(std::unique_lock<std::mutex>& lock);
 
     // The events, in the batches the reader delivered them in: push_all() hands a whole batch
@@ -101,7 +103,8 @@ private:
     std::vector<QueuedEvent> spare_; // an emptied batch, given back to the reader to fill again
     std::uint64_t dropped_ = 0;
     unsigned checks_since_pop_ = ~0u; // consumer_behind() calls since the last pop
-    std::optional<std::chrono::steady_clock::time_point> last_pop_; // none: never popped
+    std::uint64_t pops_ = 0; // events popped by consumers
+    std::uint64_t pops_when_given_up_ = ~std::uint64_t(0); // pops_ when wait_for_room() gave up
     // A push_all() waits on room_ until size_ falls to wake_at_, half the queue, so that the
     // reader, once woken, has room for many reads and does not wake per pop.
     std::condition_variable room_;

@@ -248,7 +248,7 @@ TEST(EventQueue, FullQueueNobodyPoppedDropsWithoutWaiting)
     EXPECT_EQ(drain(*state), range(4, 6));
 }
 
-TEST(EventQueue, ConsumerThatStopsPoppingIsWaitedForUntilConsumerWaitAfterItsLastPop)
+TEST(EventQueue, ConsumerThatStopsPoppingIsWaitedForOncePeriodWithoutAPop)
 {
     constexpr auto wait = 200ms;
     auto state = make_state(3, wait);
@@ -258,9 +258,44 @@ TEST(EventQueue, ConsumerThatStopsPoppingIsWaitedForUntilConsumerWaitAfterItsLas
     state->push_all(batch(3, 5)); // nobody pops any more: waits out the 200 ms, then drops
     EXPECT_GE(std::chrono::steady_clock::now() - popped_at, wait);
     EXPECT_EQ(state->dropped(), 4u); // 1 and 2 queued, 3 and 4 of the batch (5 > 3)
-    state->push_all(batch(8, 1)); // long after the last pop: drops at once
+    const auto given_up_at = std::chrono::steady_clock::now();
+    state->push_all(batch(8, 1)); // no pop since the reader gave up: drops at once
+    EXPECT_LT(std::chrono::steady_clock::now() - given_up_at, wait);
     EXPECT_EQ(state->dropped(), 5u);
-    EXPECT_EQ(drain(*state), range(6, 8));
+    ASSERT_EQ(state->try_pop()->name, "6"); // it pops again: the reader waits again
+    const auto popped_again_at = std::chrono::steady_clock::now();
+    state->push_all(batch(9, 2));
+    EXPECT_GE(std::chrono::steady_clock::now() - popped_again_at, wait);
+    EXPECT_EQ(state->dropped(), 6u);
+    EXPECT_EQ(drain(*state), range(8, 10));
+}
+
+// A slow consumer that still pops at least once per consumer_wait keeps the reader waiting for
+// as long as it takes: here it makes room (half the queue) in 1.5 times consumer_wait.
+TEST(EventQueue, SlowConsumerThatKeepsPoppingLosesNothing)
+{
+    constexpr auto wait = 200ms;
+    constexpr int capacity = 20;
+    constexpr int count = 2 * capacity;
+    auto state = make_state(capacity, wait);
+    state->push_all(batch(0, capacity));
+    std::vector<int> popped{std::stoi(state->try_pop()->name)}; // popped once: the reader waits
+    const auto start = std::chrono::steady_clock::now();
+    std::thread consumer([&] {
+        while (popped.size() < count) {
+            const auto event = state->pop_until(std::chrono::steady_clock::now() + 10s);
+            if (!event)
+                break;
+            popped.push_back(std::stoi(event->name));
+            std::this_thread::sleep_for(30ms); // the consumer's own work, well within the wait
+        }
+    });
+    for (int first = capacity; first < count; first += 5)
+        state->push_all(batch(first, 5));
+    consumer.join();
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 3 * wait); // longer than one period
+    EXPECT_EQ(state->dropped(), 0u);
+    EXPECT_EQ(popped, range(0, count - 1));
 }
 
 TEST(EventQueue, CloseAndClearEndTheWaitForRoom)

@@ -24,7 +24,7 @@ class EventQueueState;
 /// Client::events() is the queue of every event; it lives as long as its Client and stays the
 /// same object across disconnect() and connect(). Client::listen() returns more queues, each with
 /// its own copy of the events it selects, from its creation on; destroying one unsubscribes it.
-/// When it is full and someone pops it (within ClientOptions::event_queue_wait of the last pop),
+/// When it is full and someone pops it (at least once per ClientOptions::event_queue_wait),
 /// the reader waits for room, so a consumer that keeps popping loses nothing; otherwise, or once
 /// that wait runs out, the *oldest* event is dropped to make room (the reader never stalls long
 /// on a consumer that stopped: that would stall every reply), and every drop is counted by
@@ -84,4 +84,4 @@ private:
     std::shared_ptr<detail::EventQueueState> state_;
 };
 
-}  // namespace qmp
+} // namespace qmp

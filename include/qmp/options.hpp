@@ -71,11 +71,12 @@ struct ClientOptions {
     std::size_t event_queue_capacity = 10000;
 
     /// How long the reader thread waits for room in a full event queue whose consumer is
-    /// popping, before it drops the oldest events instead. A queue counts as being popped until
-    /// this long after its last pop, and the wait ends then at the latest. So a consumer that
-    /// keeps popping loses nothing however fast the peer sends (the reader slows to its pace),
-    /// and a consumer that stops, or a queue nobody pops, costs the reader at most one such
-    /// wait before events are dropped as before. While it waits the reader reads nothing, so
+    /// popping, before it drops the oldest events instead. The reader waits as long as the
+    /// consumer pops at least once in every such period, and gives up after a period without
+    /// a pop (at most twice this after the last pop). So a consumer that keeps popping loses
+    /// nothing however fast the peer sends (the reader slows to its pace), and a consumer that
+    /// stops costs the reader one such wait (until it pops again), a queue nobody ever popped
+    /// none, before events are dropped as before. While it waits the reader reads nothing, so
     /// replies wait too. 0: never wait. qmp::wait_forever: never drop the events of a queue
     /// that was popped once (until the connection ends; execute() timeouts still apply).
     std::chrono::milliseconds event_queue_wait = std::chrono::milliseconds(100);
