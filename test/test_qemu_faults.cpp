@@ -94,7 +94,7 @@ void run_worker(qmp::Client& client, int thread_index, Gate& gate,
         const Command& command = commands()[i % commands().size()];
         const auto sent_at = SteadyClock::now();
         Outcome outcome = other;
-        std::string detail;
+        std::string detail, disconnected_because;
         try {
             const qmp::json value = client.execute(command.name, command.arguments, exec(2s));
             outcome = reply;
@@ -109,8 +109,9 @@ void run_worker(qmp::Client& client, int thread_index, Gate& gate,
         } catch (const qmp::ProtocolError& e) {
             outcome = protocol_error;
             detail = std::string("ProtocolError: ") + e.what();
-        } catch (const qmp::DisconnectedError&) {
+        } catch (const qmp::DisconnectedError& e) {
             outcome = disconnected;
+            disconnected_because = e.what();
         } catch (const std::exception& e) {
             detail = std::string("unexpected exception: ") + e.what();
         } catch (...) {
@@ -129,7 +130,7 @@ void run_worker(qmp::Client& client, int thread_index, Gate& gate,
             if (killed_at.load() == 0 || now < kill) {
                 ++totals.early;
                 totals.problem("thread " + std::to_string(thread_index) +
-                    ": the connection ended before the kill");
+                    ": the connection ended before the kill (" + disconnected_because + ")");
             } else if (sent_at < kill) {
                 ++totals.interrupted;
             }
@@ -153,6 +154,7 @@ TEST(QemuFaults, KilledAtRandomMomentsWhileEightThreadsExecute)
     std::uniform_int_distribution<int> delay_us(0, 20'000);
 
     Totals all;
+    int early_diagnosed = 0;
     long long start_ms_total = 0;
     const auto begin = SteadyClock::now();
     for (int round = 0; round < rounds; ++round) {
@@ -214,6 +216,9 @@ TEST(QemuFaults, KilledAtRandomMomentsWhileEightThreadsExecute)
                 all.slowest_end_ms = std::max(all.slowest_end_ms, ms(result.finished_at - kill));
                 if (!t.first_problem.empty())
                     all.problem("round " + std::to_string(round) + ": " + t.first_problem);
+                if (t.early != 0 && early_diagnosed++ == 0) // why, once: QEMU may have said
+                    ADD_FAILURE() << "the connection ended before the kill; QEMU's output: "
+                                  << vm.stderr_output();
                 EXPECT_LT(ms(result.finished_at - kill), ms(bound_after_kill));
             }
 
