@@ -330,10 +330,7 @@ void Connection::handle_message(std::string_view text)
     const Members members = members_of(message);
     if (members.event && members.event->is_string()) {
         // An event with members classify_message() does not expect: its tree is built here.
-        QueuedEvent event;
-        event.name = members.event->get_ref<const std::string&>();
-        event.parsed = event_from_message(std::move(message));
-        queue_event(std::move(event));
+        queue_event(QueuedEvent::built(event_from_message(std::move(message))));
         return;
     }
 
@@ -390,7 +387,7 @@ bool Connection::hand_over_text(std::string_view id, std::string_view text)
 void Connection::queue_event(QueuedEvent&& event)
 {
     if (event_batch_.capacity() == 0)
-        event_batch_.reserve(64); // not grown from 1: a burst of events fills it in one read
+        event_batch_.reserve(256); // not grown from 1: a 16 KiB read brings ~200 QEMU events
     event_batch_.push_back(std::move(event));
 }
 

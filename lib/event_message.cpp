@@ -21,7 +21,7 @@ constexpr char string = 's', key = 'k';
 constexpr char object = '{', array = '[', end = ')';
 } // namespace tag
 
-void append_varint(std::string& record, char kind, std::uint64_t number)
+void append_varint(EventRecord& record, char kind, std::uint64_t number)
 {
     record.push_back(kind);
     while (number >= 0x80) {
@@ -31,7 +31,7 @@ void append_varint(std::string& record, char kind, std::uint64_t number)
     record.push_back(static_cast<char>(number));
 }
 
-void append_text(std::string& record, char kind, std::string_view text)
+void append_text(EventRecord& record, char kind, std::string_view text)
 {
     append_varint(record, kind, text.size());
     record.append(text);
@@ -49,7 +49,7 @@ public:
     };
 
     /// \p record: what to append to (scope value); \p text_size: the text's, to reserve for.
-    EventClassifier(Scope scope, std::string record, std::size_t text_size)
+    EventClassifier(Scope scope, EventRecord record, std::size_t text_size)
         : scope_(scope), text_size_(text_size), record_(std::move(record))
     {
     }
@@ -75,7 +75,7 @@ public:
         char bytes[sizeof number];
         std::memcpy(bytes, &number, sizeof number);
         record_.push_back(tag::floating);
-        record_.append(bytes, sizeof bytes);
+        record_.append(std::string_view(bytes, sizeof bytes));
         return value();
     }
     bool binary(json::binary_t&) { return false; } // JSON text has none
@@ -83,9 +83,13 @@ public:
     {
         if (expecting_event_name_ && depth_ == 1) {
             event_is_string_ = true;
-            result.event.name = text;
+            put_varint(tag::string, text.size());
+            name_at_ = record_.size();
+            name_size_ = text.size();
+            record_.append(text);
+        } else {
+            put_text(tag::string, text);
         }
-        put_text(tag::string, text);
         return value();
     }
     bool start_object(std::size_t)
@@ -114,12 +118,10 @@ public:
                 // The last "event" member counts, as in a parsed tree.
                 expecting_event_name_ = true;
                 event_is_string_ = false;
-                result.event.name.clear();
             } else if (name != "timestamp" && name != "data") {
                 return false;
             }
-            if (record_.capacity() < text_size_) // likely an event: record it without regrowing
-                record_.reserve(text_size_ + 16);
+            record_.reserve(text_size_ + 16); // likely an event: record it without regrowing
         }
         put_text(tag::key, name);
         return true;
@@ -132,7 +134,16 @@ public:
     }
 
     bool is_event() const { return event_is_string_; }
-    std::string take_record() { return std::move(record_); }
+    /// The record, with where the event's name is in it, once is_event().
+    QueuedEvent take_event()
+    {
+        QueuedEvent event;
+        event.record = std::move(record_);
+        event.name_at = static_cast<std::uint32_t>(name_at_);
+        event.name_size = static_cast<std::uint32_t>(name_size_);
+        return event;
+    }
+    EventRecord take_record() { return std::move(record_); }
 
 private:
     // Called for every value: only the value right after the top-level "event" key names it.
@@ -158,7 +169,8 @@ private:
 
     const Scope scope_;
     const std::size_t text_size_;
-    std::string record_;
+    EventRecord record_;
+    std::size_t name_at_ = 0, name_size_ = 0;
     int depth_ = 0;
     int started_ = 0;
     bool expecting_event_name_ = false;
@@ -390,7 +402,7 @@ public:
     std::optional<QueuedEvent> read()
     {
         QueuedEvent event;
-        std::string& record = event.record;
+        EventRecord& record = event.record;
         record.reserve(text_.size() + 16);
         record.push_back(tag::object);
         if (!literal(R"({"timestamp": {"seconds": )"))
@@ -411,8 +423,11 @@ public:
             ++at_;
         if (at_ >= text_.size() || text_[at_] != '"')
             return std::nullopt;
-        event.name = text_.substr(name_start, at_ - name_start);
-        append_text(record, tag::string, event.name);
+        const std::string_view name = text_.substr(name_start, at_ - name_start);
+        append_varint(record, tag::string, name.size());
+        event.name_at = static_cast<std::uint32_t>(record.size());
+        event.name_size = static_cast<std::uint32_t>(name.size());
+        record.append(name);
         ++at_;
         // The message's last '}' closes it: what lies before it, after "data", is the data.
         std::size_t close = text_.size();
@@ -448,7 +463,7 @@ private:
     }
 
     // An integer as nlohmann's lexer reads it: unsigned unless it has a sign ("-0" included).
-    bool integer(std::string& record)
+    bool integer(EventRecord& record)
     {
         const bool negative = at_ < text_.size() && text_[at_] == '-';
         const std::size_t digits_start = negative ? at_ + 1 : at_;
@@ -478,6 +493,81 @@ private:
 
 } // namespace
 
+EventRecord& EventRecord::operator=(const EventRecord& other)
+{
+    if (this != &other) {
+        clear();
+        append(other.view());
+    }
+    return *this;
+}
+
+EventRecord& EventRecord::operator=(EventRecord&& other) noexcept
+{
+    if (this != &other)
+        take(other);
+    return *this;
+}
+
+void EventRecord::append(std::string_view bytes)
+{
+    if (!on_heap_ && inline_size_ + bytes.size() <= inline_capacity) {
+        std::memcpy(inline_ + inline_size_, bytes.data(), bytes.size());
+        inline_size_ = static_cast<std::uint8_t>(inline_size_ + bytes.size());
+    } else {
+        to_heap(bytes.size()).append(bytes);
+    }
+}
+
+void EventRecord::reserve(std::size_t size)
+{
+    if (size > inline_capacity)
+        to_heap(size - this->size());
+}
+
+void EventRecord::clear()
+{
+    inline_size_ = 0;
+    on_heap_ = false;
+    heap_.clear();
+}
+
+std::string& EventRecord::to_heap(std::size_t more)
+{
+    if (!on_heap_) {
+        heap_.reserve(inline_size_ + more);
+        heap_.assign(inline_, inline_size_);
+        inline_size_ = 0;
+        on_heap_ = true;
+    }
+    return heap_;
+}
+
+void EventRecord::take(EventRecord& other) noexcept
+{
+    on_heap_ = other.on_heap_;
+    inline_size_ = other.inline_size_;
+    std::memcpy(inline_, other.inline_, other.inline_size_);
+    heap_ = std::move(other.heap_);
+    other.clear();
+}
+
+QueuedEvent QueuedEvent::built(Event&& event)
+{
+    QueuedEvent queued;
+    queued.parsed = std::move(event);
+    return queued;
+}
+
+QueuedEvent QueuedEvent::record_of(const QueuedEvent& event)
+{
+    QueuedEvent copy;
+    copy.record = event.record;
+    copy.name_at = event.name_at;
+    copy.name_size = event.name_size;
+    return copy;
+}
+
 std::optional<QueuedEvent> read_canonical_event(std::string_view text)
 {
     return CanonicalEventReader(text).read();
@@ -485,14 +575,14 @@ std::optional<QueuedEvent> read_canonical_event(std::string_view text)
 
 MessageClass classify_message_by_parser(std::string_view text)
 {
-    EventClassifier classifier(EventClassifier::Scope::message, std::string(), text.size());
+    EventClassifier classifier(EventClassifier::Scope::message, EventRecord(), text.size());
     const bool whole = json::sax_parse(text.begin(), text.end(), &classifier);
     MessageClass result = std::move(classifier.result);
     if (result.kind == MessageClass::Kind::malformed)
         return result;
     if (whole && classifier.is_event()) {
         result.kind = MessageClass::Kind::event;
-        result.event.record = classifier.take_record();
+        result.event = classifier.take_event();
         return result;
     }
     result.kind = MessageClass::Kind::other;
@@ -542,7 +632,7 @@ const Event& parse_in_place(QueuedEvent& queued)
     if (queued.parsed)
         return *queued.parsed;
     // The record stays: copies for other consumers copy it, not the tree.
-    queued.parsed = event_from_message(build_tree(queued.record));
+    queued.parsed = event_from_message(build_tree(queued.record.view()));
     return *queued.parsed;
 }
 

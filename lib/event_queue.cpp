@@ -21,9 +21,8 @@ EventQueueState::EventQueueState(QueueLimits limits, std::shared_ptr<spdlog::log
 
 void EventQueueState::push(Event event)
 {
-    std::vector<QueuedEvent> one(1);
-    one.front().name = event.name;
-    one.front().parsed = std::move(event);
+    std::vector<QueuedEvent> one;
+    one.push_back(QueuedEvent::built(std::move(event)));
     push_all(std::move(one));
 }
 
@@ -128,7 +127,7 @@ void EventQueueState::push_all(std::vector<QueuedEvent>&& events)
             dropped_now += static_cast<std::uint64_t>(excess);
         }
         if (!dropped_events.empty())
-            dropped_name = dropped_events.back().name;
+            dropped_name = dropped_events.back().name();
         if (!events.empty()) { // (all of them may have been handed over while waiting)
             size_ += events.size();
             batches_.push_back(std::move(events));

@@ -39,7 +39,8 @@ std::shared_ptr<const EventRouter::Entries> EventRouter::snapshot() const
 bool EventRouter::accepts(const Filter& filter, QueuedEvent& event) const
 {
     if (!filter.names.empty() &&
-        !std::binary_search(filter.names.begin(), filter.names.end(), event.name))
+        !std::binary_search(filter.names.begin(), filter.names.end(), event.name(),
+            [](std::string_view a, std::string_view b) { return a < b; }))
         return false;
     if (!filter.predicate)
         return true;
@@ -47,9 +48,9 @@ bool EventRouter::accepts(const Filter& filter, QueuedEvent& event) const
     try {
         return filter.predicate(parsed);
     } catch (const std::exception& e) {
-        logger_->warn("an event listener's predicate threw on {}: {}", event.name, e.what());
+        logger_->warn("an event listener's predicate threw on {}: {}", event.name(), e.what());
     } catch (...) {
-        logger_->warn("an event listener's predicate threw on {}", event.name);
+        logger_->warn("an event listener's predicate threw on {}", event.name());
     }
     return false;
 }
@@ -90,9 +91,9 @@ void EventRouter::deliver_batch(std::vector<QueuedEvent>& events)
             if (take)
                 selected.push_back(std::move(event));
             else if (build || event.record.empty())
-                selected.push_back({event.name, {}, event.parsed});
+                selected.push_back(QueuedEvent::built(Event(*event.parsed)));
             else
-                selected.push_back({event.name, event.record, std::nullopt}); // a cheap copy
+                selected.push_back(QueuedEvent::record_of(event)); // a cheap copy
         }
         queue->push_all(std::move(selected));
     }

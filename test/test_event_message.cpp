@@ -65,7 +65,7 @@ void expect_event_matches_tree(const std::string& text, QueuedEvent&& queued)
             expected_time = at(ts["seconds"].get<long long>(), ts["microseconds"].get<long long>());
     }
 
-    const std::string name = queued.name;
+    const std::string name(queued.name());
     EXPECT_EQ(name, tree["event"].get<std::string>());
     EXPECT_FALSE(queued.record.empty());
     EXPECT_FALSE(queued.parsed);
@@ -82,7 +82,7 @@ void expect_event(const std::string& text, const std::string& name)
     SCOPED_TRACE(text);
     MessageClass result = classify_message(text);
     EXPECT_EQ(result.kind, Kind::event);
-    EXPECT_EQ(result.event.name, name);
+    EXPECT_EQ(result.event.name(), name);
     EXPECT_TRUE(result.error.empty());
     if (result.kind == Kind::event)
         expect_event_matches_tree(text, std::move(result.event));
@@ -93,7 +93,7 @@ void expect_other(const std::string& text)
     SCOPED_TRACE(text);
     const MessageClass result = classify_message(text);
     EXPECT_EQ(result.kind, Kind::other);
-    EXPECT_TRUE(result.event.name.empty());
+    EXPECT_TRUE(result.event.name().empty());
     EXPECT_TRUE(result.event.record.empty());
     EXPECT_TRUE(result.error.empty());
 }
@@ -113,7 +113,7 @@ TEST(ClassifyMessage, QemuStopIsAnEvent)
 {
     const MessageClass result = classify_message(qemu_stop);
     EXPECT_EQ(result.kind, Kind::event);
-    EXPECT_EQ(result.event.name, "STOP");
+    EXPECT_EQ(result.event.name(), "STOP");
     EXPECT_TRUE(result.error.empty());
 }
 
@@ -374,11 +374,11 @@ TEST(TakeEvent, TimestampOutOfRangeIsTheEpoch)
 
 TEST(TakeEvent, TakesAnAlreadyParsedEventWithoutARecord)
 {
-    QueuedEvent queued{"STOP", "", std::nullopt};
     qmp::Event parsed;
     parsed.name = "STOP";
     parsed.data = json{{"k", 1}};
-    queued.parsed = parsed;
+    QueuedEvent queued = QueuedEvent::built(std::move(parsed));
+    EXPECT_EQ(queued.name(), "STOP");
     const qmp::Event event = qmp::detail::take_event(std::move(queued));
     EXPECT_EQ(event.name, "STOP");
     EXPECT_EQ(event.data, json({{"k", 1}}));
@@ -388,7 +388,7 @@ TEST(TakeEvent, TakesAnAlreadyParsedEventWithoutARecord)
 // as qmp::Error rather than read out of bounds.
 TEST(ParseInPlace, DamagedRecordIsAnInternalError)
 {
-    const std::string whole = queued_event(qemu_job_status_change).record;
+    const std::string whole(queued_event(qemu_job_status_change).record.view());
     // Octal escapes: they end after three digits, where a hex escape would eat the next letter.
     std::vector<std::string> records = {
         "", // nothing
@@ -412,10 +412,11 @@ TEST(ParseInPlace, DamagedRecordIsAnInternalError)
         records.push_back(whole.substr(0, size)); // cut short anywhere
     for (const auto& record : records) {
         SCOPED_TRACE(testing::PrintToString(record));
-        QueuedEvent queued{"X", record, std::nullopt};
+        QueuedEvent queued;
+        queued.record.append(record);
         EXPECT_THROW(qmp::detail::parse_in_place(queued), qmp::Error);
         EXPECT_FALSE(queued.parsed);
-        EXPECT_THROW(qmp::detail::take_event(QueuedEvent{"X", record, std::nullopt}), qmp::Error);
+        EXPECT_THROW(qmp::detail::take_event(std::move(queued)), qmp::Error);
     }
 }
 
@@ -429,7 +430,8 @@ TEST(ParseInPlace, ParsesOnce)
     EXPECT_EQ(first.raw, json::parse(qemu_stop));
     // A second call returns the event built by the first: it neither reads the record (damaged
     // here, so building again would throw) nor replaces the event (marked here).
-    queued.record = "{";
+    queued.record.clear();
+    queued.record.push_back('{');
     queued.parsed->raw["marked"] = true;
     const qmp::Event* second = nullptr;
     ASSERT_NO_THROW(second = &qmp::detail::parse_in_place(queued));
@@ -516,8 +518,8 @@ TEST(CanonicalEvent, RecordsWhatTheParserRecords)
         ASSERT_TRUE(read.has_value());
         MessageClass parsed = qmp::detail::classify_message_by_parser(text);
         ASSERT_EQ(parsed.kind, Kind::event);
-        EXPECT_EQ(read->name, parsed.event.name);
-        EXPECT_EQ(read->record, parsed.event.record);
+        EXPECT_EQ(read->name(), parsed.event.name());
+        EXPECT_EQ(read->record.view(), parsed.event.record.view());
         EXPECT_FALSE(read->parsed);
         expect_event_matches_tree(text, QueuedEvent(*read));
     }
@@ -553,8 +555,56 @@ TEST(CanonicalEvent, LeavesEveryOtherSpellingToTheParser)
         const MessageClass fast = classify_message(text);
         const MessageClass parsed = qmp::detail::classify_message_by_parser(text);
         EXPECT_EQ(fast.kind, parsed.kind);
-        EXPECT_EQ(fast.event.name, parsed.event.name);
-        EXPECT_EQ(fast.event.record, parsed.event.record);
+        EXPECT_EQ(fast.event.name(), parsed.event.name());
+        EXPECT_EQ(fast.event.record.view(), parsed.event.record.view());
         EXPECT_EQ(fast.error, parsed.error);
+    }
+}
+
+// ---- EventRecord: inline up to inline_capacity bytes, then on the heap --------------------------
+
+TEST(EventRecord, KeepsItsBytesInlineAndOnTheHeapAlike)
+{
+    using qmp::detail::EventRecord;
+    constexpr std::size_t inline_capacity = EventRecord::inline_capacity;
+    for (const std::size_t size : {std::size_t(0), std::size_t(1), inline_capacity - 1,
+             inline_capacity, inline_capacity + 1, 5 * inline_capacity}) {
+        SCOPED_TRACE(size);
+        std::string bytes;
+        for (std::size_t i = 0; i < size; ++i)
+            bytes.push_back(static_cast<char>('a' + i % 26));
+        EventRecord by_byte, by_pieces, reserved;
+        for (const char byte : bytes)
+            by_byte.push_back(byte);
+        by_pieces.append(std::string_view(bytes).substr(0, size / 2));
+        by_pieces.append(std::string_view(bytes).substr(size / 2));
+        reserved.reserve(size + 16);
+        reserved.append(bytes);
+        for (const EventRecord* record : {&by_byte, &by_pieces, &reserved}) {
+            EXPECT_EQ(record->view(), bytes);
+            EXPECT_EQ(record->size(), size);
+            EXPECT_EQ(record->empty(), size == 0);
+        }
+
+        EventRecord copy(by_byte);
+        EXPECT_EQ(copy.view(), bytes);
+        EXPECT_EQ(by_byte.view(), bytes); // a copy leaves its source alone
+        EventRecord moved(std::move(copy));
+        EXPECT_EQ(moved.view(), bytes);
+        EXPECT_TRUE(copy.empty()); // NOLINT(bugprone-use-after-move): moved from is empty
+        EventRecord assigned;
+        assigned.append("old bytes, to be replaced");
+        assigned = moved;
+        EXPECT_EQ(assigned.view(), bytes);
+        EventRecord move_assigned;
+        move_assigned.append(std::string(3 * inline_capacity, 'x')); // on the heap before
+        move_assigned = std::move(moved);
+        EXPECT_EQ(move_assigned.view(), bytes);
+        EXPECT_TRUE(moved.empty()); // NOLINT(bugprone-use-after-move)
+
+        move_assigned.clear();
+        EXPECT_TRUE(move_assigned.empty());
+        move_assigned.append("again");
+        EXPECT_EQ(move_assigned.view(), "again");
     }
 }

@@ -118,8 +118,9 @@ void check(std::string_view text)
             fail("classified as an event, but it does not parse", text);
         if (!event) // (a)
             fail("classified as an event, but the tree is not one", text, tree.dump());
-        if (result.event.name != tree["event"].get_ref<const std::string&>()) // (a)
-            fail("event.name differs from the tree's \"event\"", text, result.event.name);
+        if (result.event.name() != tree["event"].get_ref<const std::string&>()) // (a)
+            fail("event.name differs from the tree's \"event\"", text,
+                std::string(result.event.name()));
         if (!result.error.empty())
             fail("an event with an error", text, result.error);
     } else if (event) { // (b)
@@ -137,8 +138,8 @@ void check(std::string_view text)
     }
 
     if (result.kind == Kind::other) {
-        if (!result.event.name.empty() || !result.event.record.empty() || result.event.parsed)
-            fail("other with an event", text, result.event.name);
+        if (!result.event.name().empty() || !result.event.record.empty() || result.event.parsed)
+            fail("other with an event", text, std::string(result.event.name()));
         const char first = first_non_space(text);
         if (!parsed && first != '{' && first != '[')
             fail("invalid JSON that the classifier read whole is not malformed", text, kind);
@@ -148,8 +149,8 @@ void check(std::string_view text)
     if (result.kind == Kind::event || by_parser.kind == Kind::event) { // (e)
         if (by_parser.kind != result.kind)
             fail("the parser's kind differs", text, kind + " / " + kind_name(by_parser.kind));
-        if (by_parser.event.name != result.event.name)
-            fail("the parser's name differs", text, by_parser.event.name);
+        if (by_parser.event.name() != result.event.name())
+            fail("the parser's name differs", text, std::string(by_parser.event.name()));
         if (by_parser.event.record != result.event.record)
             fail("the parser's record differs", text);
         if (by_parser.error != result.error)
@@ -158,7 +159,7 @@ void check(std::string_view text)
 
     if (result.kind == Kind::event) { // (d)
         qmp::detail::QueuedEvent queued = std::move(result.event);
-        const std::string name = queued.name;
+        const std::string name(queued.name());
         if (queued.record.empty() || queued.parsed)
             fail("an event without a record", text);
         qmp::Event taken;
