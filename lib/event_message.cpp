@@ -441,6 +441,13 @@ public:
                 return std::nullopt;
             append_text(record, tag::key, "data");
             const std::string_view data = text_.substr(at_, close - at_);
+            // nlohmann's lexer takes a NUL byte for the end of its input, and skips a UTF-8 BOM
+            // at its start: the data alone could be valid where the whole message is not. So
+            // the data must start with a value (QEMU writes no space there) and hold no NUL.
+            if (data.empty() ||
+                std::string_view("{[\"-0123456789tfn").find(data[0]) == std::string_view::npos ||
+                data.find('\0') != std::string_view::npos)
+                return std::nullopt;
             EventClassifier value(EventClassifier::Scope::value, std::move(record), 0);
             if (!json::sax_parse(data.begin(), data.end(), &value) ||
                 value.result.kind == MessageClass::Kind::malformed)

@@ -544,6 +544,9 @@ TEST(CanonicalEvent, LeavesEveryOtherSpellingToTheParser)
         canonical("1", "2", "BAD_DATA", R"(, "data": {"a": tru})"),
         canonical("1", "2", "NO_DATA", R"(, "data": )"),
         canonical("1", "2", "TWO_DATA", R"(, "data": 1, "data": 2)"),
+        canonical("1", "2", "NUL_IN_DATA", std::string(", \"data\": 4\0x", 13)), // found by fuzzing
+        canonical("1", "2", "BOM_IN_DATA", ", \"data\": \xef\xbb\xbf{}"),
+        canonical("1", "2", "SPACE_BEFORE_DATA", ", \"data\":  {}"),
         canonical("1", "2", "GARBAGE") + "x",
         canonical("1", "2", "CLOSED_TWICE") + "}",
         canonical("1", "2", "CUT").substr(0, 60),
