@@ -13,7 +13,7 @@ namespace {
 bool all_digits(const std::string& s)
 {
     return !s.empty() &&
-           std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+        std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
 bool starts_with(const std::string& s, const char* prefix)
@@ -37,12 +37,12 @@ bool split_host_port(const std::string& text, std::string& host, std::string& po
         host = text.substr(0, colon);
         port = text.substr(colon + 1);
         if (host.find(':') != std::string::npos)
-            return false;  // a bare IPv6 address needs brackets
+            return false; // a bare IPv6 address needs brackets
     }
     return !host.empty() && all_digits(port);
 }
 
-}  // namespace
+} // namespace
 
 std::string Address::to_string() const
 {
@@ -57,7 +57,8 @@ Address parse_address(const std::string& text)
 {
     Address address;
     if (text.empty())
-        throw UsageError("qmp: empty address; expected a unix socket path, unix:PATH or tcp:HOST:PORT");
+        throw UsageError(
+            "qmp: empty address; expected a unix socket path, unix:PATH or tcp:HOST:PORT");
 
     if (starts_with(text, "unix:")) {
         address.path = text.substr(5);
@@ -68,13 +69,12 @@ Address parse_address(const std::string& text)
     if (starts_with(text, "tcp:")) {
         address.kind = Address::Kind::tcp;
         if (!split_host_port(text.substr(4), address.host, address.port))
-            throw UsageError("qmp: address '" + text +
-                             "' is not tcp:HOST:PORT (IPv6 as tcp:[::1]:PORT)");
+            throw UsageError(
+                "qmp: address '" + text + "' is not tcp:HOST:PORT (IPv6 as tcp:[::1]:PORT)");
         return address;
     }
     // Anything that looks like HOST:PORT is TCP; everything else is a socket path.
-    if (text[0] != '/' && text[0] != '.' &&
-        split_host_port(text, address.host, address.port)) {
+    if (text[0] != '/' && text[0] != '.' && split_host_port(text, address.host, address.port)) {
         address.kind = Address::Kind::tcp;
         return address;
     }
@@ -82,4 +82,4 @@ Address parse_address(const std::string& text)
     return address;
 }
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

@@ -9,9 +9,9 @@ namespace qmp::detail {
 struct Address {
     enum class Kind { unix_socket, tcp };
     Kind kind = Kind::unix_socket;
-    std::string path;  // unix_socket
-    std::string host;  // tcp, without IPv6 brackets
-    std::string port;  // tcp
+    std::string path; // unix_socket
+    std::string host; // tcp, without IPv6 brackets
+    std::string port; // tcp
 
     /// Canonical form for messages: "unix:/path" or "tcp:host:port" ("tcp:[::1]:4444").
     std::string to_string() const;
@@ -21,4 +21,4 @@ struct Address {
 /// \throws UsageError for an empty address or a TCP address without host or port.
 Address parse_address(const std::string& text);
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

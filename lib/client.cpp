@@ -8,8 +8,8 @@
 #include "address.hpp"
 #include "callback_dispatcher.hpp"
 #include "connection.hpp"
-#include "pending_call.hpp"
 #include "log.hpp"
+#include "pending_call.hpp"
 
 namespace qmp {
 
@@ -23,8 +23,8 @@ std::string ms_text(std::chrono::milliseconds timeout)
 }
 
 // Connects, retrying "not there yet" failures until the deadline when asked to.
-detail::Fd connect_socket(const detail::Address& address, const ClientOptions& options,
-                          Clock::time_point deadline)
+detail::Fd connect_socket(
+    const detail::Address& address, const ClientOptions& options, Clock::time_point deadline)
 {
     for (;;) {
         try {
@@ -35,10 +35,9 @@ detail::Fd connect_socket(const detail::Address& address, const ClientOptions& o
                 options.retry_connect && detail::is_not_ready_error(e.error()) && now < deadline;
             if (!retry)
                 throw ConnectError(std::string("qmp: ") + e.what() +
-                                   (options.retry_connect ? " (gave up after " +
-                                                                ms_text(options.connect_timeout) +
-                                                                ")"
-                                                          : ""));
+                    (options.retry_connect
+                            ? " (gave up after " + ms_text(options.connect_timeout) + ")"
+                            : ""));
             // The last pause ends at the deadline and one more attempt follows: giving up a
             // pause early would cut connect_timeout short and make "gave up after" untrue.
             std::this_thread::sleep_for(
@@ -52,9 +51,10 @@ Greeting parse_greeting(const json& message, const std::string& peer)
     const auto qmp = message.find("QMP");
     if (qmp == message.end() || !qmp->is_object() || !qmp->contains("version") ||
         !qmp->contains("capabilities") || !(*qmp)["capabilities"].is_array())
-        throw ConnectError("qmp: " + peer + " is not a QMP monitor: expected a greeting "
-                           "{\"QMP\": {\"version\": ..., \"capabilities\": [...]}}, got " +
-                           message.dump().substr(0, 200));
+        throw ConnectError("qmp: " + peer +
+            " is not a QMP monitor: expected a greeting "
+            "{\"QMP\": {\"version\": ..., \"capabilities\": [...]}}, got " +
+            message.dump().substr(0, 200));
     Greeting greeting;
     greeting.version = (*qmp)["version"];
     for (const auto& capability : (*qmp)["capabilities"])
@@ -64,7 +64,7 @@ Greeting parse_greeting(const json& message, const std::string& peer)
     return greeting;
 }
 
-}  // namespace
+} // namespace
 
 class Client::Impl {
 public:
@@ -85,11 +85,11 @@ public:
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (connection_ && connection_->is_open())
-                throw UsageError("qmp: already connected to " + address_ +
-                                 "; call disconnect() first");
+                throw UsageError(
+                    "qmp: already connected to " + address_ + "; call disconnect() first");
             previous = std::move(connection_);
         }
-        if (previous)  // ended on its own: its reader has exited, join it
+        if (previous) // ended on its own: its reader has exited, join it
             previous->close_and_join("disconnected");
 
         const detail::Address address = detail::parse_address(text);
@@ -150,8 +150,8 @@ public:
         return detail::Connection::result(call, connection->wait(call));
     }
 
-    PendingReply execute_async(const std::string& command, const json& arguments,
-                               const ExecOptions& exec)
+    PendingReply execute_async(
+        const std::string& command, const json& arguments, const ExecOptions& exec)
     {
         auto connection = current(command);
         check_command(*connection, command);
@@ -169,12 +169,12 @@ public:
         return connection->wait(call);
     }
 
-    json execute_with_fd(const std::string& command, const json& arguments, int fd,
-                         const ExecOptions& exec)
+    json execute_with_fd(
+        const std::string& command, const json& arguments, int fd, const ExecOptions& exec)
     {
         if (fd < 0)
-            throw UsageError("qmp: '" + command + "' needs a valid file descriptor, not " +
-                             std::to_string(fd));
+            throw UsageError(
+                "qmp: '" + command + "' needs a valid file descriptor, not " + std::to_string(fd));
         auto connection = current(command);
         check_command(*connection, command);
         detail::Request request = make_request(command, &arguments, exec);
@@ -189,7 +189,7 @@ public:
     }
 
     Event execute_and_wait(const std::string& command, const json& arguments,
-                           const std::string& event_name, std::chrono::milliseconds timeout)
+        const std::string& event_name, std::chrono::milliseconds timeout)
     {
         EventQueue listener = listen({{event_name}, nullptr});
         const auto deadline = detail::deadline_after(timeout);
@@ -197,11 +197,11 @@ public:
         exec.timeout = timeout;
         execute(command, arguments, exec);
         return pop_before(listener, deadline, timeout,
-                          "'" + command + "' succeeded but no " + event_name + " event followed");
+            "'" + command + "' succeeded but no " + event_name + " event followed");
     }
 
     Event wait_for_event(const std::string& name, std::function<bool(const Event&)> accept,
-                         std::chrono::milliseconds timeout)
+        std::chrono::milliseconds timeout)
     {
         const auto deadline = detail::deadline_after(timeout);
         EventQueue listener = listen({{name}, std::move(accept)});
@@ -242,13 +242,12 @@ private:
         std::lock_guard<std::mutex> lock(mutex_);
         if (!connection_)
             throw DisconnectedError("qmp: '" + command + "': not connected" +
-                                    (address_.empty() ? std::string()
-                                                      : " (last connected to " + address_ + ")"));
+                (address_.empty() ? std::string() : " (last connected to " + address_ + ")"));
         return connection_;
     }
 
-    detail::Request make_request(const std::string& command, const json* arguments,
-                                 const ExecOptions& exec) const
+    detail::Request make_request(
+        const std::string& command, const json* arguments, const ExecOptions& exec) const
     {
         detail::Request request;
         request.command = command;
@@ -269,70 +268,67 @@ private:
             return;
         const std::string suggestion = schema->suggest_command(command);
         throw ExecuteError(command, "CommandNotFound",
-                           "unknown command '" + command + "'" +
-                               (suggestion.empty() ? std::string()
-                                                   : "; did you mean '" + suggestion + "'?"));
+            "unknown command '" + command + "'" +
+                (suggestion.empty() ? std::string() : "; did you mean '" + suggestion + "'?"));
     }
 
     static Event pop_before(EventQueue& listener, detail::Clock::time_point deadline,
-                            std::chrono::milliseconds timeout, const std::string& what)
+        std::chrono::milliseconds timeout, const std::string& what)
     {
         // Rounded up: rounding down would give up before the deadline (a 300 ms wait ending
         // after 299.6 ms, a 1 ms one at once).
-        const auto left =
-            deadline == detail::Clock::time_point::max()
-                ? wait_forever
-                : std::max(std::chrono::milliseconds(0),
-                           std::chrono::ceil<std::chrono::milliseconds>(
-                               deadline - detail::Clock::now()));
+        const auto left = deadline == detail::Clock::time_point::max()
+            ? wait_forever
+            : std::max(std::chrono::milliseconds(0),
+                  std::chrono::ceil<std::chrono::milliseconds>(deadline - detail::Clock::now()));
         if (auto event = listener.pop(left))
             return std::move(*event);
         throw TimeoutError("qmp: " + what + " within " + std::to_string(timeout.count()) + " ms");
     }
 
-    Greeting handshake(detail::Connection& connection, const std::string& peer,
-                       Clock::time_point deadline)
+    Greeting handshake(
+        detail::Connection& connection, const std::string& peer, Clock::time_point deadline)
     {
         json message;
         try {
             message = connection.wait_greeting(deadline);
         } catch (const DisconnectedError& e) {
-            throw ConnectError("qmp: " + peer + ": the connection ended before the greeting: " +
-                               e.what());
+            throw ConnectError(
+                "qmp: " + peer + ": the connection ended before the greeting: " + e.what());
         }
         if (message.is_null())
             throw ConnectError("qmp: no greeting from " + peer + " within " +
-                               ms_text(options_.connect_timeout) +
-                               ": is another client connected to this monitor (QMP serves one "
-                               "client at a time), or is it not a QMP server?");
+                ms_text(options_.connect_timeout) +
+                ": is another client connected to this monitor (QMP serves one "
+                "client at a time), or is it not a QMP server?");
         Greeting greeting = parse_greeting(message, peer);
 
-        const bool offered_oob = std::find(greeting.capabilities.begin(),
-                                           greeting.capabilities.end(),
-                                           "oob") != greeting.capabilities.end();
+        const bool offered_oob =
+            std::find(greeting.capabilities.begin(), greeting.capabilities.end(), "oob") !=
+            greeting.capabilities.end();
         greeting.oob_enabled = offered_oob && options_.enable_oob;
         const json arguments =
             greeting.oob_enabled ? json{{"enable", json::array({"oob"})}} : json::object();
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline == Clock::time_point::max() ? wait_forever : deadline - Clock::now());
         try {
-            connection.execute("qmp_capabilities", arguments,
-                               std::max(left, std::chrono::milliseconds(1)));
+            connection.execute(
+                "qmp_capabilities", arguments, std::max(left, std::chrono::milliseconds(1)));
         } catch (const Error& e) {
-            throw ConnectError("qmp: capabilities negotiation with " + peer +
-                               " failed: " + e.what());
+            throw ConnectError(
+                "qmp: capabilities negotiation with " + peer + " failed: " + e.what());
         }
-        connection.set_flow_control(greeting.oob_enabled ? options_.oob_in_band_limit : 0,
-                                    greeting.oob_enabled);
+        connection.set_flow_control(
+            greeting.oob_enabled ? options_.oob_in_band_limit : 0, greeting.oob_enabled);
         return greeting;
     }
 
     const ClientOptions options_;
     const std::shared_ptr<detail::SessionShared> shared_;
-    EventQueue events_;  // the default listener: every event
+    EventQueue events_; // the default listener: every event
 
-    std::mutex connect_mutex_;  // one connect() at a time
-    mutable std::mutex mutex_;  // guards the members below
+    std::mutex connect_mutex_; // one connect() at a time
+    mutable std::mutex mutex_; // guards the members below
     std::shared_ptr<detail::Connection> connection_;
     std::string address_;
     Greeting greeting_;
@@ -344,8 +340,12 @@ private:
     detail::CallbackDispatcher dispatcher_;
 };
 
-Client::Client() : Client(ClientOptions{}) {}
-Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Client::Client() : Client(ClientOptions{})
+{
+}
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options)))
+{
+}
 Client::~Client() = default;
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
@@ -375,8 +375,8 @@ json Client::execute(const std::string& command, const json& arguments)
     return impl_->execute(command, arguments, ExecOptions{});
 }
 
-json Client::execute(const std::string& command, const json& arguments,
-                     std::chrono::milliseconds timeout)
+json Client::execute(
+    const std::string& command, const json& arguments, std::chrono::milliseconds timeout)
 {
     ExecOptions exec;
     exec.timeout = timeout;
@@ -388,8 +388,8 @@ json Client::execute(const std::string& command, const json& arguments, const Ex
     return impl_->execute(command, arguments, options);
 }
 
-PendingReply Client::execute_async(const std::string& command, const json& arguments,
-                                   const ExecOptions& options)
+PendingReply Client::execute_async(
+    const std::string& command, const json& arguments, const ExecOptions& options)
 {
     return impl_->execute_async(command, arguments, options);
 }
@@ -399,8 +399,8 @@ json Client::execute_raw(const json& message, const ExecOptions& options)
     return impl_->execute_raw(message, options);
 }
 
-json Client::execute_with_fd(const std::string& command, const json& arguments, int fd,
-                             const ExecOptions& options)
+json Client::execute_with_fd(
+    const std::string& command, const json& arguments, int fd, const ExecOptions& options)
 {
     return impl_->execute_with_fd(command, arguments, fd, options);
 }
@@ -419,13 +419,13 @@ EventQueue Client::listen(std::function<bool(const Event&)> accept)
 }
 
 Event Client::execute_and_wait(const std::string& command, const json& arguments,
-                               const std::string& event_name, std::chrono::milliseconds timeout)
+    const std::string& event_name, std::chrono::milliseconds timeout)
 {
     return impl_->execute_and_wait(command, arguments, event_name, timeout);
 }
 
 Event Client::wait_for_event(const std::string& name, std::function<bool(const Event&)> accept,
-                             std::chrono::milliseconds timeout)
+    std::chrono::milliseconds timeout)
 {
     return impl_->wait_for_event(name, std::move(accept), timeout);
 }
@@ -467,4 +467,4 @@ const ClientOptions& Client::options() const
     return impl_->options();
 }
 
-}  // namespace qmp
+} // namespace qmp

@@ -3,9 +3,13 @@
 
 namespace qmp {
 
-Error::Error(const std::string& message) : std::runtime_error(message) {}
+Error::Error(const std::string& message) : std::runtime_error(message)
+{
+}
 
-ConnectError::ConnectError(const std::string& message) : Error(message) {}
+ConnectError::ConnectError(const std::string& message) : Error(message)
+{
+}
 
 ExecuteError::ExecuteError(std::string command, std::string error_class, std::string description)
     : Error("qmp: '" + command + "' failed: " + error_class + ": " + description),
@@ -15,12 +19,20 @@ ExecuteError::ExecuteError(std::string command, std::string error_class, std::st
 {
 }
 
-TimeoutError::TimeoutError(const std::string& message) : Error(message) {}
+TimeoutError::TimeoutError(const std::string& message) : Error(message)
+{
+}
 
-UsageError::UsageError(const std::string& message) : Error(message) {}
+UsageError::UsageError(const std::string& message) : Error(message)
+{
+}
 
-DisconnectedError::DisconnectedError(const std::string& message) : Error(message) {}
+DisconnectedError::DisconnectedError(const std::string& message) : Error(message)
+{
+}
 
-ProtocolError::ProtocolError(const std::string& message) : DisconnectedError(message) {}
+ProtocolError::ProtocolError(const std::string& message) : DisconnectedError(message)
+{
+}
 
-}  // namespace qmp
+} // namespace qmp

@@ -18,4 +18,4 @@ std::shared_ptr<spdlog::logger> logger_or_null(std::shared_ptr<spdlog::logger> i
     return null_logger;
 }
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

@@ -12,4 +12,4 @@ namespace qmp::detail {
 /// in spdlog's global registry, so it cannot clash with the host's loggers.
 std::shared_ptr<spdlog::logger> logger_or_null(std::shared_ptr<spdlog::logger> injected);
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

@@ -115,7 +115,7 @@ std::string shell_quote(const std::string& arg)
 {
     const bool plain = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               std::string_view("_-+=:,./@%").find(c) != std::string_view::npos;
+            std::string_view("_-+=:,./@%").find(c) != std::string_view::npos;
     });
     if (plain)
         return arg;
@@ -155,9 +155,9 @@ std::string describe_wait_status(int status)
 class UniqueFd {
 public:
     UniqueFd() = default;
-    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+    explicit UniqueFd(int fd) noexcept : fd_(fd) { }
     ~UniqueFd() { reset(); }
-    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) { }
     UniqueFd& operator=(UniqueFd&& other) noexcept
     {
         if (this != &other)
@@ -261,7 +261,7 @@ private:
 class ChildProcess {
 public:
     ChildProcess() = default;
-    explicit ChildProcess(pid_t pid) noexcept : pid_(pid) {}
+    explicit ChildProcess(pid_t pid) noexcept : pid_(pid) { }
     ~ChildProcess() { kill_and_reap(); }
     ChildProcess(ChildProcess&& other) noexcept
         : pid_(other.pid_.exchange(0)), status_(std::exchange(other.status_, -1))
@@ -349,13 +349,13 @@ private:
             result = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT | flags);
         } while (result < 0 && errno == EINTR);
         if (result == 0 && info.si_pid == 0)
-            return false;  // still running
+            return false; // still running
         int status = -1;
         if (result == 0) {
             ::kill(-pid, SIGKILL);
             pid_t reaped;
             do {
-                reaped = ::waitpid(pid, &status, 0);  // it has exited: this does not block
+                reaped = ::waitpid(pid, &status, 0); // it has exited: this does not block
             } while (reaped < 0 && errno == EINTR);
             if (reaped != pid)
                 status = -1;
@@ -376,18 +376,21 @@ private:
 
 bool is_executable_file(const std::string& path)
 {
-    struct stat info {};
+    struct stat info { };
     return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
-           ::access(path.c_str(), X_OK) == 0;
+        ::access(path.c_str(), X_OK) == 0;
 }
 
 // The Debian package that provides \p program, as a hint for people who lack it.
 std::string install_hint(const std::string& program)
 {
     static const std::pair<const char*, const char*> packages[] = {
-        {"qemu-system-x86_64", "qemu-system-x86"}, {"qemu-system-i386", "qemu-system-x86"},
-        {"qemu-system-aarch64", "qemu-system-arm"}, {"qemu-system-arm", "qemu-system-arm"},
-        {"qemu-storage-daemon", "qemu-system-common"}, {"qemu-img", "qemu-utils"},
+        {"qemu-system-x86_64", "qemu-system-x86"},
+        {"qemu-system-i386", "qemu-system-x86"},
+        {"qemu-system-aarch64", "qemu-system-arm"},
+        {"qemu-system-arm", "qemu-system-arm"},
+        {"qemu-storage-daemon", "qemu-system-common"},
+        {"qemu-img", "qemu-utils"},
         {"qemu-ga", "qemu-guest-agent"},
     };
     for (const auto& [name, package] : packages)
@@ -413,7 +416,7 @@ std::string find_program(const std::string& program)
         const std::size_t end = std::min(search_path.find(':', begin), search_path.size());
         std::string directory = search_path.substr(begin, end - begin);
         if (directory.empty())
-            directory = ".";  // an empty PATH entry means the current directory
+            directory = "."; // an empty PATH entry means the current directory
         const std::string candidate = directory + "/" + program;
         if (is_executable_file(candidate))
             return candidate;
@@ -429,9 +432,8 @@ void require_fits_sun_path(const std::string& socket_path)
     constexpr std::size_t capacity = sizeof(sockaddr_un::sun_path);
     if (socket_path.size() >= capacity)
         throw ConnectError("qmp: the monitor socket path '" + socket_path + "' is too long for a " +
-                           "unix socket (" + std::to_string(socket_path.size()) +
-                           " bytes, at most " + std::to_string(capacity - 1) +
-                           "); set TMPDIR to a shorter directory");
+            "unix socket (" + std::to_string(socket_path.size()) + " bytes, at most " +
+            std::to_string(capacity - 1) + "); set TMPDIR to a shorter directory");
 }
 
 bool is_storage_daemon(const std::string& binary)
@@ -439,8 +441,8 @@ bool is_storage_daemon(const std::string& binary)
     return basename_of(binary).find("storage-daemon") != std::string::npos;
 }
 
-std::vector<std::string> qemu_command(const std::string& program, const MachineOptions& options,
-                                      const std::string& socket_path)
+std::vector<std::string> qemu_command(
+    const std::string& program, const MachineOptions& options, const std::string& socket_path)
 {
     std::vector<std::string> command{program};
     command.insert(command.end(), options.args.begin(), options.args.end());
@@ -488,11 +490,11 @@ struct ChildSetup {
 // child: dispositions are reset first, the mask cleared last.
 void reset_signals() noexcept
 {
-    struct sigaction default_action {};
+    struct sigaction default_action { };
     default_action.sa_handler = SIG_DFL;
     ::sigemptyset(&default_action.sa_mask);
     for (int signal_number = 1; signal_number < NSIG; ++signal_number)
-        ::sigaction(signal_number, &default_action, nullptr);  // fails harmlessly for SIGKILL...
+        ::sigaction(signal_number, &default_action, nullptr); // fails harmlessly for SIGKILL...
     sigset_t none;
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -503,7 +505,7 @@ void reset_signals() noexcept
 void close_inherited_descriptors_on_exec() noexcept
 {
 #ifdef CLOSE_RANGE_CLOEXEC
-    ::close_range(STDERR_FILENO + 1, ~0U, CLOSE_RANGE_CLOEXEC);  // best effort (Linux >= 5.11)
+    ::close_range(STDERR_FILENO + 1, ~0U, CLOSE_RANGE_CLOEXEC); // best effort (Linux >= 5.11)
 #endif
 }
 
@@ -532,10 +534,10 @@ void close_inherited_descriptors_on_exec() noexcept
 
 // The files QEMU's standard streams are connected to.
 struct StandardStreams {
-    UniqueFd input;        // /dev/null: QEMU must never read the host program's terminal
-    UniqueFd output;       // the log file, for stdout and stderr
-    UniqueFd log_reader;   // the same file, kept open so it stays readable after the directory
-                           // is removed
+    UniqueFd input; // /dev/null: QEMU must never read the host program's terminal
+    UniqueFd output; // the log file, for stdout and stderr
+    UniqueFd log_reader; // the same file, kept open so it stays readable after the directory
+                         // is removed
 };
 
 StandardStreams open_standard_streams(const std::string& log_path)
@@ -558,9 +560,9 @@ bool read_child_failure(const UniqueFd& reader, Clock::time_point deadline, Chil
     int ready;
     do {
         const auto wait = deadline == Clock::time_point::max()
-                              ? -1
-                              : static_cast<int>(std::min<milliseconds::rep>(
-                                    time_left(deadline).count(), 1000 * 1000 * 1000));
+            ? -1
+            : static_cast<int>(
+                  std::min<milliseconds::rep>(time_left(deadline).count(), 1000 * 1000 * 1000));
         ready = ::poll(&readable, 1, wait);
     } while (ready < 0 && errno == EINTR);
     if (ready <= 0)
@@ -575,7 +577,7 @@ bool read_child_failure(const UniqueFd& reader, Clock::time_point deadline, Chil
 // Forks and execs \p command. \returns the child, or (through \p failure) why it could not
 // become QEMU; in that case the child has been reaped.
 ChildProcess spawn(const std::vector<std::string>& command, const StandardStreams& streams,
-                   bool kill_with_parent, Clock::time_point deadline, std::string& failure)
+    bool kill_with_parent, Clock::time_point deadline, std::string& failure)
 {
     std::vector<char*> argv;
     for (const auto& arg : command)
@@ -590,9 +592,8 @@ ChildProcess spawn(const std::vector<std::string>& command, const StandardStream
     UniqueFd report_reader(report_pipe[0]);
     UniqueFd report_writer = keep_clear_of_stdio(UniqueFd(report_pipe[1]));
 
-    const ChildSetup setup{argv.data(),       environ,       streams.input.get(),
-                           streams.output.get(), report_writer.get(), ::getpid(),
-                           kill_with_parent};
+    const ChildSetup setup{argv.data(), environ, streams.input.get(), streams.output.get(),
+        report_writer.get(), ::getpid(), kill_with_parent};
 
     sigset_t all_signals, previous_mask;
     ::sigfillset(&all_signals);
@@ -606,38 +607,38 @@ ChildProcess spawn(const std::vector<std::string>& command, const StandardStream
         throw system_failure("cannot fork to start '" + command[0] + "'", fork_error);
 
     ChildProcess child(pid);
-    report_writer.reset();  // else the parent's own copy would keep the pipe from closing
+    report_writer.reset(); // else the parent's own copy would keep the pipe from closing
     ChildFailure report{};
     if (read_child_failure(report_reader, deadline, report)) {
-        child.kill_and_reap();  // it is already exiting; this only reaps
+        child.kill_and_reap(); // it is already exiting; this only reaps
         failure = (report.step == ChildFailure::exec
-                       ? "cannot execute '" + command[0] + "'"
-                       : "cannot redirect the standard streams of '" + command[0] + "'") +
-                  ": " + error_text(report.error);
+                          ? "cannot execute '" + command[0] + "'"
+                          : "cannot redirect the standard streams of '" + command[0] + "'") +
+            ": " + error_text(report.error);
     }
     return child;
 }
 
 bool socket_exists(const std::string& path)
 {
-    struct stat info {};
+    struct stat info { };
     return ::stat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode);
 }
 
 // The last few KB of what QEMU wrote, for an error message.
 std::string tail_of_output(const UniqueFd& log)
 {
-    struct stat info {};
+    struct stat info { };
     if (!log || ::fstat(log.get(), &info) != 0)
         return "(unavailable)";
     const off_t size = info.st_size;
     const off_t start = size > static_cast<off_t>(stderr_tail_bytes)
-                            ? size - static_cast<off_t>(stderr_tail_bytes)
-                            : 0;
+        ? size - static_cast<off_t>(stderr_tail_bytes)
+        : 0;
     std::string text(static_cast<std::size_t>(size - start), '\0');
     const ssize_t got = ::pread(log.get(), text.data(), text.size(), start);
     text.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
-    if (start > 0) {  // cut at a line start, and say so
+    if (start > 0) { // cut at a line start, and say so
         const auto newline = text.find('\n');
         text = "..." + (newline == std::string::npos ? text : text.substr(newline + 1));
     }
@@ -672,15 +673,14 @@ std::string read_whole_file(const UniqueFd& log)
 // would retry the refused connection until the deadline. Retrying here checks the process
 // between attempts, so such a failure is reported at once, with its exit status.
 std::unique_ptr<Client> connect_when_ready(ChildProcess& child, const std::string& program_name,
-                                           const std::string& socket_path,
-                                           const MachineOptions& options,
-                                           Clock::time_point deadline, std::string& failure)
+    const std::string& socket_path, const MachineOptions& options, Clock::time_point deadline,
+    std::string& failure)
 {
     std::string last_connect_error;
     for (;;) {
         if (child.poll_exit()) {
             failure = program_name + " " + describe_wait_status(child.status()) +
-                      " before its monitor was ready";
+                " before its monitor was ready";
             return nullptr;
         }
         if (socket_exists(socket_path)) {
@@ -698,23 +698,23 @@ std::unique_ptr<Client> connect_when_ready(ChildProcess& child, const std::strin
         if (Clock::now() >= deadline) {
             const std::string limit = std::to_string(options.start_timeout.count()) + " ms";
             failure = last_connect_error.empty()
-                          ? program_name + " did not create its monitor socket within " + limit
-                          : program_name + "'s monitor did not answer within " + limit + " (" +
-                                last_connect_error + ")";
+                ? program_name + " did not create its monitor socket within " + limit
+                : program_name + "'s monitor did not answer within " + limit + " (" +
+                    last_connect_error + ")";
             return nullptr;
         }
         pause_until_next_poll(start_poll_interval, deadline);
     }
 }
 
-ConnectError start_failure(const std::string& reason, const std::vector<std::string>& command,
-                           const UniqueFd& log)
+ConnectError start_failure(
+    const std::string& reason, const std::vector<std::string>& command, const UniqueFd& log)
 {
     return ConnectError("qmp: " + reason + "; command: " + command_line_text(command) +
-                        "; stderr: " + tail_of_output(log));
+        "; stderr: " + tail_of_output(log));
 }
 
-}  // namespace
+} // namespace
 
 MachineOptions MachineOptions::storage_daemon()
 {
@@ -743,8 +743,7 @@ public:
                 process_.kill_group();
                 if (!process_.wait_exit(options_.shutdown_timeout)) {
                     logger_->warn("qmp: {} (pid {}) survived SIGKILL for {} ms; not reaped",
-                                  options_.binary, process_.pid(),
-                                  options_.shutdown_timeout.count());
+                        options_.binary, process_.pid(), options_.shutdown_timeout.count());
                     process_.abandon();
                 }
             }
@@ -766,15 +765,14 @@ public:
         StandardStreams streams = open_standard_streams(directory.path() + "/qemu.log");
 
         std::string failure;
-        ChildProcess child =
-            spawn(command, streams, options_.kill_with_parent, deadline, failure);
+        ChildProcess child = spawn(command, streams, options_.kill_with_parent, deadline, failure);
         if (failure.empty() && logger_->should_log(spdlog::level::debug))
             logger_->debug("qmp: started {} (pid {}): {}", options_.binary, child.pid(),
-                           command_line_text(command));
+                command_line_text(command));
         std::unique_ptr<Client> client;
         if (failure.empty())
-            client = connect_when_ready(child, options_.binary, socket_path, options_, deadline,
-                                        failure);
+            client = connect_when_ready(
+                child, options_.binary, socket_path, options_, deadline, failure);
         if (!client) {
             // Kill before quoting stderr, so the quote holds everything QEMU wrote; the
             // directory goes when `directory` goes out of scope.
@@ -811,7 +809,7 @@ public:
             if (!process_.wait_exit(time_left(deadline))) {
                 process_.signal(SIGTERM);
                 if (!process_.wait_exit(options_.shutdown_timeout))
-                    process_.kill_and_reap();  // SIGKILL is never ignored: this is prompt
+                    process_.kill_and_reap(); // SIGKILL is never ignored: this is prompt
             }
             logger_->debug("qmp: {} {}", options_.binary, describe_wait_status(process_.status()));
             directory_.remove();
@@ -826,8 +824,8 @@ public:
     void kill(int signal_number)
     {
         if (process_.signal(signal_number) == EINVAL)
-            throw UsageError("qmp: Machine::kill(): invalid signal " +
-                             std::to_string(signal_number));
+            throw UsageError(
+                "qmp: Machine::kill(): invalid signal " + std::to_string(signal_number));
     }
 
     bool wait_exit(milliseconds timeout) { return process_.wait_exit(timeout); }
@@ -861,9 +859,13 @@ private:
     std::unique_ptr<Client> client_;
 };
 
-Machine::Machine() : Machine(MachineOptions{}) {}
+Machine::Machine() : Machine(MachineOptions{})
+{
+}
 
-Machine::Machine(MachineOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Machine::Machine(MachineOptions options) : impl_(std::make_unique<Impl>(std::move(options)))
+{
+}
 
 Machine::~Machine() = default;
 
@@ -917,4 +919,4 @@ std::string Machine::stderr_output() const
     return impl_->stderr_output();
 }
 
-}  // namespace qmp
+} // namespace qmp

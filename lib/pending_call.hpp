@@ -14,9 +14,9 @@ public:
         : connection(std::move(connection)), call(std::move(call))
     {
     }
-    std::shared_ptr<Connection> connection;  // keeps the session's state alive until collected
+    std::shared_ptr<Connection> connection; // keeps the session's state alive until collected
     Call call;
-    bool finished = false;  // collected or cancelled
+    bool finished = false; // collected or cancelled
 };
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

@@ -6,7 +6,9 @@
 
 namespace qmp {
 
-PendingReply::PendingReply(std::unique_ptr<detail::PendingCall> call) : call_(std::move(call)) {}
+PendingReply::PendingReply(std::unique_ptr<detail::PendingCall> call) : call_(std::move(call))
+{
+}
 PendingReply::PendingReply(PendingReply&&) noexcept = default;
 
 PendingReply& PendingReply::operator=(PendingReply&& other) noexcept
@@ -27,7 +29,7 @@ json PendingReply::get()
 {
     if (!call_ || call_->finished)
         throw UsageError("qmp: the reply of '" + (call_ ? call_->call.command : std::string("?")) +
-                         "' was already collected or cancelled");
+            "' was already collected or cancelled");
     call_->finished = true;
     auto& call = call_->call;
     return detail::Connection::result(call, call_->connection->wait(call));
@@ -59,4 +61,4 @@ const std::string& PendingReply::command() const
     return call_ ? call_->call.command : none;
 }
 
-}  // namespace qmp
+} // namespace qmp

@@ -21,8 +21,8 @@ std::size_t edit_distance(const std::string& a, const std::string& b)
         previous.swap(row);
         row[0] = i;
         for (std::size_t j = 1; j <= b.size(); ++j) {
-            row[j] = std::min({previous[j] + 1, row[j - 1] + 1,
-                               previous[j - 1] + (a[i - 1] != b[j - 1])});
+            row[j] = std::min(
+                {previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1])});
             if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
                 row[j] = std::min(row[j], before[j - 2] + 1);
         }
@@ -35,7 +35,7 @@ std::size_t length_difference(const std::string& a, const std::string& b)
     return a.size() > b.size() ? a.size() - b.size() : b.size() - a.size();
 }
 
-}  // namespace
+} // namespace
 
 Schema::Schema(json entities) : entities_(std::move(entities))
 {
@@ -108,7 +108,7 @@ std::string Schema::suggest_command(const std::string& name) const
         const std::size_t d = edit_distance(name, candidate);
         if (d < best_distance ||
             (d == best_distance && !best.empty() &&
-             length_difference(name, candidate) < length_difference(name, best))) {
+                length_difference(name, candidate) < length_difference(name, best))) {
             best_distance = d;
             best = candidate;
         }
@@ -116,4 +116,4 @@ std::string Schema::suggest_command(const std::string& name) const
     return best;
 }
 
-}  // namespace qmp
+} // namespace qmp

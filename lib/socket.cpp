@@ -69,7 +69,7 @@ bool wait_for(int fd, short events, Clock::time_point deadline)
         if (n == 0)
             return false;
         if (errno != EINTR)
-            return true;  // let the following call report the real error
+            return true; // let the following call report the real error
     }
 }
 
@@ -80,13 +80,13 @@ void set_blocking(int fd)
 }
 
 Fd connect_one(const sockaddr* addr, socklen_t len, int family, Clock::time_point deadline,
-               const std::string& what)
+    const std::string& what)
 {
     Fd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd)
         throw SocketError(errno, "cannot create a socket: " + error_text(errno));
     if (family != AF_UNIX) {
-        const int one = 1;  // requests are small and latency matters
+        const int one = 1; // requests are small and latency matters
         ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     if (::connect(fd.get(), addr, len) != 0) {
@@ -104,7 +104,7 @@ Fd connect_one(const sockaddr* addr, socklen_t len, int family, Clock::time_poin
     return fd;
 }
 
-}  // namespace
+} // namespace
 
 bool is_not_ready_error(int error)
 {
@@ -118,12 +118,12 @@ Fd connect_stream(const Address& address, Clock::time_point deadline)
         sockaddr_un addr{};
         addr.sun_family = AF_UNIX;
         if (address.path.size() >= sizeof addr.sun_path)
-            throw SocketError(ENAMETOOLONG, "socket path is longer than " +
-                                                std::to_string(sizeof addr.sun_path - 1) +
-                                                " bytes: " + address.path);
+            throw SocketError(ENAMETOOLONG,
+                "socket path is longer than " + std::to_string(sizeof addr.sun_path - 1) +
+                    " bytes: " + address.path);
         std::memcpy(addr.sun_path, address.path.c_str(), address.path.size() + 1);
-        return connect_one(reinterpret_cast<sockaddr*>(&addr), sizeof addr, AF_UNIX, deadline,
-                           what);
+        return connect_one(
+            reinterpret_cast<sockaddr*>(&addr), sizeof addr, AF_UNIX, deadline, what);
     }
 
     addrinfo hints{};
@@ -132,8 +132,7 @@ Fd connect_stream(const Address& address, Clock::time_point deadline)
     addrinfo* found = nullptr;
     const int rc = ::getaddrinfo(address.host.c_str(), address.port.c_str(), &hints, &found);
     if (rc != 0)
-        throw SocketError(EHOSTUNREACH,
-                          "cannot resolve " + what + ": " + ::gai_strerror(rc));
+        throw SocketError(EHOSTUNREACH, "cannot resolve " + what + ": " + ::gai_strerror(rc));
     std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, &::freeaddrinfo);
     SocketError last(ECONNREFUSED, "cannot connect to " + what);
     for (const addrinfo* ai = found; ai; ai = ai->ai_next) {
@@ -168,16 +167,16 @@ ssize_t send_with_fd(int fd, const char* data, std::size_t size, int pass_fd)
     return ::sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-}  // namespace
+} // namespace
 
 SendResult send_all(int fd, const char* data, std::size_t size, Clock::time_point deadline,
-                    std::size_t& sent, int& error, int pass_fd)
+    std::size_t& sent, int& error, int pass_fd)
 {
     sent = 0;
     while (sent < size) {
         const ssize_t n = sent == 0 && pass_fd >= 0
-                              ? send_with_fd(fd, data, size, pass_fd)
-                              : ::send(fd, data + sent, size - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+            ? send_with_fd(fd, data, size, pass_fd)
+            : ::send(fd, data + sent, size - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n >= 0) {
             sent += static_cast<std::size_t>(n);
             continue;
@@ -200,4 +199,4 @@ void shutdown_socket(int fd) noexcept
         ::shutdown(fd, SHUT_RDWR);
 }
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

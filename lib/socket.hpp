@@ -17,9 +17,9 @@ namespace qmp::detail {
 class Fd {
 public:
     Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
+    explicit Fd(int fd) : fd_(fd) { }
     ~Fd() { reset(); }
-    Fd(Fd&& other) noexcept : fd_(other.release()) {}
+    Fd(Fd&& other) noexcept : fd_(other.release()) { }
     Fd& operator=(Fd&& other) noexcept;
     Fd(const Fd&) = delete;
     Fd& operator=(const Fd&) = delete;
@@ -36,8 +36,9 @@ private:
 /// A failed system call, keeping errno so that callers can tell "not there yet" from the rest.
 class SocketError : public std::runtime_error {
 public:
-    SocketError(int error, const std::string& message)
-        : std::runtime_error(message), error_(error) {}
+    SocketError(int error, const std::string& message) : std::runtime_error(message), error_(error)
+    {
+    }
     int error() const { return error_; }
 
 private:
@@ -58,7 +59,7 @@ enum class SendResult { done, timeout, failed };
 /// limit). \p sent counts the bytes that went out; \p error is errno on failure. When
 /// \p pass_fd >= 0 it travels with SCM_RIGHTS on the first bytes (a unix socket only).
 SendResult send_all(int fd, const char* data, std::size_t size, Clock::time_point deadline,
-                    std::size_t& sent, int& error, int pass_fd = -1);
+    std::size_t& sent, int& error, int pass_fd = -1);
 
 /// Wakes every thread blocked on \p fd (recv, poll) without closing it: the fd stays valid
 /// until its owner closes it, so no other thread can reuse its number by accident.
@@ -67,4 +68,4 @@ void shutdown_socket(int fd) noexcept;
 /// strerror() as a std::string, thread-safe.
 std::string error_text(int error);
 
-}  // namespace qmp::detail
+} // namespace qmp::detail

@@ -129,5 +129,4 @@ inline qmp::ClientOptions quick_options(std::chrono::milliseconds command_timeou
 /// A greeting like QEMU 7.2's.
 json qemu_greeting(const json& capabilities = json::array({"oob"}));
 
-
 } // namespace qmp::test

@@ -43,8 +43,8 @@ namespace {
 // timeout instead of noticing the fault.
 constexpr auto prompt = 3s;
 
-qmp::ClientOptions options_with_timeouts(std::chrono::milliseconds connect,
-                                         std::chrono::milliseconds command)
+qmp::ClientOptions options_with_timeouts(
+    std::chrono::milliseconds connect, std::chrono::milliseconds command)
 {
     qmp::ClientOptions options;
     options.connect_timeout = connect;
@@ -53,8 +53,7 @@ qmp::ClientOptions options_with_timeouts(std::chrono::milliseconds connect,
 }
 
 // The class of the qmp exception \p call threw, or "returned".
-template <typename Call>
-std::string outcome(Call&& call)
+template <typename Call> std::string outcome(Call&& call)
 {
     try {
         call();
@@ -85,7 +84,7 @@ std::string greeting_text()
 std::string reply_text(const json& id)
 {
     return R"({"return": {"status": "running", "singlestep": false, "running": true}, "id": )" +
-           id.dump() + "}\r\n";
+        id.dump() + "}\r\n";
 }
 
 void end_connection(FakePeer& peer, bool reset)
@@ -96,11 +95,11 @@ void end_connection(FakePeer& peer, bool reset)
         peer.close();
 }
 
-}  // namespace
+} // namespace
 
 // ---- hang-ups at every byte offset ---------------------------------------------------------
 
-class CutAtEveryOffset : public ::testing::TestWithParam<bool> {};  // param: reset, not close
+class CutAtEveryOffset : public ::testing::TestWithParam<bool> { }; // param: reset, not close
 
 TEST_P(CutAtEveryOffset, GreetingCutAnywhereIsAConnectError)
 {
@@ -126,7 +125,7 @@ TEST_P(CutAtEveryOffset, GreetingCutAnywhereIsAConnectError)
 TEST_P(CutAtEveryOffset, ReplyCutAnywhereIsADisconnectedErrorAndWholeRepliesArrive)
 {
     const bool reset = GetParam();
-    const std::size_t json_size = reply_text("2").size() - 2;  // without "\r\n"
+    const std::size_t json_size = reply_text("2").size() - 2; // without "\r\n"
     std::atomic<std::size_t> next_offset{0};
     FakeServer server([&](FakePeer& peer) {
         peer.handshake();
@@ -154,7 +153,7 @@ TEST_P(CutAtEveryOffset, ReplyCutAnywhereIsADisconnectedErrorAndWholeRepliesArri
 }
 
 INSTANTIATE_TEST_SUITE_P(Faults, CutAtEveryOffset, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "Reset" : "Close"; });
+    [](const auto& info) { return info.param ? "Reset" : "Close"; });
 
 // ---- half-close ------------------------------------------------------------------------------
 
@@ -165,8 +164,8 @@ TEST(Faults, HalfCloseByThePeerWhileACallWaitsIsADisconnectedError)
     FakeServer server([&](FakePeer& peer) {
         peer.handshake();
         peer.read_message();
-        ::shutdown(peer.fd(), SHUT_WR);  // EOF for the client; we could still read
-        finished_future.wait_for(20s);   // keep the socket open until the test is done
+        ::shutdown(peer.fd(), SHUT_WR); // EOF for the client; we could still read
+        finished_future.wait_for(20s); // keep the socket open until the test is done
     });
     qmp::Client client(options_with_timeouts(5s, 20s));
     client.connect(server.address());
@@ -204,7 +203,7 @@ public:
                 while (!stop_) {
                     for (const auto& task : std::filesystem::directory_iterator("/proc/self/task"))
                         ::syscall(SYS_tgkill, ::getpid(),
-                                  std::stoi(task.path().filename().string()), SIGUSR1);
+                            std::stoi(task.path().filename().string()), SIGUSR1);
                     std::this_thread::yield();
                 }
             } catch (const std::exception& e) {
@@ -223,15 +222,15 @@ private:
     std::thread thread_;
 };
 
-}  // namespace
+} // namespace
 
 TEST(Faults, SignalsWithoutSaRestartDoNotDisturbConnectExecuteOrPop)
 {
-    struct sigaction action {};
-    struct sigaction previous {};
+    struct sigaction action { };
+    struct sigaction previous { };
     action.sa_handler = count_signal;
     sigemptyset(&action.sa_mask);
-    action.sa_flags = 0;  // no SA_RESTART: blocking system calls fail with EINTR
+    action.sa_flags = 0; // no SA_RESTART: blocking system calls fail with EINTR
     ASSERT_EQ(::sigaction(SIGUSR1, &action, &previous), 0);
 
     // The fake server's thread inherits a mask that blocks SIGUSR1: its waits are not under test.
@@ -252,7 +251,7 @@ TEST(Faults, SignalsWithoutSaRestartDoNotDisturbConnectExecuteOrPop)
             throw std::runtime_error("no go-ahead");
         peer.reply(status, {{"status", "running"}});
         peer.send_event("STOP");
-        peer.wait_for_close(20s);  // 'version' is never answered: its call times out
+        peer.wait_for_close(20s); // 'version' is never answered: its call times out
     });
     ASSERT_EQ(pthread_sigmask(SIG_SETMASK, &old_mask, nullptr), 0);
 
@@ -322,7 +321,7 @@ TEST(Faults, SocketPathReplacedByAnotherServerReachesTheNewServer)
 {
     FakeServer old_server([](FakePeer& peer) {
         peer.handshake();
-        peer.close();  // the old monitor goes away
+        peer.close(); // the old monitor goes away
     });
     FakeServer new_server([](FakePeer& peer) {
         peer.handshake(json::array({"new"}));
@@ -401,7 +400,7 @@ TEST(Faults, DescriptorExhaustionIsAConnectErrorAndRecoverable)
             qmp::Client client(options);
             try {
                 client.connect(address);
-                code = 22;  // connected without a descriptor?
+                code = 22; // connected without a descriptor?
             } catch (const qmp::ConnectError& e) {
                 if (std::string(e.what()).find("Too many open files") == std::string::npos) {
                     std::fprintf(stderr, "unexpected message: %s\n", e.what());

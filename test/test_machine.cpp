@@ -129,7 +129,7 @@ TEST(Machine, SocketLivesInAPrivateDirectory)
     machine.start();
 
     EXPECT_EQ(machine.socket_path(), machine.directory() + "/qmp.sock");
-    struct stat info {};
+    struct stat info { };
     ASSERT_EQ(::stat(machine.directory().c_str(), &info), 0);
     EXPECT_EQ(info.st_mode & 0777, 0700u);
     EXPECT_GT(machine.pid(), 0);
@@ -182,15 +182,15 @@ TEST(Machine, ExitWhileTheSocketRefusesConnectionsIsReportedAsAnExit)
         address.sun_family = AF_UNIX;
         stale.copy(address.sun_path, sizeof address.sun_path - 1);
         ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-        ::close(fd);  // the file stays; connecting to it is refused
+        ::close(fd); // the file stays; connecting to it is refused
     }
     qmp::MachineOptions options;
     options.binary = "/bin/sh";
     // $0 is the stale socket, $2 the "socket,id=qmp0,path=...,server=on,wait=off" argument.
     options.args = {"-c",
-                    "sock=${2#*path=}; sock=${sock%%,server=on*}; ln -s \"$0\" \"$sock\"; "
-                    "sleep 0.3; exit 3",
-                    stale};
+        "sock=${2#*path=}; sock=${sock%%,server=on*}; ln -s \"$0\" \"$sock\"; "
+        "sleep 0.3; exit 3",
+        stale};
     options.start_timeout = 60s;
     qmp::Machine machine(options);
 
@@ -207,7 +207,7 @@ TEST(Machine, NoMonitorSocketWithinStartTimeoutIsReported)
     ScopedTmpdir tmpdir;
     qmp::MachineOptions options;
     options.binary = "/bin/sh";
-    options.args = {"-c", "exec sleep 600"};  // runs, but never creates the socket
+    options.args = {"-c", "exec sleep 600"}; // runs, but never creates the socket
     options.start_timeout = 200ms;
     qmp::Machine machine(options);
 
@@ -244,13 +244,13 @@ TEST(Machine, QemuInheritsNoDescriptorOfTheProgram)
 {
     ScopedTmpdir tmpdir;
     const std::string marker = tmpdir.path() / "marker";
-    const int inheritable = ::open(marker.c_str(), O_WRONLY | O_CREAT, 0600);  // no O_CLOEXEC
+    const int inheritable = ::open(marker.c_str(), O_WRONLY | O_CREAT, 0600); // no O_CLOEXEC
     ASSERT_GE(inheritable, 0);
     qmp::Machine machine;
     machine.start();
 
     for (const auto& entry :
-         fs::directory_iterator("/proc/" + std::to_string(machine.pid()) + "/fd")) {
+        fs::directory_iterator("/proc/" + std::to_string(machine.pid()) + "/fd")) {
         std::error_code ignored;
         EXPECT_NE(fs::read_symlink(entry.path(), ignored), marker) << entry.path();
     }
@@ -296,8 +296,9 @@ TEST(Machine, MissingBinaryNamesItsDebianPackage)
     const std::string message = start_failure_message(machine);
     ::setenv("PATH", saved_path.c_str(), 1);
 
-    EXPECT_THAT(message, HasSubstr("cannot find 'qemu-system-x86_64' in PATH; install Debian's "
-                                   "qemu-system-x86"));
+    EXPECT_THAT(message,
+        HasSubstr("cannot find 'qemu-system-x86_64' in PATH; install Debian's "
+                  "qemu-system-x86"));
 }
 
 TEST(Machine, UnexecutableBinaryReportsTheExecError)
@@ -370,9 +371,9 @@ TEST(Machine, ShutdownRemovesFilesTestsPutInTheDirectory)
 void block_main_loop(qmp::Client& client, const std::string& fifo)
 {
     ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-    EXPECT_THROW(client.execute("object-add",
-                                {{"qom-type", "secret"}, {"id", "s0"}, {"file", fifo}}, 200ms),
-                 qmp::TimeoutError);
+    EXPECT_THROW(
+        client.execute("object-add", {{"qom-type", "secret"}, {"id", "s0"}, {"file", fifo}}, 200ms),
+        qmp::TimeoutError);
 }
 
 TEST(Machine, ShutdownFallsBackToSigtermWhenQuitIsNotAnswered)
@@ -396,7 +397,7 @@ TEST(Machine, ShutdownEscalatesToSigkillWhenQemuIsStopped)
     options.shutdown_timeout = 200ms;
     qmp::Machine machine(options);
     machine.start();
-    machine.kill(SIGSTOP);  // answers nothing, handles no SIGTERM
+    machine.kill(SIGSTOP); // answers nothing, handles no SIGTERM
 
     const int status = machine.shutdown();
 
@@ -498,8 +499,8 @@ TEST(Machine, StderrOutputHoldsWhatQemuWrote)
     qmp::Machine machine;
     qmp::Client& client = machine.start();
     // Debian's QEMU traces to stderr; the trace line is written before the command's reply.
-    client.execute("trace-event-set-state",
-                   {{"name", "monitor_qmp_cmd_in_band"}, {"enable", true}});
+    client.execute(
+        "trace-event-set-state", {{"name", "monitor_qmp_cmd_in_band"}, {"enable", true}});
     client.execute("query-status");
 
     EXPECT_THAT(machine.stderr_output(), HasSubstr("monitor_qmp_cmd_in_band"));
@@ -522,4 +523,4 @@ TEST(Machine, KillWithParentKillsQemuWhenTheStartingThreadExits)
     EXPECT_TRUE(machine->wait_exit(10s));
 }
 
-}  // namespace
+} // namespace

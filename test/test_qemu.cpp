@@ -17,10 +17,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -62,8 +62,8 @@ TEST(Qemu, OobCanBeDeclinedAndCommandsStillWork)
     qmp::Machine vm(options_with_oob(false));
     qmp::Client& client = vm.start();
 
-    EXPECT_THAT(client.greeting().capabilities, ::testing::Contains("oob"));  // offered...
-    EXPECT_FALSE(client.greeting().oob_enabled);                             // ...not taken
+    EXPECT_THAT(client.greeting().capabilities, ::testing::Contains("oob")); // offered...
+    EXPECT_FALSE(client.greeting().oob_enabled); // ...not taken
     const qmp::json status = client.execute("query-status");
     EXPECT_TRUE(status.contains("status")) << status.dump();
 }
@@ -78,7 +78,7 @@ TEST(Qemu, QueryStatusReturnsStatusAndRunning)
     ASSERT_TRUE(status.is_object()) << status.dump();
     EXPECT_TRUE(status.contains("status")) << status.dump();
     EXPECT_TRUE(status.contains("running")) << status.dump();
-    EXPECT_EQ(status["status"], "running") << status.dump();  // -machine none runs at once
+    EXPECT_EQ(status["status"], "running") << status.dump(); // -machine none runs at once
     EXPECT_EQ(status["running"], true);
 }
 
@@ -142,9 +142,10 @@ TEST(Qemu, QueryQmpSchemaIsLargeAndListsQueryStatus)
 
     ASSERT_TRUE(schema.is_array());
     EXPECT_GT(schema.size(), 100u);
-    EXPECT_GT(schema.dump().size(), 100'000u);  // about 207 KB on 7.2: more than one read
+    EXPECT_GT(schema.dump().size(), 100'000u); // about 207 KB on 7.2: more than one read
     const bool found = std::any_of(schema.begin(), schema.end(), [](const qmp::json& entry) {
-        return entry.value("name", "") == "query-status" && entry.value("meta-type", "") == "command";
+        return entry.value("name", "") == "query-status" &&
+            entry.value("meta-type", "") == "command";
     });
     EXPECT_TRUE(found) << "no command entry named query-status";
 }
@@ -190,9 +191,8 @@ void expect_concurrent_calls_answered_correctly(qmp::Client& client)
 {
     constexpr int threads = 16;
     constexpr int calls_per_thread = 500;
-    static const std::vector<std::string> options = {
-        "chardev", "drive", "machine", "netdev", "object", "mon",      "name",
-        "msg",     "rtc",   "numa",    "accel",  "trace", "icount",   "overcommit",
+    static const std::vector<std::string> options = {"chardev", "drive", "machine", "netdev",
+        "object", "mon", "name", "msg", "rtc", "numa", "accel", "trace", "icount", "overcommit",
         "sandbox", "smp-opts", "boot-opts", "memory", "global", "device"};
 
     std::atomic<int> answered{0};
@@ -211,8 +211,8 @@ void expect_concurrent_calls_answered_correctly(qmp::Client& client)
                     if (!reply.is_array() || reply.size() != 1 ||
                         reply[0].value("option", "") != name) {
                         if (wrong++ == 0)
-                            first_wrong = "asked for " + name + ", got " +
-                                          reply.dump().substr(0, 200);
+                            first_wrong =
+                                "asked for " + name + ", got " + reply.dump().substr(0, 200);
                         continue;
                     }
                 } else {
@@ -223,14 +223,14 @@ void expect_concurrent_calls_answered_correctly(qmp::Client& client)
                             client.execute("query-command-line-options", {{"option", name}});
                         if (wrong++ == 0)
                             first_wrong = "asked for " + name + ", got a return value " +
-                                          reply.dump().substr(0, 200);
+                                reply.dump().substr(0, 200);
                         continue;
                     } catch (const qmp::ExecuteError& e) {
                         if (e.error_class() != "GenericError" ||
                             e.description() != "invalid option name: " + name) {
                             if (wrong++ == 0)
                                 first_wrong = "asked for " + name + ", got error " +
-                                              e.error_class() + ": " + e.description();
+                                    e.error_class() + ": " + e.description();
                             continue;
                         }
                     }
@@ -273,13 +273,13 @@ TEST(Qemu, ConcurrentCallsFromManyThreadsGetTheirOwnRepliesWithoutOob)
 // event queue closes with a plain DisconnectedError and the process exits.
 void expect_quit_ends_session_normally(qmp::Machine& vm, qmp::Client& client)
 {
-    client.events().clear();  // a possible start-up RESUME
+    client.events().clear(); // a possible start-up RESUME
 
     EXPECT_NO_THROW(client.execute("quit"));
 
     const std::vector<qmp::Event> events = drain_until_closed(client.events());
-    const auto shutdown = std::find_if(events.begin(), events.end(),
-                                       [](const qmp::Event& e) { return e.name == "SHUTDOWN"; });
+    const auto shutdown = std::find_if(
+        events.begin(), events.end(), [](const qmp::Event& e) { return e.name == "SHUTDOWN"; });
     ASSERT_NE(shutdown, events.end()) << "no SHUTDOWN event before the connection closed";
     EXPECT_EQ(shutdown->data.value("reason", ""), "host-qmp-quit") << shutdown->raw.dump();
     EXPECT_FALSE(client.is_connected());
@@ -444,7 +444,7 @@ TEST(Qemu, SecondMonitorOverTcp)
     const std::string address = add_tcp_monitor(machine_options);
     qmp::Machine vm(machine_options);
     qmp::Client& unix_client = vm.start();
-    unix_client.events().clear();  // a possible start-up RESUME
+    unix_client.events().clear(); // a possible start-up RESUME
 
     qmp::ClientOptions options;
     options.retry_connect = true;
@@ -472,13 +472,12 @@ TEST(Qemu, StorageDaemonCreatesNullBlockNodeAndQuits)
     const qmp::json version = client.execute("query-version");
     EXPECT_EQ(version["qemu"]["major"], 7) << version.dump();
 
-    client.execute("blockdev-add",
-                   {{"driver", "null-co"}, {"node-name", "null0"}, {"size", 1048576}});
+    client.execute(
+        "blockdev-add", {{"driver", "null-co"}, {"node-name", "null0"}, {"size", 1048576}});
     const qmp::json nodes = client.execute("query-named-block-nodes");
     ASSERT_TRUE(nodes.is_array()) << nodes.dump();
-    const auto node = std::find_if(nodes.begin(), nodes.end(), [](const qmp::json& n) {
-        return n.value("node-name", "") == "null0";
-    });
+    const auto node = std::find_if(nodes.begin(), nodes.end(),
+        [](const qmp::json& n) { return n.value("node-name", "") == "null0"; });
     ASSERT_NE(node, nodes.end()) << nodes.dump();
     EXPECT_EQ(node->value("drv", ""), "null-co");
 
@@ -489,4 +488,4 @@ TEST(Qemu, StorageDaemonCreatesNullBlockNodeAndQuits)
     EXPECT_TRUE(vm.wait_exit(5s));
 }
 
-}  // namespace
+} // namespace

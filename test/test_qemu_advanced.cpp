@@ -47,11 +47,11 @@
 namespace {
 
 using namespace std::chrono_literals;
+using qmp::json;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsSupersetOf;
-using qmp::json;
 using namespace qmp_test;
 
 // How long a command that must not wait behind a blocked main loop may take. Generous for the
@@ -74,9 +74,8 @@ public:
     bool wait_for(const std::string& what, std::chrono::milliseconds timeout, int times = 1)
     {
         std::unique_lock<std::mutex> lock(mutex_);
-        return changed_.wait_for(lock, timeout, [&] {
-            return std::count(items_.begin(), items_.end(), what) >= times;
-        });
+        return changed_.wait_for(
+            lock, timeout, [&] { return std::count(items_.begin(), items_.end(), what) >= times; });
     }
 
     std::vector<std::string> items()
@@ -136,8 +135,8 @@ bool fd_is_open(int fd)
 // call is sent before the oldest is collected.
 void expect_async_replies_match(qmp::Client& client, int total)
 {
-    static const std::vector<std::string> options = {"chardev", "drive", "machine", "netdev",
-                                                     "object",  "mon",   "name",    "rtc"};
+    static const std::vector<std::string> options = {
+        "chardev", "drive", "machine", "netdev", "object", "mon", "name", "rtc"};
     constexpr std::size_t window = 64;
     struct InFlight {
         std::string name;
@@ -164,7 +163,7 @@ void expect_async_replies_match(qmp::Client& client, int total)
                 e.description() != "invalid option name: " + call.name) {
                 if (wrong++ == 0)
                     first_wrong = "asked for " + call.name + ", got error " + e.error_class() +
-                                  ": " + e.description();
+                        ": " + e.description();
             }
         }
         ++checked;
@@ -254,13 +253,15 @@ TEST(QemuAsync, CancelledAndAbandonedCallsDropTheirLateRepliesQuietly)
 
     qmp::PendingReply cancelled = client.execute_async("query-status");
     EXPECT_FALSE(cancelled.ready());
-    EXPECT_FALSE(cancelled.wait_for(50ms));  // QEMU cannot answer while its main loop is blocked
+    EXPECT_FALSE(cancelled.wait_for(50ms)); // QEMU cannot answer while its main loop is blocked
     cancelled.cancel();
-    EXPECT_TRUE(cancelled.ready());          // get() would not block: it throws at once
+    EXPECT_TRUE(cancelled.ready()); // get() would not block: it throws at once
     EXPECT_THROW(cancelled.get(), qmp::UsageError);
-    cancelled.cancel();                       // a second cancel does nothing
+    cancelled.cancel(); // a second cancel does nothing
 
-    { qmp::PendingReply abandoned = client.execute_async("query-status"); }  // never collected
+    {
+        qmp::PendingReply abandoned = client.execute_async("query-status");
+    } // never collected
 
     qmp::PendingReply moved_over = client.execute_async("query-status");
     moved_over = client.execute_async("query-command-line-options", {{"option", "rtc"}});
@@ -322,17 +323,16 @@ TEST(QemuRaw, ReturnsTheWholeReplyWithCallerIdsAndErrorReplies)
     EXPECT_EQ(with_id.value("id", qmp::json()), "caller-chosen-1") << with_id.dump();
     EXPECT_TRUE(with_id.contains("return")) << with_id.dump();
 
-    const qmp::json with_arguments = client.execute_raw(
-        {{"execute", "query-command-line-options"}, {"arguments", {{"option", "rtc"}}}, {"id", "r"}});
+    const qmp::json with_arguments = client.execute_raw({{"execute", "query-command-line-options"},
+        {"arguments", {{"option", "rtc"}}}, {"id", "r"}});
     ASSERT_TRUE(with_arguments.contains("return")) << with_arguments.dump();
     EXPECT_EQ(with_arguments["return"][0]["option"], "rtc") << with_arguments.dump();
 
     // An error reply is returned, not thrown.
     qmp::json error;
-    ASSERT_NO_THROW(error = client.execute_raw(
-                        {{"execute", "qom-get"},
-                         {"arguments", {{"path", "/machine"}, {"property", "no-such-property"}}},
-                         {"id", "e1"}}));
+    ASSERT_NO_THROW(error = client.execute_raw({{"execute", "qom-get"},
+                        {"arguments", {{"path", "/machine"}, {"property", "no-such-property"}}},
+                        {"id", "e1"}}));
     ASSERT_TRUE(error.contains("error")) << error.dump();
     EXPECT_EQ(error["error"]["class"], "GenericError") << error.dump();
     EXPECT_EQ(error.value("id", qmp::json()), "e1") << error.dump();
@@ -356,8 +356,7 @@ TEST(QemuRaw, ReturnsTheWholeReplyWithCallerIdsAndErrorReplies)
     } catch (const qmp::Error& e) {
         ADD_FAILURE() << "execute_raw of {\"execute\": 5} threw " << e.what();
     } catch (const std::exception& e) {
-        ADD_FAILURE() << "execute_raw of {\"execute\": 5} threw a non-qmp exception: "
-                      << e.what();
+        ADD_FAILURE() << "execute_raw of {\"execute\": 5} threw a non-qmp exception: " << e.what();
     }
     if (!bad_name.is_null()) {
         EXPECT_EQ(bad_name.value("id", qmp::json()), "n1") << bad_name.dump();
@@ -366,8 +365,8 @@ TEST(QemuRaw, ReturnsTheWholeReplyWithCallerIdsAndErrorReplies)
 
     // Wrong uses: nothing is sent.
     EXPECT_THROW(client.execute_raw({{"execute", "query-status"}, {"id", 1}}), qmp::UsageError);
-    EXPECT_THROW(client.execute_raw({{"execute", "query-status"}, {"id", {{"a", 1}}}}),
-                 qmp::UsageError);
+    EXPECT_THROW(
+        client.execute_raw({{"execute", "query-status"}, {"id", {{"a", 1}}}}), qmp::UsageError);
     EXPECT_THROW(client.execute_raw(qmp::json::array({1})), qmp::UsageError);
     EXPECT_THROW(client.execute_raw({{"arguments", qmp::json::object()}}), qmp::UsageError);
 
@@ -396,8 +395,8 @@ TEST(QemuRaw, AnIdThatClashesWithOneInFlightIsAUsageError)
         threads.push_back(spawn_checked("raw " + std::to_string(i), [&, i] {
             Outcome outcome;
             try {
-                outcome.reply = client.execute_raw(
-                    {{"execute", "query-status"}, {"id", "same-id"}}, exec(30s));
+                outcome.reply =
+                    client.execute_raw({{"execute", "query-status"}, {"id", "same-id"}}, exec(30s));
                 outcome.kind = "reply";
             } catch (const qmp::UsageError& e) {
                 outcome.kind = "UsageError";
@@ -466,7 +465,7 @@ TEST(QemuOob, OobCommandsOvertakeTwentyPendingInBandCommands)
     const qmp::json yank = client.execute("query-yank", {}, exec(5s, true));
     EXPECT_LT(ms_since(started), prompt_ms) << "query-yank waited for the main loop";
     ASSERT_TRUE(yank.is_array()) << yank.dump();
-    EXPECT_FALSE(yank.empty()) << yank.dump();  // the monitor's chardev at least
+    EXPECT_FALSE(yank.empty()) << yank.dump(); // the monitor's chardev at least
 
     started = SteadyClock::now();
     try {
@@ -514,7 +513,7 @@ TEST(QemuOob, WithoutTheInBandLimitOobCannotOvertake)
     ASSERT_TRUE(blocked.block());
 
     std::vector<qmp::PendingReply> pending;
-    for (int i = 0; i < 20; ++i)  // never waits: no limit
+    for (int i = 0; i < 20; ++i) // never waits: no limit
         pending.push_back(client.execute_async("query-status", {}, exec(30s)));
     EXPECT_THROW(client.execute("query-yank", {}, exec(500ms, true)), qmp::TimeoutError);
 
@@ -523,7 +522,7 @@ TEST(QemuOob, WithoutTheInBandLimitOobCannotOvertake)
     for (auto& reply : pending)
         EXPECT_EQ(reply.get().value("status", ""), "running");
     EXPECT_EQ(client.execute("query-status").value("status", ""), "running");
-    EXPECT_EQ(client.dropped_replies(), 1u);  // the late query-yank reply
+    EXPECT_EQ(client.dropped_replies(), 1u); // the late query-yank reply
 }
 
 TEST(QemuOob, OobWithoutNegotiationIsAUsageErrorAndNothingIsSent)
@@ -603,9 +602,8 @@ TEST(QemuFd, AddFdIsListedByQueryFdsetsAndRemoveFdRemovesIt)
 
     const qmp::json sets = client.execute("query-fdsets");
     ASSERT_TRUE(sets.is_array()) << sets.dump();
-    const auto set = std::find_if(sets.begin(), sets.end(), [](const qmp::json& s) {
-        return s.value("fdset-id", -1) == 1;
-    });
+    const auto set = std::find_if(
+        sets.begin(), sets.end(), [](const qmp::json& s) { return s.value("fdset-id", -1) == 1; });
     ASSERT_NE(set, sets.end()) << sets.dump();
     ASSERT_EQ((*set)["fds"].size(), 1u) << sets.dump();
     EXPECT_EQ((*set)["fds"][0].value("fd", -1), qemu_fd) << sets.dump();
@@ -615,13 +613,12 @@ TEST(QemuFd, AddFdIsListedByQueryFdsetsAndRemoveFdRemovesIt)
     const qmp::json after = client.execute("query-fdsets");
     const bool still_listed = std::any_of(after.begin(), after.end(), [&](const qmp::json& s) {
         const qmp::json fds = s.value("fds", qmp::json::array());
-        return std::any_of(fds.begin(), fds.end(), [&](const qmp::json& f) {
-            return f.value("fd", -1) == qemu_fd;
-        });
+        return std::any_of(fds.begin(), fds.end(),
+            [&](const qmp::json& f) { return f.value("fd", -1) == qemu_fd; });
     });
     EXPECT_FALSE(still_listed) << after.dump();
-    EXPECT_THROW(client.execute("remove-fd", {{"fdset-id", 1}, {"fd", qemu_fd}}),
-                 qmp::ExecuteError);
+    EXPECT_THROW(
+        client.execute("remove-fd", {{"fdset-id", 1}, {"fd", qemu_fd}}), qmp::ExecuteError);
 }
 
 // QEMU opens a block node from /dev/fdset/N (the fd we passed, O_RDWR) and writes known bytes
@@ -639,16 +636,16 @@ TEST(QemuFd, QemuWritesThroughAnFdSetBlockNode)
     ASSERT_GE(fd, 0) << std::strerror(errno);
 
     const qmp::json added = client.execute_with_fd("add-fd", {{"fdset-id", 7}}, fd);
-    ::close(fd);  // QEMU has its own duplicate
+    ::close(fd); // QEMU has its own duplicate
     EXPECT_EQ(added.value("fdset-id", -1), 7) << added.dump();
-    client.execute("blockdev-add",
-                   {{"driver", "file"}, {"node-name", "disk0"}, {"filename", "/dev/fdset/7"}});
-    client.execute("human-monitor-command",
-                   {{"command-line", "qemu-io disk0 \"write -P 0x5a 512 1024\""}});
+    client.execute(
+        "blockdev-add", {{"driver", "file"}, {"node-name", "disk0"}, {"filename", "/dev/fdset/7"}});
+    client.execute(
+        "human-monitor-command", {{"command-line", "qemu-io disk0 \"write -P 0x5a 512 1024\""}});
 
     std::ifstream file(path, std::ios::binary);
-    const std::string content((std::istreambuf_iterator<char>(file)),
-                              std::istreambuf_iterator<char>());
+    const std::string content(
+        (std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
     ASSERT_EQ(content.size(), 65536u);
     EXPECT_EQ(content.substr(0, 512), std::string(512, '\0'));
     EXPECT_EQ(content.substr(512, 1024), std::string(1024, '\x5a'));
@@ -667,14 +664,15 @@ TEST(QemuFd, QemuWritesItsMigrationStreamIntoANamedFd)
     Pipe pipe;
 
     client.execute_with_fd("getfd", {{"fdname", "mig"}}, pipe.write);
-    pipe.close_write();  // only QEMU's copy is left: EOF comes when QEMU closes it
+    pipe.close_write(); // only QEMU's copy is left: EOF comes when QEMU closes it
     client.execute("migrate", {{"uri", "fd:mig"}});
 
     std::string stream;
     const auto deadline = SteadyClock::now() + 10s;
     for (;;) {
         pollfd p{pipe.read, POLLIN, 0};
-        const int left = static_cast<int>(std::max<long long>(0, ms(deadline - SteadyClock::now())));
+        const int left =
+            static_cast<int>(std::max<long long>(0, ms(deadline - SteadyClock::now())));
         const int ready = ::poll(&p, 1, left);
         ASSERT_GE(ready, 0) << std::strerror(errno);
         ASSERT_EQ(ready, 1) << "QEMU did not finish the stream within 10 s (" << stream.size()
@@ -687,10 +685,10 @@ TEST(QemuFd, QemuWritesItsMigrationStreamIntoANamedFd)
         stream.append(buffer, static_cast<std::size_t>(n));
     }
     ASSERT_GE(stream.size(), 8u);
-    EXPECT_EQ(stream.substr(0, 8), std::string("QEVM\0\0\0\3", 8));  // magic, version 3
+    EXPECT_EQ(stream.substr(0, 8), std::string("QEVM\0\0\0\3", 8)); // magic, version 3
 
     EXPECT_EQ(client.execute("query-migrate").value("status", ""), "completed");
-    EXPECT_TRUE(pop_until(client.events(), "STOP"));  // the source stops for the last pass
+    EXPECT_TRUE(pop_until(client.events(), "STOP")); // the source stops for the last pass
 }
 
 // Two threads pass fds at once, many times: QEMU keeps only the latest unclaimed fd, so had the
@@ -710,8 +708,8 @@ TEST(QemuFd, FdCarryingCommandsFromTwoThreadsAllSucceed)
             for (int k = 0; k < rounds; ++k) {
                 const std::string name = "t" + std::to_string(t) + "-" + std::to_string(k);
                 try {
-                    client.execute_with_fd("getfd", {{"fdname", name}},
-                                           t == 0 ? pipe.read : pipe.write);
+                    client.execute_with_fd(
+                        "getfd", {{"fdname", name}}, t == 0 ? pipe.read : pipe.write);
                 } catch (const qmp::ExecuteError& e) {
                     ADD_FAILURE() << "getfd " << name << ": " << e.what();
                 }
@@ -765,7 +763,7 @@ TEST(QemuListen, NamedListenerGetsOnlyItsEventsFromItsCreationOn)
 {
     qmp::Machine vm;
     qmp::Client& client = vm.start();
-    client.execute("stop");  // before the listener: not seen by it
+    client.execute("stop"); // before the listener: not seen by it
     client.execute("cont");
     pop_until(client.events(), "RESUME");
 
@@ -784,8 +782,8 @@ TEST(QemuListen, NamedListenerGetsOnlyItsEventsFromItsCreationOn)
 
     client.execute("stop");
     client.execute("system_reset");
-    ASSERT_TRUE(pop_until(client.events(), "RESET"));  // a reset happens after its reply
-    dropped_early.reset();                             // unsubscribes; nothing breaks
+    ASSERT_TRUE(pop_until(client.events(), "RESET")); // a reset happens after its reply
+    dropped_early.reset(); // unsubscribes; nothing breaks
     client.execute("cont");
 
     auto first = stop_resume.pop(5s);
@@ -793,7 +791,7 @@ TEST(QemuListen, NamedListenerGetsOnlyItsEventsFromItsCreationOn)
     EXPECT_EQ(first->name, "STOP");
     auto second = stop_resume.pop(5s);
     ASSERT_TRUE(second);
-    EXPECT_EQ(second->name, "RESUME");  // RESET (between them) was not delivered
+    EXPECT_EQ(second->name, "RESUME"); // RESET (between them) was not delivered
     EXPECT_FALSE(stop_resume.try_pop());
 
     auto reset = resets.pop(5s);
@@ -851,8 +849,8 @@ TEST(QemuListen, EachListenerDropsItsOwnOldestEvents)
         last = both.pop(5s);
     ASSERT_TRUE(last);
     EXPECT_EQ(last->name, "RESUME");
-    EXPECT_EQ(both.dropped(), 4u);   // 6 events, 2 kept
-    EXPECT_EQ(stops.dropped(), 1u);  // 3 STOPs, 2 kept
+    EXPECT_EQ(both.dropped(), 4u); // 6 events, 2 kept
+    EXPECT_EQ(stops.dropped(), 1u); // 3 STOPs, 2 kept
     EXPECT_EQ(stops.size(), 2u);
     EXPECT_EQ(client.events().dropped() - dropped_before, 4u);
 }
@@ -864,10 +862,10 @@ TEST(QemuListen, ListenerClosesWhenTheConnectionEnds)
     qmp::EventQueue listener = client.listen({"STOP"});
     client.execute("stop");
     client.disconnect();
-    auto stop = listener.pop(5s);  // what was received is still delivered...
+    auto stop = listener.pop(5s); // what was received is still delivered...
     ASSERT_TRUE(stop);
     EXPECT_EQ(stop->name, "STOP");
-    EXPECT_THROW(listener.pop(5s), qmp::DisconnectedError);  // ...then the end
+    EXPECT_THROW(listener.pop(5s), qmp::DisconnectedError); // ...then the end
 
     // After a reconnect the same listener receives again.
     client.connect(vm.socket_path());
@@ -900,9 +898,8 @@ TEST(QemuListen, ExecuteAndWaitReturnsTheEventTheCommandCauses)
 
     // A failing command is its ExecuteError.
     EXPECT_THROW(client.execute_and_wait("qom-get",
-                                         {{"path", "/machine"}, {"property", "no-such-property"}},
-                                         "STOP", 5s),
-                 qmp::ExecuteError);
+                     {{"path", "/machine"}, {"property", "no-such-property"}}, "STOP", 5s),
+        qmp::ExecuteError);
 
     const qmp::Event resume = client.execute_and_wait("cont", {}, "RESUME", 5s);
     EXPECT_EQ(resume.name, "RESUME");
@@ -916,7 +913,7 @@ TEST(QemuListen, WaitForEventTimesOut)
 {
     qmp::Machine vm;
     qmp::Client& client = vm.start();
-    client.execute("stop");  // a STOP that happened before the call does not count
+    client.execute("stop"); // a STOP that happened before the call does not count
 
     auto started = SteadyClock::now();
     EXPECT_THROW(client.wait_for_event("STOP", {}, 300ms), qmp::TimeoutError);
@@ -924,8 +921,9 @@ TEST(QemuListen, WaitForEventTimesOut)
     EXPECT_LT(ms_since(started), 300 + prompt_ms);
 
     started = SteadyClock::now();
-    EXPECT_THROW(client.wait_for_event("STOP", [](const qmp::Event&) { return false; }, 200ms),
-                 qmp::TimeoutError);
+    EXPECT_THROW(client.wait_for_event(
+                     "STOP", [](const qmp::Event&) { return false; }, 200ms),
+        qmp::TimeoutError);
     EXPECT_GE(us_since(started), 200'000);
 }
 
@@ -1036,7 +1034,7 @@ TEST(QemuCallbacks, CallbacksRunCanExecuteSurviveThrowingOnesAndCanBeRemoved)
     // have seen RESUME before the last one did.
     EXPECT_THAT(removed_seen.items(), ElementsAre("STOP"));
     EXPECT_TRUE(thrower_seen.wait_for("RESUME", 0ms));
-    client.remove_callback(removed);  // again: nothing happens
+    client.remove_callback(removed); // again: nothing happens
 
     // Callbacks stay registered across a reconnect.
     client.disconnect();
@@ -1085,7 +1083,7 @@ TEST(QemuCallbacks, DestroyingTheClientWhileACallbackExecutesIsSafe)
     });
     client->execute("stop");
     ASSERT_TRUE(entered.wait_for(1, 5s));
-    client.reset();  // while the callback runs
+    client.reset(); // while the callback runs
     EXPECT_EQ(calls.load(), 3000);
 }
 
@@ -1104,14 +1102,14 @@ TEST(QemuAsync, PendingReplyOutlivesItsClient)
          writer < 0 && SteadyClock::now() < deadline;) {
         writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
         if (writer < 0)
-            std::this_thread::sleep_for(1ms);  // a bounded poll for QEMU opening the FIFO
+            std::this_thread::sleep_for(1ms); // a bounded poll for QEMU opening the FIFO
     }
     ASSERT_GE(writer, 0) << "QEMU did not open the FIFO";
     qmp::PendingReply status = client->execute_async("query-status", {}, exec(30s));
     qmp::EventQueue listener = client->listen({"STOP"});
 
     client.reset();
-    EXPECT_THROW(listener.pop(5s), qmp::DisconnectedError);  // a listener may outlive it too
+    EXPECT_THROW(listener.pop(5s), qmp::DisconnectedError); // a listener may outlive it too
     EXPECT_TRUE(status.wait_for(5s));
     EXPECT_THROW(status.get(), qmp::DisconnectedError);
     EXPECT_THROW(blocker.get(), qmp::DisconnectedError);
@@ -1121,13 +1119,13 @@ TEST(QemuAsync, PendingReplyOutlivesItsClient)
 
 TEST(QemuCallbacks, ACallbackMayRemoveItself)
 {
-    Seen once_seen, all_seen;  // before the machine: see above
+    Seen once_seen, all_seen; // before the machine: see above
     std::atomic<qmp::Client::CallbackId> self{0};
     std::mutex registering;
     qmp::Machine vm;
     qmp::Client& client = vm.start();
     {
-        std::lock_guard<std::mutex> lock(registering);  // the callback must see its own id
+        std::lock_guard<std::mutex> lock(registering); // the callback must see its own id
         self = client.on_event([&](const qmp::Event& e) {
             {
                 std::lock_guard<std::mutex> wait(registering);
@@ -1166,11 +1164,11 @@ TEST(QemuSchema, FetchedOncePerConnectionAndIndexed)
 
     const auto commands = schema->commands();
     EXPECT_TRUE(std::is_sorted(commands.begin(), commands.end()));
-    EXPECT_GT(commands.size(), 150u);  // 216 on 7.2
+    EXPECT_GT(commands.size(), 150u); // 216 on 7.2
     EXPECT_THAT(commands, Contains("blockdev-add"));
     const auto events = schema->events();
     EXPECT_TRUE(std::is_sorted(events.begin(), events.end()));
-    EXPECT_GT(events.size(), 30u);  // 52 on 7.2
+    EXPECT_GT(events.size(), 30u); // 52 on 7.2
     EXPECT_THAT(events, Contains("STOP"));
     EXPECT_TRUE(schema->has_event("RESUME"));
     EXPECT_FALSE(schema->has_event("query-status"));
@@ -1265,7 +1263,7 @@ TEST(QemuSchema, CheckCommandsRejectsUnknownNamesWithASuggestionWithoutARoundTri
     EXPECT_THROW(client.execute_async("quert-status", {}, exec(30s)), qmp::ExecuteError);
     Pipe pipe;
     EXPECT_THROW(client.execute_with_fd("getfdd", {{"fdname", "x"}}, pipe.write, exec(30s)),
-                 qmp::ExecuteError);
+        qmp::ExecuteError);
     EXPECT_LT(ms_since(started), prompt_ms);
     try {
         client.execute("no-such-command-at-all-here", {}, 30s);
@@ -1288,10 +1286,8 @@ TEST(QemuStorageDaemon, MirrorJobStatusChangesReachAListener)
     qmp::Machine vm(qmp::MachineOptions::storage_daemon());
     qmp::Client& client = vm.start();
     for (const char* node : {"src", "dst"})
-        client.execute("blockdev-add", {{"driver", "null-co"},
-                                        {"node-name", node},
-                                        {"size", 1048576},
-                                        {"read-zeroes", true}});
+        client.execute("blockdev-add",
+            {{"driver", "null-co"}, {"node-name", node}, {"size", 1048576}, {"read-zeroes", true}});
 
     qmp::EventQueue jobs = client.listen({"JOB_STATUS_CHANGE"});
     const auto next_status = [&]() -> std::string {
@@ -1304,7 +1300,7 @@ TEST(QemuStorageDaemon, MirrorJobStatusChangesReachAListener)
     };
 
     client.execute("blockdev-mirror",
-                   {{"job-id", "j0"}, {"device", "src"}, {"target", "dst"}, {"sync", "full"}});
+        {{"job-id", "j0"}, {"device", "src"}, {"target", "dst"}, {"sync", "full"}});
     EXPECT_EQ(next_status(), "created");
     EXPECT_EQ(next_status(), "running");
     EXPECT_EQ(next_status(), "ready");
@@ -1326,7 +1322,7 @@ TEST(QemuStorageDaemon, MirrorJobStatusChangesReachAListener)
     EXPECT_TRUE(client.execute("query-jobs").empty());
 }
 
-}  // namespace
+} // namespace
 
 // Secrets reach QEMU but not the log: object-add of a secret, and the same through HMP, with the
 // client's logger at trace (redacted) and at debug (no arguments at all).

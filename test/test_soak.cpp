@@ -34,17 +34,17 @@ struct Usage {
     long rss_kb = status_field("VmRSS");
 };
 
-}  // namespace
+} // namespace
 
 TEST(Soak, ConnectCyclesAgainstQemuLeakNoDescriptorThreadOrMemory)
 {
     const int cycles = env_or("QMP_SOAK_CYCLES", 200);
     qmp::Machine machine;
     machine.start();
-    machine.client().disconnect();  // the monitor serves one client: ours from now on
+    machine.client().disconnect(); // the monitor serves one client: ours from now on
     const std::string address = machine.socket_path();
 
-    qmp::Client reused;  // half the cycles reuse one Client, half make a new one each time
+    qmp::Client reused; // half the cycles reuse one Client, half make a new one each time
     const auto cycle = [&](int i) {
         std::optional<qmp::Client> fresh;
         qmp::Client& client = i % 2 ? reused : fresh.emplace();
@@ -52,7 +52,7 @@ TEST(Soak, ConnectCyclesAgainstQemuLeakNoDescriptorThreadOrMemory)
         ASSERT_TRUE(client.execute("query-status").contains("status"));
         client.disconnect();
     };
-    for (int i = 0; i < 20; ++i)  // warm-up: the allocator and the logger settle
+    for (int i = 0; i < 20; ++i) // warm-up: the allocator and the logger settle
         cycle(i);
     const Usage before;
     const auto begin = std::chrono::steady_clock::now();
@@ -66,9 +66,9 @@ TEST(Soak, ConnectCyclesAgainstQemuLeakNoDescriptorThreadOrMemory)
     const Usage after;
     std::printf("soak: %d connect/negotiate/query/disconnect cycles in %.1f s (%.1f ms each); "
                 "fds %ld -> %ld, threads %ld -> %ld, RSS %ld -> %ld kB%s\n",
-                cycles, seconds, 1000 * seconds / cycles, before.fds, after.fds, before.threads,
-                after.threads, before.rss_kb, after.rss_kb,
-                under_asan ? " (ASan build: RSS not checked)" : "");
+        cycles, seconds, 1000 * seconds / cycles, before.fds, after.fds, before.threads,
+        after.threads, before.rss_kb, after.rss_kb,
+        under_asan ? " (ASan build: RSS not checked)" : "");
     EXPECT_EQ(after.fds, before.fds);
     EXPECT_EQ(after.threads, before.threads);
     if (!under_asan) {
@@ -85,7 +85,7 @@ TEST(Soak, MachineDirectoryIsPrivateUnderAPermissiveUmask)
     qmp::Machine machine;
     machine.start();
     ::umask(previous);
-    struct stat info {};
+    struct stat info { };
     ASSERT_EQ(::stat(machine.directory().c_str(), &info), 0);
     EXPECT_EQ(info.st_mode & 07777, 0700u);
     EXPECT_EQ(info.st_uid, ::getuid());

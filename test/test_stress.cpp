@@ -55,7 +55,7 @@ TEST(Stress, SixtyFourThreadsEachGetExactlyTheirOwnReplies)
     const int fds_before = qmp::test::fd_count();
     {
         qmp::ClientOptions options;
-        options.command_timeout = 60s;  // generous: the machine may be loaded
+        options.command_timeout = 60s; // generous: the machine may be loaded
         qmp::Client client(options);
         client.connect(server.address());
 
@@ -81,8 +81,8 @@ TEST(Stress, SixtyFourThreadsEachGetExactlyTheirOwnReplies)
             std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
         std::printf("stress: %d threads x %d calls = %d calls in %.2f s (%.0f calls/s), "
                     "%d wrong, %d failed, %llu dropped\n",
-                    threads, calls, total, seconds, total / seconds, wrong.load(), failed.load(),
-                    static_cast<unsigned long long>(client.dropped_replies()));
+            threads, calls, total, seconds, total / seconds, wrong.load(), failed.load(),
+            static_cast<unsigned long long>(client.dropped_replies()));
         EXPECT_EQ(wrong, 0);
         EXPECT_EQ(failed, 0);
         EXPECT_EQ(client.dropped_replies(), 0u);

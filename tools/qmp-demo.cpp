@@ -13,7 +13,7 @@ void show(const std::string& what, const qmp::json& value)
     std::cout << "<- " << what << ": " << value.dump() << "\n";
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv)
 {

@@ -90,4 +90,4 @@ public:
     explicit ProtocolError(const std::string& message);
 };
 
-}  // namespace qmp
+} // namespace qmp

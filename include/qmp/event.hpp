@@ -40,4 +40,4 @@ struct Event {
     json raw;
 };
 
-}  // namespace qmp
+} // namespace qmp

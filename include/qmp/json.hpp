@@ -8,4 +8,4 @@
 
 namespace qmp {
 using json = nlohmann::json;
-}  // namespace qmp
+} // namespace qmp

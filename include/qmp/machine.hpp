@@ -121,4 +121,4 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace qmp
+} // namespace qmp

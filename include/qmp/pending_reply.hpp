@@ -55,4 +55,4 @@ private:
     std::unique_ptr<detail::PendingCall> call_;
 };
 
-}  // namespace qmp
+} // namespace qmp

@@ -41,9 +41,9 @@ public:
 
 private:
     json entities_;
-    std::unordered_map<std::string, const json*> by_name_;   // every entity, by name
-    std::unordered_map<std::string, std::string> commands_;  // command -> arg-type
+    std::unordered_map<std::string, const json*> by_name_; // every entity, by name
+    std::unordered_map<std::string, std::string> commands_; // command -> arg-type
     std::vector<std::string> events_;
 };
 
-}  // namespace qmp
+} // namespace qmp

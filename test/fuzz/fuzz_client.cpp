@@ -39,14 +39,14 @@ enum class Outcome { none, reply, execute_error, timeout, disconnected };
 
 qmp::fuzz::PeerListener& listener()
 {
-    static qmp::fuzz::PeerListener instance;  // one socket for the whole run
+    static qmp::fuzz::PeerListener instance; // one socket for the whole run
     return instance;
 }
 
 Outcome run_call(qmp::Client& client, int index)
 {
     try {
-        if (index == 0) {  // one call goes through the asynchronous path
+        if (index == 0) { // one call goes through the asynchronous path
             auto pending = client.execute_async("query-status");
             pending.get();
         } else {
@@ -57,7 +57,7 @@ Outcome run_call(qmp::Client& client, int index)
         return Outcome::execute_error;
     } catch (const qmp::TimeoutError&) {
         return Outcome::timeout;
-    } catch (const qmp::DisconnectedError&) {  // ProtocolError too
+    } catch (const qmp::DisconnectedError&) { // ProtocolError too
         return Outcome::disconnected;
     } catch (const std::exception& e) {
         qmp::fuzz::fail(std::string("a call ended with an unexpected exception: ") + e.what());
@@ -66,7 +66,7 @@ Outcome run_call(qmp::Client& client, int index)
     }
 }
 
-}  // namespace
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
@@ -81,29 +81,31 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const bool subscribers = control & 32;
 
     std::thread peer = listener().serve_one([&](qmp::fuzz::PeerConnection& connection) {
-        connection.send(qmp::json{{"QMP",
-                                   {{"version", {{"qemu", {{"micro", 22}, {"minor", 2}, {"major", 7}}},
-                                                 {"package", ""}}},
-                                    {"capabilities", offer_oob ? qmp::json::array({"oob"})
-                                                               : qmp::json::array()}}}}
-                            .dump() +
-                        "\r\n");
+        connection.send(
+            qmp::json{
+                {"QMP",
+                    {{"version",
+                         {{"qemu", {{"micro", 22}, {"minor", 2}, {"major", 7}}}, {"package", ""}}},
+                        {"capabilities",
+                            offer_oob ? qmp::json::array({"oob"}) : qmp::json::array()}}}}
+                .dump() +
+            "\r\n");
         const qmp::json negotiation = connection.read_message();
         if (negotiation.is_null())
-            return;  // the client gave up; connect() reports that
-        connection.send(qmp::json{{"return", qmp::json::object()}, {"id", negotiation["id"]}}.dump() +
-                        "\r\n");
+            return; // the client gave up; connect() reports that
+        connection.send(
+            qmp::json{{"return", qmp::json::object()}, {"id", negotiation["id"]}}.dump() + "\r\n");
         for (int i = 0; i < calls; ++i)
             if (connection.read_message().is_null())
                 qmp::fuzz::fail("the client closed the connection before sending every call");
         connection.send(stream);
         if (!keep_open)
-            return;  // closing at once: every call still waiting ends with DisconnectedError
+            return; // closing at once: every call still waiting ends with DisconnectedError
         connection.wait_for_close();
     });
 
     qmp::ClientOptions options;
-    options.connect_timeout = 20s;  // only reached if the peer is broken
+    options.connect_timeout = 20s; // only reached if the peer is broken
     options.command_timeout = keep_open ? 20ms : 20s;
     if (small_limits) {
         options.max_message_size = 256;
@@ -121,14 +123,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         try {
             client.connect(listener().address());
         } catch (const std::exception& e) {
-            qmp::fuzz::fail(std::string("connect failed before any fuzzed byte was sent: ") +
-                            e.what());
+            qmp::fuzz::fail(
+                std::string("connect failed before any fuzzed byte was sent: ") + e.what());
         }
 
         std::vector<Outcome> outcomes(static_cast<std::size_t>(calls), Outcome::none);
         std::vector<std::thread> callers;
         for (int i = 0; i < calls; ++i)
-            callers.emplace_back([&, i] { outcomes[static_cast<std::size_t>(i)] = run_call(client, i); });
+            callers.emplace_back(
+                [&, i] { outcomes[static_cast<std::size_t>(i)] = run_call(client, i); });
         for (auto& caller : callers)
             caller.join();
         for (const Outcome outcome : outcomes)
@@ -136,13 +139,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 qmp::fuzz::fail("a call did not end");
 
         // Drain what arrived; the queues must stay within their capacity.
-        while (client.events().try_pop()) {
-        }
+        while (client.events().try_pop()) { }
         if (client.events().size() > client.events().capacity())
             qmp::fuzz::fail("event queue above its capacity");
         if (stops)
-            while (stops->try_pop()) {
-            }
+            while (stops->try_pop()) { }
         client.disconnect();
         if (client.is_connected())
             qmp::fuzz::fail("still connected after disconnect()");

@@ -25,7 +25,7 @@ namespace {
 
 qmp::fuzz::PeerListener& listener()
 {
-    static qmp::fuzz::PeerListener instance;  // one socket for the whole run
+    static qmp::fuzz::PeerListener instance; // one socket for the whole run
     return instance;
 }
 
@@ -47,7 +47,7 @@ void check_session(qmp::Client& client)
     }
 }
 
-}  // namespace
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
@@ -60,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     });
 
     qmp::ClientOptions options;
-    options.connect_timeout = 20s;  // never reached: the peer always ends its side
+    options.connect_timeout = 20s; // never reached: the peer always ends its side
     options.command_timeout = 20s;
     {
         qmp::Client client(options);
@@ -70,8 +70,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             connected = true;
         } catch (const qmp::ConnectError&) {
         } catch (const std::exception& e) {
-            qmp::fuzz::fail(std::string("connect() threw something other than ConnectError: ") +
-                            e.what());
+            qmp::fuzz::fail(
+                std::string("connect() threw something other than ConnectError: ") + e.what());
         }
         if (connected)
             check_session(client);

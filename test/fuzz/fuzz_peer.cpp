@@ -29,7 +29,7 @@ void wait_readable(int fd, const char* what)
     }
 }
 
-}  // namespace
+} // namespace
 
 void fail(const std::string& what)
 {
@@ -51,7 +51,7 @@ void PeerConnection::send(std::string_view bytes)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return;  // the client closed first (e.g. after a protocol error): allowed
+            return; // the client closed first (e.g. after a protocol error): allowed
         sent += static_cast<std::size_t>(n);
     }
 }
@@ -66,7 +66,7 @@ json PeerConnection::read_message()
             return nullptr;
         if (n > 0)
             framer_.feed(chunk, static_cast<std::size_t>(n),
-                         [this](std::string_view text) { received_.push_back(json::parse(text)); });
+                [this](std::string_view text) { received_.push_back(json::parse(text)); });
     }
     json message = std::move(received_.front());
     received_.pop_front();
@@ -129,4 +129,4 @@ std::thread PeerListener::serve_one(std::function<void(PeerConnection&)> script)
     });
 }
 
-}  // namespace qmp::fuzz
+} // namespace qmp::fuzz

@@ -27,7 +27,7 @@ namespace qmp::fuzz {
 /// The server side of one connection.
 class PeerConnection {
 public:
-    explicit PeerConnection(int fd) : fd_(fd), framer_(1 << 20, 64) {}
+    explicit PeerConnection(int fd) : fd_(fd), framer_(1 << 20, 64) { }
     ~PeerConnection();
     PeerConnection(const PeerConnection&) = delete;
     PeerConnection& operator=(const PeerConnection&) = delete;
@@ -43,7 +43,7 @@ public:
 
 private:
     int fd_;
-    detail::Framer framer_;  // the client only sends compact JSON; framing keeps this robust
+    detail::Framer framer_; // the client only sends compact JSON; framing keeps this robust
     std::deque<json> received_;
 };
 
@@ -69,4 +69,4 @@ private:
 /// The peer's bound on every wait: generous, because the machine may be loaded.
 inline constexpr std::chrono::seconds peer_patience{20};
 
-}  // namespace qmp::fuzz
+} // namespace qmp::fuzz

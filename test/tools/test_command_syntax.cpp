@@ -28,7 +28,7 @@ json arguments_of(const std::string& line)
     return parse_command(line)->arguments;
 }
 
-}  // namespace
+} // namespace
 
 TEST(CommandSyntax, CommandWithoutArgumentsHasEmptyObject)
 {
@@ -47,17 +47,16 @@ TEST(CommandSyntax, BlankLineIsNoCommand)
 TEST(CommandSyntax, JsonValuesAreJson)
 {
     EXPECT_EQ(arguments_of("c n=42 f=1.5 neg=-3 t=true f2=false z=null"),
-              (json{{"n", 42}, {"f", 1.5}, {"neg", -3}, {"t", true}, {"f2", false},
-                    {"z", nullptr}}));
+        (json{{"n", 42}, {"f", 1.5}, {"neg", -3}, {"t", true}, {"f2", false}, {"z", nullptr}}));
     EXPECT_EQ(arguments_of(R"(c s="42" a=[1,"x"] o={"k":{"l":[]}})"),
-              (json{{"s", "42"}, {"a", {1, "x"}}, {"o", {{"k", {{"l", json::array()}}}}}}));
+        (json{{"s", "42"}, {"a", {1, "x"}}, {"o", {{"k", {{"l", json::array()}}}}}}));
 }
 
 TEST(CommandSyntax, OtherTextIsAString)
 {
     EXPECT_EQ(arguments_of("c driver=virtio-rng-pci id=rng0 path=/tmp/x.img v=08 w=True"),
-              (json{{"driver", "virtio-rng-pci"}, {"id", "rng0"}, {"path", "/tmp/x.img"},
-                    {"v", "08"}, {"w", "True"}}));
+        (json{{"driver", "virtio-rng-pci"}, {"id", "rng0"}, {"path", "/tmp/x.img"}, {"v", "08"},
+            {"w", "True"}}));
 }
 
 TEST(CommandSyntax, EmptyValueIsEmptyString)
@@ -68,29 +67,27 @@ TEST(CommandSyntax, EmptyValueIsEmptyString)
 TEST(CommandSyntax, SingleQuotesMakeAStringEvenOfANumber)
 {
     EXPECT_EQ(arguments_of("c id='123' s='two words' e='it\\'s'"),
-              (json{{"id", "123"}, {"s", "two words"}, {"e", "it's"}}));
+        (json{{"id", "123"}, {"s", "two words"}, {"e", "it's"}}));
 }
 
 TEST(CommandSyntax, DoubleQuotedStringKeepsSpaces)
 {
-    EXPECT_EQ(arguments_of(R"(c command-line="info status")"),
-              (json{{"command-line", "info status"}}));
+    EXPECT_EQ(
+        arguments_of(R"(c command-line="info status")"), (json{{"command-line", "info status"}}));
 }
 
 TEST(CommandSyntax, JsonWithSpacesIsOneWord)
 {
     EXPECT_EQ(arguments_of(R"(c o={"a": 1, "b": [1, 2]} x=1)"),
-              (json{{"o", {{"a", 1}, {"b", {1, 2}}}}, {"x", 1}}));
+        (json{{"o", {{"a", 1}, {"b", {1, 2}}}}, {"x", 1}}));
 }
 
 TEST(CommandSyntax, DottedKeysNest)
 {
     EXPECT_EQ(arguments_of("blockdev-add driver=null-co node-name=n0 cache.direct=true "
                            "cache.no-flush=false a.b.c=1"),
-              (json{{"driver", "null-co"},
-                    {"node-name", "n0"},
-                    {"cache", {{"direct", true}, {"no-flush", false}}},
-                    {"a", {{"b", {{"c", 1}}}}}}));
+        (json{{"driver", "null-co"}, {"node-name", "n0"},
+            {"cache", {{"direct", true}, {"no-flush", false}}}, {"a", {{"b", {{"c", 1}}}}}}));
 }
 
 TEST(CommandSyntax, WholeJsonObjectIsSentAsItIs)
@@ -100,8 +97,8 @@ TEST(CommandSyntax, WholeJsonObjectIsSentAsItIs)
     ASSERT_TRUE(request);
     EXPECT_EQ(request->command, "qom-list");
     EXPECT_EQ(request->arguments, (json{{"path", "/"}}));
-    EXPECT_EQ(request->raw,
-              (json{{"execute", "qom-list"}, {"arguments", {{"path", "/"}}}, {"id", 7}}));
+    EXPECT_EQ(
+        request->raw, (json{{"execute", "qom-list"}, {"arguments", {{"path", "/"}}}, {"id", 7}}));
 }
 
 TEST(CommandSyntax, KeyValueCommandHasNoRawMessage)
@@ -220,8 +217,8 @@ TEST(CommandSyntax, FormattedErrorHasCaretUnderColumn)
         parse_command(line);
         FAIL() << "no error";
     } catch (const SyntaxError& e) {
-        EXPECT_EQ(qmp_tools::format_syntax_error(line, e),
-                  "cmd a=1 oops\n        ^ expected key=value");
+        EXPECT_EQ(
+            qmp_tools::format_syntax_error(line, e), "cmd a=1 oops\n        ^ expected key=value");
     }
 }
 
@@ -246,10 +243,10 @@ TEST(Transaction, MultiLineBlockBecomesOneTransaction)
     EXPECT_FALSE(reader.in_transaction());
     EXPECT_EQ(request->command, "transaction");
     EXPECT_EQ(request->arguments,
-              (json{{"actions",
-                     {{{"type", "block-dirty-bitmap-add"}, {"data", {{"node", "d0"}, {"name", "b1"}}}},
-                      {{"type", "block-dirty-bitmap-clear"},
-                       {"data", {{"node", "d0"}, {"name", "b0"}}}}}}}));
+        (json{{"actions",
+            {{{"type", "block-dirty-bitmap-add"}, {"data", {{"node", "d0"}, {"name", "b1"}}}},
+                {{"type", "block-dirty-bitmap-clear"},
+                    {"data", {{"node", "d0"}, {"name", "b0"}}}}}}}));
 }
 
 TEST(Transaction, OneLineTransaction)
@@ -257,8 +254,8 @@ TEST(Transaction, OneLineTransaction)
     CommandReader reader;
     const auto request = reader.feed("transaction( abort )");
     ASSERT_TRUE(request);
-    EXPECT_EQ(request->arguments,
-              (json{{"actions", {{{"type", "abort"}, {"data", json::object()}}}}}));
+    EXPECT_EQ(
+        request->arguments, (json{{"actions", {{{"type", "abort"}, {"data", json::object()}}}}}));
 }
 
 TEST(Transaction, FirstActionOnTheOpeningLine)

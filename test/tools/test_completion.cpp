@@ -33,13 +33,13 @@ Schema sample_schema()
     return Schema(commands, entities);
 }
 
-}  // namespace
+} // namespace
 
 TEST(Completion, FirstWordCompletesCommandNames)
 {
     const Schema schema = sample_schema();
     EXPECT_EQ(complete_with(schema, nullptr, "", "query-st"),
-              (std::vector<std::string>{"query-stats", "query-status"}));
+        (std::vector<std::string>{"query-stats", "query-status"}));
 }
 
 TEST(Completion, FirstWordOffersBuiltins)
@@ -52,7 +52,7 @@ TEST(Completion, HelpCompletesCommandNames)
 {
     const Schema schema = sample_schema();
     EXPECT_EQ(complete_with(schema, nullptr, "help ", "block"),
-              (std::vector<std::string>{"blockdev-add"}));
+        (std::vector<std::string>{"blockdev-add"}));
 }
 
 TEST(Completion, LaterWordsCompleteArgumentNamesWithEquals)
@@ -60,9 +60,9 @@ TEST(Completion, LaterWordsCompleteArgumentNamesWithEquals)
     const Schema schema = sample_schema();
     ASSERT_TRUE(qmp_shell::needs_arguments("blockdev-add "));
     EXPECT_EQ(complete_with(schema, &schema, "blockdev-add ", "c"),
-              (std::vector<std::string>{"cache=", "cache.direct="}));
+        (std::vector<std::string>{"cache=", "cache.direct="}));
     EXPECT_EQ(complete_with(schema, &schema, "blockdev-add driver=file ", "f"),
-              (std::vector<std::string>{"filename="}));
+        (std::vector<std::string>{"filename="}));
 }
 
 TEST(Completion, ValuesAreNotCompleted)

@@ -37,8 +37,8 @@ public:
     SharedQemu()
     {
         qmp::MachineOptions options;
-        options.args.insert(options.args.end(),
-                            {"-qmp", "unix:" + tool_socket() + ",server=on,wait=off"});
+        options.args.insert(
+            options.args.end(), {"-qmp", "unix:" + tool_socket() + ",server=on,wait=off"});
         machine_ = std::make_unique<qmp::Machine>(options);
         machine_->start();
     }
@@ -83,7 +83,7 @@ LaunchedQemu start_launched(ToolProcess& tool)
 
 const std::map<std::string, std::string> no_socket = {{"QMP_SOCKET", ""}};
 
-}  // namespace
+} // namespace
 
 TEST(QmpShell, HelpExitsZero)
 {
@@ -131,9 +131,9 @@ TEST(QmpShell, FailedCommandGoesToStderrAndExitsOne)
 {
     const Result result = run_tool({shell()}, "query-nope\nquery-name\n", no_socket);
     EXPECT_EQ(result.status, 1);
-    EXPECT_EQ(lines_of(result.out).size(), 1u) << result.out;  // query-name still ran
+    EXPECT_EQ(lines_of(result.out).size(), 1u) << result.out; // query-name still ran
     EXPECT_NE(result.err.find("CommandNotFound: The command query-nope has not been found"),
-              std::string::npos)
+        std::string::npos)
         << result.err;
     EXPECT_EQ(result.err.find("\033["), std::string::npos) << "colour on a pipe";
 }
@@ -143,14 +143,14 @@ TEST(QmpShell, SyntaxErrorShowsLineAndCaret)
     const Result result = run_tool({shell(), "-c", "qom-list path=/ oops"}, "", no_socket);
     EXPECT_EQ(result.status, 1);
     EXPECT_NE(result.err.find("qom-list path=/ oops\n                ^ expected key=value"),
-              std::string::npos)
+        std::string::npos)
         << result.err;
 }
 
 TEST(QmpShell, CommandOptionRunsOneCommand)
 {
-    const Result result = run_tool({shell(), "-c", "qom-get path=/machine property=type"}, "",
-                                   no_socket);
+    const Result result =
+        run_tool({shell(), "-c", "qom-get path=/machine property=type"}, "", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_EQ(result.out, "{\"return\":\"none-machine\"}\n");
 }
@@ -164,8 +164,7 @@ TEST(QmpShell, PrettyOptionIndents)
 
 TEST(QmpShell, JsonObjectLineIsSent)
 {
-    const Result result = run_tool(
-        {shell()},
+    const Result result = run_tool({shell()},
         R"({"execute": "qom-get", "arguments": {"path": "/machine", "property": "type"}, "id": "mine"})"
         "\n"
         R"({"execute": "query-nope"})"
@@ -175,7 +174,7 @@ TEST(QmpShell, JsonObjectLineIsSent)
     // Sent as typed: the caller's id comes back in the whole reply.
     EXPECT_EQ(json::parse(result.out), (json{{"return", "none-machine"}, {"id", "mine"}}));
     EXPECT_NE(result.err.find("CommandNotFound: The command query-nope has not been found"),
-              std::string::npos)
+        std::string::npos)
         << result.err;
 }
 
@@ -185,12 +184,12 @@ TEST(QmpShell, TransactionBlockIsOneCommand)
     const Result ok = run_tool({shell(), "-v"}, "transaction(\n)\n", no_socket);
     EXPECT_EQ(ok.status, 0) << ok.err;
     EXPECT_NE(ok.err.find(R"(-> {"arguments":{"actions":[]},"execute":"transaction"})"),
-              std::string::npos)
+        std::string::npos)
         << ok.err;
     const Result aborted = run_tool({shell()}, "transaction(\nabort\n)\n", no_socket);
     EXPECT_EQ(aborted.status, 1);
-    EXPECT_NE(aborted.err.find("GenericError: Transaction aborted using Abort action"),
-              std::string::npos)
+    EXPECT_NE(
+        aborted.err.find("GenericError: Transaction aborted using Abort action"), std::string::npos)
         << aborted.err;
 }
 
@@ -203,10 +202,10 @@ TEST(QmpShell, HmpModeSendsHumanMonitorCommands)
 
 TEST(QmpShell, VerboseEchoesTheJsonSent)
 {
-    const Result result = run_tool({shell(), "-v", "-c", "qom-list path=/ x.y=[1]"}, "",
-                                   no_socket);
-    EXPECT_NE(result.err.find(R"(-> {"arguments":{"path":"/","x":{"y":[1]}},"execute":"qom-list"})"),
-              std::string::npos)
+    const Result result = run_tool({shell(), "-v", "-c", "qom-list path=/ x.y=[1]"}, "", no_socket);
+    EXPECT_NE(
+        result.err.find(R"(-> {"arguments":{"path":"/","x":{"y":[1]}},"execute":"qom-list"})"),
+        std::string::npos)
         << result.err;
 }
 
@@ -224,9 +223,8 @@ TEST(QmpShell, LogFileRecordsTraffic)
 
 TEST(QmpShell, WaitEventAfterCommand)
 {
-    const Result result = run_tool({shell(), "-c", "stop", "--wait-event", "STOP", "--timeout",
-                                    "20"},
-                                   "", no_socket);
+    const Result result =
+        run_tool({shell(), "-c", "stop", "--wait-event", "STOP", "--timeout", "20"}, "", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     const auto lines = lines_of(result.out);
     ASSERT_EQ(lines.size(), 2u) << result.out;
@@ -255,8 +253,8 @@ TEST(QmpShell, WaitEventFromAnotherClientThroughAddress)
 TEST(QmpShell, AddressFromEnvironment)
 {
     SharedQemu qemu;
-    const Result result = run_tool({shell(), "-c", "query-status"}, "",
-                                   {{"QMP_SOCKET", "unix:" + qemu.tool_socket()}});
+    const Result result = run_tool(
+        {shell(), "-c", "query-status"}, "", {{"QMP_SOCKET", "unix:" + qemu.tool_socket()}});
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_NE(result.out.find("running"), std::string::npos);
 }
@@ -309,7 +307,7 @@ TEST(QmpShell, LaunchedQemuIsRemovedAfterSigint)
 TEST(QmpShell, LaunchedQemuIsRemovedAfterSigtermDuringWait)
 {
     ToolProcess tool({shell(), "-v", "--wait-event", "NEVER"},
-                     ToolProcess::Options{false, {{"QMP_SOCKET", ""}}});
+        ToolProcess::Options{false, {{"QMP_SOCKET", ""}}});
     ASSERT_TRUE(tool.wait_for_error("waiting for event NEVER")) << tool.error_output();
     const LaunchedQemu qemu = find_launched_qemu(tool.pid());
     ASSERT_GT(qemu.pid, 0);
@@ -333,7 +331,7 @@ TEST(QmpShell, LaunchedQemuIsRemovedAfterConnectionLoss)
 TEST(QmpShell, LaunchArgumentsGoToQemu)
 {
     const Result result = run_tool({shell(), "-c", "query-name", "--launch", "--", "-machine",
-                                    "none", "-display", "none", "-name", "tools-test"});
+        "none", "-display", "none", "-name", "tools-test"});
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_EQ(result.out, "{\"return\":{\"name\":\"tools-test\"}}\n");
 }

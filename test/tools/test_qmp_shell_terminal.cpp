@@ -23,10 +23,10 @@ protected:
     {
         auto tool = std::make_unique<ToolProcess>(
             std::vector<std::string>{tool_path("QMP_SHELL"), "--", "-machine", "none",
-                                     "-nodefaults", "-display", "none", "-qmp",
-                                     "unix:" + monitor_socket() + ",server=on,wait=off"},
-            ToolProcess::Options{true, {{"HOME", home_.path()}, {"TERM", "xterm"},
-                                        {"QMP_SOCKET", ""}, {"NO_COLOR", ""}}});
+                "-nodefaults", "-display", "none", "-qmp",
+                "unix:" + monitor_socket() + ",server=on,wait=off"},
+            ToolProcess::Options{true,
+                {{"HOME", home_.path()}, {"TERM", "xterm"}, {"QMP_SOCKET", ""}, {"NO_COLOR", ""}}});
         EXPECT_TRUE(tool->wait_for_output("(QEMU) ")) << tool->output();
         return tool;
     }
@@ -46,7 +46,7 @@ protected:
     TemporaryDirectory home_;
 };
 
-}  // namespace
+} // namespace
 
 TEST_F(Terminal, RepliesArePrettyAndPromptReturns)
 {
@@ -54,7 +54,7 @@ TEST_F(Terminal, RepliesArePrettyAndPromptReturns)
     const std::size_t mark = tool->output().size();
     tool->write("query-status\r");
     ASSERT_TRUE(wait_for_reply(*tool, "{\r\n    \"return\": {\r\n", mark)) << tool->output();
-    tool->write("\x04");  // Ctrl-D
+    tool->write("\x04"); // Ctrl-D
     EXPECT_EQ(tool->wait_exit(), 0);
 }
 
@@ -73,7 +73,7 @@ TEST_F(Terminal, HistoryIsSavedAndRecalled)
 
     auto tool = start_shell();
     const std::size_t mark = tool->output().size();
-    tool->write("\x1b[A\r");  // Up, Enter: the previous session's command again
+    tool->write("\x1b[A\r"); // Up, Enter: the previous session's command again
     EXPECT_TRUE(wait_for_reply(*tool, "\"return\": \"none-machine\"", mark)) << tool->output();
     tool->write("\x04");
     EXPECT_EQ(tool->wait_exit(), 0);
@@ -130,7 +130,7 @@ TEST_F(Terminal, CtrlCLeavesNoQemuBehind)
     ASSERT_EQ(children.size(), 1u);
     tool->write("query-na");
     ASSERT_TRUE(tool->wait_for_output("query-na"));
-    tool->write("\x03");  // Ctrl-C: the terminal sends SIGINT to the foreground group
+    tool->write("\x03"); // Ctrl-C: the terminal sends SIGINT to the foreground group
     EXPECT_EQ(tool->wait_exit(), 130);
     EXPECT_FALSE(process_exists(children[0]));
 }

@@ -19,7 +19,7 @@ std::string qom()
 
 const std::map<std::string, std::string> no_socket = {{"QMP_SOCKET", ""}};
 
-}  // namespace
+} // namespace
 
 TEST(Qom, TreeIsIndentedWithTypes)
 {
@@ -27,8 +27,7 @@ TEST(Qom, TreeIsIndentedWithTypes)
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_EQ(result.out.rfind("/ (container)\n", 0), 0u) << result.out;
     EXPECT_NE(result.out.find("\n  machine (none-machine)\n"), std::string::npos) << result.out;
-    EXPECT_NE(result.out.find("\n    peripheral (container)\n"), std::string::npos)
-        << result.out;
+    EXPECT_NE(result.out.find("\n    peripheral (container)\n"), std::string::npos) << result.out;
 }
 
 TEST(Qom, TreeOfSubtree)
@@ -71,7 +70,7 @@ TEST(Qom, SetThenGetThroughAddress)
     result = run_tool({qom(), socket, "set", "/machine.firmware", "bios.bin"});
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_EQ(machine.client().execute("qom-get", {{"path", "/machine"}, {"property", "firmware"}}),
-              "bios.bin");
+        "bios.bin");
     result = run_tool({qom(), "get", "/objects/s0.type"}, "", {{"QMP_SOCKET", socket}});
     EXPECT_EQ(result.out, "secret\n") << result.err;
 }
@@ -81,14 +80,14 @@ TEST(Qom, MissingPropertyIsAnErrorWithStatusOne)
     const Result result = run_tool({qom(), "get", "/machine.no-such-thing"}, "", no_socket);
     EXPECT_EQ(result.status, 1);
     EXPECT_NE(result.err.find("GenericError: Property 'none-machine.no-such-thing' not found"),
-              std::string::npos)
+        std::string::npos)
         << result.err;
 }
 
 TEST(Qom, UsageErrorsExitTwo)
 {
     EXPECT_EQ(run_tool({qom()}).status, 2);
-    EXPECT_EQ(run_tool({qom(), "get", "/machine"}).status, 2);  // no .PROPERTY
+    EXPECT_EQ(run_tool({qom(), "get", "/machine"}).status, 2); // no .PROPERTY
     EXPECT_EQ(run_tool({qom(), "ls"}).status, 2);
     EXPECT_EQ(run_tool({qom(), "--help"}).status, 0);
 }

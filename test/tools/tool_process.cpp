@@ -22,8 +22,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void exec_child(const std::vector<std::string>& argv,
-                             const std::map<std::string, std::string>& environment)
+[[noreturn]] void exec_child(
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& environment)
 {
     for (const auto& [name, value] : environment) {
         if (value.empty())
@@ -48,17 +48,17 @@ using Clock = std::chrono::steady_clock;
 std::chrono::milliseconds left_until(Clock::time_point deadline)
 {
     return std::max(std::chrono::milliseconds(0),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
 }
 
-}  // namespace
+} // namespace
 
 std::string tool_path(const char* variable)
 {
     const char* path = std::getenv(variable);
     if (!path || !*path)
         throw std::runtime_error(std::string("environment variable ") + variable +
-                                 " not set: run the tests with `meson test`");
+            " not set: run the tests with `meson test`");
     return path;
 }
 
@@ -168,8 +168,8 @@ bool ToolProcess::pump(std::chrono::milliseconds timeout)
     return true;
 }
 
-bool ToolProcess::wait_for_output(const std::string& needle, std::chrono::milliseconds timeout,
-                                  std::size_t from)
+bool ToolProcess::wait_for_output(
+    const std::string& needle, std::chrono::milliseconds timeout, std::size_t from)
 {
     const auto deadline = Clock::now() + timeout;
     while (out_.find(needle, std::min(from, out_.size())) == std::string::npos) {
@@ -233,7 +233,7 @@ std::optional<int> ToolProcess::wait_exit(std::chrono::milliseconds timeout)
 }
 
 Result run_tool(const std::vector<std::string>& argv, const std::string& input,
-                std::map<std::string, std::string> environment)
+    std::map<std::string, std::string> environment)
 {
     environment.emplace("QMP_SOCKET", "");
     ToolProcess tool(argv, {false, environment});
@@ -298,4 +298,4 @@ TemporaryDirectory::~TemporaryDirectory()
     std::filesystem::remove_all(path_, ignored);
 }
 
-}  // namespace tools_test
+} // namespace tools_test

@@ -20,7 +20,7 @@ std::string tool_path(const char* variable);
 class ToolProcess {
 public:
     struct Options {
-        bool terminal = false;  // stdin, stdout and stderr on one pseudo-terminal
+        bool terminal = false; // stdin, stdout and stderr on one pseudo-terminal
         // Environment changes; an empty value unsets the variable.
         std::map<std::string, std::string> environment;
     };
@@ -39,8 +39,8 @@ public:
 
     // Reads until \p needle appears in stdout (the terminal in terminal mode) at or after
     // \p from, or \p timeout passes. Returns whether it appeared.
-    bool wait_for_output(const std::string& needle, std::chrono::milliseconds timeout = 20s,
-                         std::size_t from = 0);
+    bool wait_for_output(
+        const std::string& needle, std::chrono::milliseconds timeout = 20s, std::size_t from = 0);
     bool wait_for_error(const std::string& needle, std::chrono::milliseconds timeout = 20s);
 
     // Waits for the exit (reading all output meanwhile) and returns the exit status, 128+N
@@ -71,7 +71,7 @@ struct Result {
     std::string err;
 };
 Result run_tool(const std::vector<std::string>& argv, const std::string& input = "",
-                std::map<std::string, std::string> environment = {});
+    std::map<std::string, std::string> environment = {});
 
 // Children of \p parent (from /proc), e.g. the QEMU a tool started.
 std::vector<pid_t> children_of(pid_t parent);
@@ -90,4 +90,4 @@ private:
     std::string path_;
 };
 
-}  // namespace tools_test
+} // namespace tools_test

@@ -18,7 +18,7 @@ std::runtime_error system_error(const std::string& what)
     return std::runtime_error("baseline: " + what + ": " + std::strerror(errno));
 }
 
-}  // namespace
+} // namespace
 
 BaselineClient::~BaselineClient()
 {
@@ -39,9 +39,10 @@ void BaselineClient::connect(const std::string& path)
     for (const auto& capability : greeting.at("QMP").at("capabilities"))
         oob = oob || capability == "oob";
     const std::string id = std::to_string(++next_id_);
-    write_all(oob ? "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]},\"id\":\"" +
-                        id + "\"}"
-                  : "{\"execute\":\"qmp_capabilities\",\"id\":\"" + id + "\"}");
+    write_all(oob
+            ? "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]},\"id\":\"" +
+                id + "\"}"
+            : "{\"execute\":\"qmp_capabilities\",\"id\":\"" + id + "\"}");
     receive_reply();
 }
 
@@ -78,7 +79,7 @@ void BaselineClient::send(const std::string& command)
 void BaselineClient::send(const std::string& command, const std::string& arguments)
 {
     write_all("{\"execute\":\"" + command + "\",\"arguments\":" + arguments + ",\"id\":\"" +
-              std::to_string(++next_id_) + "\"}");
+        std::to_string(++next_id_) + "\"}");
 }
 
 std::string_view BaselineClient::read_raw_message()
@@ -129,4 +130,4 @@ nlohmann::json BaselineClient::execute(const std::string& command)
     return receive_reply();
 }
 
-}  // namespace bench
+} // namespace bench

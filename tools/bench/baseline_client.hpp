@@ -53,4 +53,4 @@ private:
     std::size_t scan_ = 0;
 };
 
-}  // namespace bench
+} // namespace bench

@@ -33,14 +33,14 @@ enum class Workload { status, async, schema, events, listeners };
 // execute_async() never waits for room and only the per-command work is counted.
 constexpr int async_window = 8;
 
-}  // namespace
+} // namespace
 
 // The measured loops have C names and are never inlined, so that
 // `valgrind --tool=callgrind --toggle-collect=qmp_bench_library_loop` can find them.
 extern "C" {
 
-__attribute__((noinline)) void qmp_bench_library_loop(qmp::Client& client, Workload workload,
-                                                       int count)
+__attribute__((noinline)) void qmp_bench_library_loop(
+    qmp::Client& client, Workload workload, int count)
 {
     if (workload == Workload::events) {
         client.execute("bench-events", {{"count", count}});
@@ -79,8 +79,8 @@ __attribute__((noinline)) void qmp_bench_library_loop(qmp::Client& client, Workl
         client.execute(command);
 }
 
-__attribute__((noinline)) void qmp_bench_baseline_loop(bench::BaselineClient& client,
-                                                        Workload workload, int count)
+__attribute__((noinline)) void qmp_bench_baseline_loop(
+    bench::BaselineClient& client, Workload workload, int count)
 {
     if (workload == Workload::events || workload == Workload::listeners) {
         client.send("bench-events", "{\"count\":" + std::to_string(count) + "}");
@@ -110,7 +110,6 @@ __attribute__((noinline)) void qmp_bench_baseline_loop(bench::BaselineClient& cl
     for (int i = 0; i < count; ++i)
         client.execute(command);
 }
-
 }
 
 namespace bench {
@@ -129,16 +128,16 @@ std::shared_ptr<spdlog::logger> logger_for(const std::string& side)
     return logger;
 }
 
-}  // namespace
+} // namespace
 
-int run_callgrind_phase(const std::string& self, const std::string& side,
-                        const std::string& workload_name, int count)
+int run_callgrind_phase(
+    const std::string& self, const std::string& side, const std::string& workload_name, int count)
 {
-    const Workload workload = workload_name == "async"    ? Workload::async
-                              : workload_name == "schema" ? Workload::schema
-                              : workload_name == "events" ? Workload::events
-                              : workload_name == "listeners" ? Workload::listeners
-                                                          : Workload::status;
+    const Workload workload = workload_name == "async" ? Workload::async
+        : workload_name == "schema"                    ? Workload::schema
+        : workload_name == "events"                    ? Workload::events
+        : workload_name == "listeners"                 ? Workload::listeners
+                                                       : Workload::status;
     if (side != "library" && side != "library-trace-off" && side != "library-trace-on" &&
         side != "baseline") {
         std::fprintf(stderr, "qmp-bench: unknown --callgrind-phase side '%s'\n", side.c_str());
@@ -148,7 +147,7 @@ int run_callgrind_phase(const std::string& self, const std::string& side,
     const std::string schema_path = dir.path() + "/schema.json";
     FakeServerProcess server(self, dir.path() + "/fake.sock", schema_path);
     if (workload == Workload::schema)
-        start_qemu(dir.path(), schema_path);  // only for QEMU's schema bytes; stopped at once
+        start_qemu(dir.path(), schema_path); // only for QEMU's schema bytes; stopped at once
 
     // The client requests count every thread between them (with the default
     // --collect-atstart=yes), in a dump of their own ("part 1"). --toggle-collect counts only
@@ -163,7 +162,7 @@ int run_callgrind_phase(const std::string& self, const std::string& side,
     } else {
         qmp::ClientOptions options;
         options.logger = logger_for(side);
-        options.event_queue_capacity = qmp::unbounded;  // counting, not timing: keep them all
+        options.event_queue_capacity = qmp::unbounded; // counting, not timing: keep them all
         qmp::Client client(options);
         client.connect(server.socket_path());
         qmp_bench_library_loop(client, workload, warmup_count);
@@ -175,4 +174,4 @@ int run_callgrind_phase(const std::string& self, const std::string& side,
     return 0;
 }
 
-}  // namespace bench
+} // namespace bench

@@ -11,7 +11,7 @@ namespace bench {
 /// query-qmp-schema executes, "events": events received) by \p side ("library",
 /// "library-trace-off", "library-trace-on", "baseline") against a fake server it starts
 /// itself. \returns the exit status.
-int run_callgrind_phase(const std::string& self, const std::string& side,
-                        const std::string& workload, int count);
+int run_callgrind_phase(
+    const std::string& self, const std::string& side, const std::string& workload, int count);
 
-}  // namespace bench
+} // namespace bench

@@ -26,8 +26,8 @@ int run_fake_server(const std::string& socket_path, const std::string& schema_pa
 class FakeServerProcess {
 public:
     /// Starts `self --fake-server SOCKET SCHEMA` and waits until the socket accepts.
-    FakeServerProcess(const std::string& self, const std::string& socket_path,
-                      const std::string& schema_path);
+    FakeServerProcess(
+        const std::string& self, const std::string& socket_path, const std::string& schema_path);
     ~FakeServerProcess();
     FakeServerProcess(const FakeServerProcess&) = delete;
     FakeServerProcess& operator=(const FakeServerProcess&) = delete;
@@ -39,4 +39,4 @@ private:
     pid_t pid_ = -1;
 };
 
-}  // namespace bench
+} // namespace bench

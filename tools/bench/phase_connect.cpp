@@ -12,7 +12,7 @@ namespace bench {
 
 void run_connect(const Peer& peer, const Scale& scale, Report& report)
 {
-    qmp::Client library;  // one Client reconnected each time, as a long-lived program would
+    qmp::Client library; // one Client reconnected each time, as a long-lived program would
     std::vector<double> library_us, baseline_us;
     for (int round = 0; round < scale.rounds; ++round) {
         for (int i = 0; i < scale.connects; ++i) {
@@ -30,7 +30,7 @@ void run_connect(const Peer& peer, const Scale& scale, Report& report)
         }
     }
     report.add({"5 connect+negotiate+disconnect", peer.name, "us", median(library_us),
-                median(baseline_us), Goal::none, 0, "lib starts and joins a reader thread", ""});
+        median(baseline_us), Goal::none, 0, "lib starts and joins a reader thread", ""});
 }
 
-}  // namespace bench
+} // namespace bench

@@ -35,7 +35,7 @@ struct EventRun {
 
 EventRun library_events(const Peer& peer, int count, std::uint64_t& dropped)
 {
-    qmp::Client client;  // default options: a queue of 10,000 events, oldest dropped when full
+    qmp::Client client; // default options: a queue of 10,000 events, oldest dropped when full
     client.connect(peer.library_socket);
     const long switches = context_switches();
     const auto start = Clock::now();
@@ -50,13 +50,13 @@ EventRun library_events(const Peer& peer, int count, std::uint64_t& dropped)
     const double seconds = seconds_since(start);
     dropped += client.events().dropped();
     return {received / seconds, static_cast<long long>(count) - received,
-            context_switches() - switches};
+        context_switches() - switches};
 }
 
 // 3 listeners, each drained by its own thread. \p lost is the events some listener missed.
 EventRun library_listeners(const Peer& peer, int count, int listeners, std::uint64_t& dropped)
 {
-    qmp::Client client;  // default options: each listener holds 10,000 events, like events()
+    qmp::Client client; // default options: each listener holds 10,000 events, like events()
     client.connect(peer.library_socket);
     std::vector<qmp::EventQueue> queues;
     for (int i = 0; i < listeners; ++i)
@@ -74,7 +74,7 @@ EventRun library_listeners(const Peer& peer, int count, int listeners, std::uint
                 ++received[i];
             }
         });
-    while (ready.load() < listeners)  // the consumers wait in pop() before the first event
+    while (ready.load() < listeners) // the consumers wait in pop() before the first event
         std::this_thread::yield();
     const long switches = context_switches();
     const auto start = Clock::now();
@@ -108,7 +108,7 @@ EventRun baseline_events(const Peer& peer, int count)
     return {received / seconds, 0, context_switches() - switches};
 }
 
-}  // namespace
+} // namespace
 
 void run_events(const Peer& peer, const Scale& scale, Report& report)
 {
@@ -116,7 +116,7 @@ void run_events(const Peer& peer, const Scale& scale, Report& report)
     long library_switches = 0, baseline_switches = 0;
     long long lost = 0;
     std::uint64_t dropped = 0;
-    const int rounds = scale.rounds < 3 ? scale.rounds : 3;  // each round is a million events
+    const int rounds = scale.rounds < 3 ? scale.rounds : 3; // each round is a million events
     for (int round = 0; round < rounds; ++round) {
         const EventRun library = library_events(peer, scale.events, dropped);
         library_rates.push_back(library.rate);
@@ -127,17 +127,16 @@ void run_events(const Peer& peer, const Scale& scale, Report& report)
         baseline_switches += baseline.switches;
     }
     report.add({"4 events/s via pop()", peer.name, "ev/s", median(library_rates),
-                median(baseline_rates), Goal::at_least, 0.9,
-                std::to_string(scale.events) + " events x " + std::to_string(rounds) +
-                    " rounds; lost " + std::to_string(lost) + ", dropped " +
-                    std::to_string(dropped),
-                ""});
+        median(baseline_rates), Goal::at_least, 0.9,
+        std::to_string(scale.events) + " events x " + std::to_string(rounds) + " rounds; lost " +
+            std::to_string(lost) + ", dropped " + std::to_string(dropped),
+        ""});
     const double thousands = rounds * scale.events / 1000.0;
     report.add({"4 context switches per 1000 ev", peer.name, "csw", library_switches / thousands,
-                baseline_switches / thousands, Goal::none, 0, "all threads of the process", ""});
+        baseline_switches / thousands, Goal::none, 0, "all threads of the process", ""});
     if (lost != 0)
         report.note("phase 4: the library lost " + std::to_string(lost) +
-                    " events: its queue (capacity 10,000) overflowed while the consumer lagged");
+            " events: its queue (capacity 10,000) overflowed while the consumer lagged");
 
     constexpr int listeners = 3;
     std::vector<double> listener_rates, listener_baseline_rates;
@@ -152,17 +151,15 @@ void run_events(const Peer& peer, const Scale& scale, Report& report)
         listener_baseline_rates.push_back(baseline_events(peer, scale.events).rate);
     }
     report.add({"4 events/s, 3 listeners", peer.name, "ev/s", median(listener_rates),
-                median(listener_baseline_rates), Goal::none, 0,
-                "per listener, 3 x listen({}) each on its own thread; lost " +
-                    std::to_string(listener_lost) + ", dropped " +
-                    std::to_string(listener_dropped),
-                ""});
-    report.add({"4 csw per 1000 ev, 3 listeners", peer.name, "csw",
-                listener_switches / thousands, baseline_switches / thousands, Goal::none, 0,
-                "all threads of the process", ""});
+        median(listener_baseline_rates), Goal::none, 0,
+        "per listener, 3 x listen({}) each on its own thread; lost " +
+            std::to_string(listener_lost) + ", dropped " + std::to_string(listener_dropped),
+        ""});
+    report.add({"4 csw per 1000 ev, 3 listeners", peer.name, "csw", listener_switches / thousands,
+        baseline_switches / thousands, Goal::none, 0, "all threads of the process", ""});
     if (listener_lost != 0)
         report.note("phase 4: the listeners lost " + std::to_string(listener_lost) +
-                    " events: their queues (capacity 10,000 each) overflowed");
+            " events: their queues (capacity 10,000 each) overflowed");
 }
 
-}  // namespace bench
+} // namespace bench

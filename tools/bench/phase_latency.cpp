@@ -18,8 +18,7 @@ namespace {
 
 constexpr int warmup_calls = 50;
 
-template <typename Call>
-void time_calls(int calls, std::vector<double>& samples_us, Call&& call)
+template <typename Call> void time_calls(int calls, std::vector<double>& samples_us, Call&& call)
 {
     for (int i = 0; i < calls; ++i) {
         const auto start = Clock::now();
@@ -29,14 +28,14 @@ void time_calls(int calls, std::vector<double>& samples_us, Call&& call)
 }
 
 void add_percentiles(Report& report, const Peer& peer, const std::string& label,
-                     const std::vector<double>& library, const std::vector<double>& baseline,
-                     double p50_bound, const std::string& note)
+    const std::vector<double>& library, const std::vector<double>& baseline, double p50_bound,
+    const std::string& note)
 {
     Row p50{"1 latency p50" + label, peer.name, "us", median(library), median(baseline),
-            p50_bound > 0 ? Goal::at_most : Goal::none, p50_bound, note, ""};
+        p50_bound > 0 ? Goal::at_most : Goal::none, p50_bound, note, ""};
     report.add(p50);
     report.add({"1 latency p99" + label, peer.name, "us", quantile(library, 0.99),
-                quantile(baseline, 0.99), Goal::none, 0, "", ""});
+        quantile(baseline, 0.99), Goal::none, 0, "", ""});
 }
 
 std::shared_ptr<spdlog::logger> null_sink_logger(spdlog::level::level_enum level)
@@ -47,7 +46,7 @@ std::shared_ptr<spdlog::logger> null_sink_logger(spdlog::level::level_enum level
     return logger;
 }
 
-}  // namespace
+} // namespace
 
 void run_latency(const Peer& peer, const Scale& scale, Report& report)
 {
@@ -67,11 +66,11 @@ void run_latency(const Peer& peer, const Scale& scale, Report& report)
         time_calls(scale.latency_calls, baseline_us, [&] { baseline.execute("query-status"); });
         baseline_switches += context_switches() - switches;
     }
-    add_percentiles(report, peer, "", library_us, baseline_us, peer.is_fake ? 1.5 : 1.10,
-                    "query-status");
+    add_percentiles(
+        report, peer, "", library_us, baseline_us, peer.is_fake ? 1.5 : 1.10, "query-status");
     const double calls = static_cast<double>(library_us.size());
     report.add({"1 context switches per call", peer.name, "csw", library_switches / calls,
-                baseline_switches / calls, Goal::none, 0, "all threads of the process", ""});
+        baseline_switches / calls, Goal::none, 0, "all threads of the process", ""});
 }
 
 void run_logging_cost(const Peer& peer, const Scale& scale, Report& report)
@@ -99,10 +98,10 @@ void run_logging_cost(const Peer& peer, const Scale& scale, Report& report)
     }
     // Judged by instruction counts (phase 7): wall-clock noise here exceeds the 2% target.
     report.add({"1 trace off (logger at info) p50", peer.name, "us", median(off_us),
-                median(plain_us), Goal::none, 0,
-                "baseline column: library, no logger; target < 2% judged by callgrind", ""});
+        median(plain_us), Goal::none, 0,
+        "baseline column: library, no logger; target < 2% judged by callgrind", ""});
     report.add({"1 trace on (null sink) p50", peer.name, "us", median(on_us), median(plain_us),
-                Goal::none, 0, "baseline column: library, no logger", ""});
+        Goal::none, 0, "baseline column: library, no logger", ""});
 }
 
-}  // namespace bench
+} // namespace bench

@@ -34,8 +34,7 @@ struct IdleRss {
     double later_kb = 0;
 };
 
-template <typename Open>
-IdleRss idle_rss(Open&& open)
+template <typename Open> IdleRss idle_rss(Open&& open)
 {
     std::vector<double> deltas;
     for (int trial = 0; trial < idle_trials; ++trial) {
@@ -43,8 +42,8 @@ IdleRss idle_rss(Open&& open)
         const std::size_t before = resident_bytes();
         auto client = open();
         settle();
-        deltas.push_back((static_cast<double>(resident_bytes()) - static_cast<double>(before)) /
-                         1024);
+        deltas.push_back(
+            (static_cast<double>(resident_bytes()) - static_cast<double>(before)) / 1024);
     }
     return {deltas.front(), median(std::vector<double>(deltas.begin() + 1, deltas.end()))};
 }
@@ -57,7 +56,7 @@ std::string first_line(const std::string& path)
     return line.empty() ? "?" : line;
 }
 
-}  // namespace
+} // namespace
 
 void run_memory(const Peer& peer, const Scale& scale, Report& report)
 {
@@ -79,12 +78,11 @@ void run_memory(const Peer& peer, const Scale& scale, Report& report)
     const IdleRss baseline_rss = idle_rss(open_baseline);
     const IdleRss library_rss = idle_rss(open_library);
     report.add({"6 RSS: first idle client", peer.name, "KB", library_rss.first_kb,
-                baseline_rss.first_kb, Goal::none, 0,
-                "target: library <= 256 KB: " +
-                    std::string(library_rss.first_kb <= 256 ? "met" : "MISSED"),
-                ""});
+        baseline_rss.first_kb, Goal::none, 0,
+        "target: library <= 256 KB: " + std::string(library_rss.first_kb <= 256 ? "met" : "MISSED"),
+        ""});
     report.add({"6 RSS: one more idle client", peer.name, "KB", library_rss.later_kb,
-                baseline_rss.later_kb, Goal::none, 0, "median of 6", ""});
+        baseline_rss.later_kb, Goal::none, 0, "median of 6", ""});
 
     // 1,000 at once: every one connected, then every one executes a command.
     const int n = scale.connections;
@@ -124,27 +122,27 @@ void run_memory(const Peer& peer, const Scale& scale, Report& report)
     }
     const std::string label = std::to_string(n) + " connections";
     report.add({"6 " + label + ": RSS/conn", peer.name, "KB", per_client_kb[0], per_client_kb[1],
-                Goal::none, 0,
-                std::to_string(working[0]) + "/" + std::to_string(n) + " lib and " +
-                    std::to_string(working[1]) + "/" + std::to_string(n) + " base answered",
-                ""});
+        Goal::none, 0,
+        std::to_string(working[0]) + "/" + std::to_string(n) + " lib and " +
+            std::to_string(working[1]) + "/" + std::to_string(n) + " base answered",
+        ""});
     report.add({"6 " + label + ": virtual/conn", peer.name, "KB", per_client_vm_kb[0],
-                per_client_vm_kb[1], Goal::none, 0, "lib: a reader thread's stack reservation", ""});
-    report.add({"6 " + label + ": open+execute", peer.name, "s", seconds[0], seconds[1],
-                Goal::none, 0, "", ""});
+        per_client_vm_kb[1], Goal::none, 0, "lib: a reader thread's stack reservation", ""});
+    report.add({"6 " + label + ": open+execute", peer.name, "s", seconds[0], seconds[1], Goal::none,
+        0, "", ""});
     if (working[0] != n)
         report.note("phase 6: only " + std::to_string(working[0]) + " of " + std::to_string(n) +
-                    " library connections worked");
+            " library connections worked");
 
     rlimit files{};
     ::getrlimit(RLIMIT_NOFILE, &files);
     report.note("phase 6 limits: one fd and one reader thread (8 MB stack reserved, touched "
                 "pages only count in RSS) per connection; RLIMIT_NOFILE " +
-                std::to_string(files.rlim_cur) + ", kernel.threads-max " +
-                first_line("/proc/sys/kernel/threads-max") + ", pids.max " +
-                first_line("/sys/fs/cgroup/pids.max") + ", vm.max_map_count " +
-                first_line("/proc/sys/vm/max_map_count") +
-                " (2 maps per thread stack): threads and fds, not memory, bound it");
+        std::to_string(files.rlim_cur) + ", kernel.threads-max " +
+        first_line("/proc/sys/kernel/threads-max") + ", pids.max " +
+        first_line("/sys/fs/cgroup/pids.max") + ", vm.max_map_count " +
+        first_line("/proc/sys/vm/max_map_count") +
+        " (2 maps per thread stack): threads and fds, not memory, bound it");
 }
 
-}  // namespace bench
+} // namespace bench

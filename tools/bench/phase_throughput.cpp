@@ -90,11 +90,11 @@ struct Case {
     const char* label;
     Shape shape;
     int width;
-    bool unlimited;  // oob_in_band_limit = 0
+    bool unlimited; // oob_in_band_limit = 0
     const char* note;
 };
 
-}  // namespace
+} // namespace
 
 void run_throughput(const Peer& peer, const Scale& scale, Report& report)
 {
@@ -111,17 +111,17 @@ void run_throughput(const Peer& peer, const Scale& scale, Report& report)
     const Case cases[] = {
         {"2 throughput W=1", Shape::blocking, 1, false, "lib: execute(); base: 1 in flight"},
         {"2 throughput W=8 async", Shape::async, 8, false,
-         "lib: 1 thread, 8 x execute_async(), limit 8"},
+            "lib: 1 thread, 8 x execute_async(), limit 8"},
         {"2 throughput W=64 async", Shape::async, 64, false,
-         "lib: 1 thread, 64 x execute_async(), limit 8"},
+            "lib: 1 thread, 64 x execute_async(), limit 8"},
         {"2 throughput 16 threads", Shape::threads, 16, false,
-         "lib: 16 threads x execute(), limit 8; base: 16 pipelined"},
+            "lib: 16 threads x execute(), limit 8; base: 16 pipelined"},
         {"2 throughput W=8 async nolimit", Shape::async, 8, true,
-         "lib: 1 thread, 8 x execute_async(), limit 0"},
+            "lib: 1 thread, 8 x execute_async(), limit 0"},
         {"2 throughput W=64 async nolimit", Shape::async, 64, true,
-         "lib: 1 thread, 64 x execute_async(), limit 0"},
+            "lib: 1 thread, 64 x execute_async(), limit 0"},
         {"2 throughput 16 threads nolimit", Shape::threads, 16, true,
-         "lib: 16 threads x execute(), limit 0; base: 16 pipelined"},
+            "lib: 16 threads x execute(), limit 0; base: 16 pipelined"},
     };
     const auto rate = [&](const Case& c, int calls) {
         qmp::Client& client = c.unlimited ? unlimited : limited;
@@ -143,7 +143,7 @@ void run_throughput(const Peer& peer, const Scale& scale, Report& report)
             unlimited.connect(peer.library_socket);
             unlimited_connected = true;
         }
-        rate(c, c.width * 4);  // warm-up: threads, pending table
+        rate(c, c.width * 4); // warm-up: threads, pending table
         baseline_rate(baseline, c.width, c.width * 4);
         std::vector<double> library_rates, baseline_rates;
         long library_switches = 0, baseline_switches = 0;
@@ -157,12 +157,12 @@ void run_throughput(const Peer& peer, const Scale& scale, Report& report)
         }
         const bool judged = !peer.is_fake && c.width > 1;
         report.add({c.label, peer.name, "cmd/s", median(library_rates), median(baseline_rates),
-                    judged ? Goal::at_least : Goal::none, 0.95, c.note, ""});
+            judged ? Goal::at_least : Goal::none, 0.95, c.note, ""});
         const double calls = static_cast<double>(scale.rounds) * scale.throughput_calls;
-        report.add({std::string(c.label) + ": csw/cmd", peer.name, "csw",
-                    library_switches / calls, baseline_switches / calls, Goal::none, 0,
-                    "context switches per command, all threads", ""});
+        report.add({std::string(c.label) + ": csw/cmd", peer.name, "csw", library_switches / calls,
+            baseline_switches / calls, Goal::none, 0, "context switches per command, all threads",
+            ""});
     }
 }
 
-}  // namespace bench
+} // namespace bench

@@ -15,26 +15,25 @@ namespace bench {
 /// Where both clients connect. With real QEMU each side has its own monitor of the same QEMU
 /// (QMP serves one client per monitor); the fake server takes any number of clients.
 struct Peer {
-    std::string name;              // "fake" or "qemu"
-    std::string library_socket;    // unix socket path for qmp::Client
-    std::string baseline_socket;   // unix socket path for BaselineClient
+    std::string name; // "fake" or "qemu"
+    std::string library_socket; // unix socket path for qmp::Client
+    std::string baseline_socket; // unix socket path for BaselineClient
     bool is_fake = false;
 };
 
 /// How much work each phase does: --quick shrinks everything for a smoke run.
 struct Scale {
-    int rounds = 5;              // library/baseline alternations per figure
-    int latency_calls = 4000;    // per side and round
+    int rounds = 5; // library/baseline alternations per figure
+    int latency_calls = 4000; // per side and round
     int throughput_calls = 4000; // per side and round
-    int schema_calls = 20;       // per side and round
-    int events = 1000000;        // per side and round
-    int connects = 200;          // per side and round
-    int connections = 1000;      // phase 6
+    int schema_calls = 20; // per side and round
+    int events = 1000000; // per side and round
+    int connects = 200; // per side and round
+    int connections = 1000; // phase 6
 };
 
 /// Scale for \p peer: real QEMU takes ~100 us per command, so it gets fewer calls.
 Scale scale_for(const Peer& peer, bool quick);
-
 
 void run_latency(const Peer& peer, const Scale& scale, Report& report);
 void run_logging_cost(const Peer& peer, const Scale& scale, Report& report);
@@ -44,4 +43,4 @@ void run_events(const Peer& peer, const Scale& scale, Report& report);
 void run_connect(const Peer& peer, const Scale& scale, Report& report);
 void run_memory(const Peer& peer, const Scale& scale, Report& report);
 
-}  // namespace bench
+} // namespace bench

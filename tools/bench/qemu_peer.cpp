@@ -13,7 +13,7 @@ namespace {
 std::vector<std::string> monitor_args(const std::string& id, const std::string& path)
 {
     return {"-chardev", "socket,id=" + id + ",path=" + path + ",server=on,wait=off", "-mon",
-            "chardev=" + id + ",mode=control"};
+        "chardev=" + id + ",mode=control"};
 }
 
 void copy_schema(const std::string& qemu_socket, const std::string& schema_path)
@@ -26,7 +26,7 @@ void copy_schema(const std::string& qemu_socket, const std::string& schema_path)
     std::ofstream(schema_path) << line.substr(begin, end + 1 - begin);
 }
 
-}  // namespace
+} // namespace
 
 QemuPeer start_qemu(const std::string& dir, const std::string& schema_path)
 {
@@ -35,7 +35,7 @@ QemuPeer start_qemu(const std::string& dir, const std::string& schema_path)
     peer.baseline_socket = dir + "/base.sock";
     qmp::MachineOptions options;
     for (const auto& args : {monitor_args("benchlib", peer.library_socket),
-                             monitor_args("benchbase", peer.baseline_socket)})
+             monitor_args("benchbase", peer.baseline_socket)})
         options.args.insert(options.args.end(), args.begin(), args.end());
     peer.machine = std::make_unique<qmp::Machine>(options);
     peer.machine->start();
@@ -43,4 +43,4 @@ QemuPeer start_qemu(const std::string& dir, const std::string& schema_path)
     return peer;
 }
 
-}  // namespace bench
+} // namespace bench

@@ -22,4 +22,4 @@ struct QemuPeer {
 /// \throws qmp::Error when QEMU cannot be started.
 QemuPeer start_qemu(const std::string& dir, const std::string& schema_path);
 
-}  // namespace bench
+} // namespace bench

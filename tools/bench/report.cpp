@@ -24,8 +24,7 @@ void Report::add(Row row)
 {
     // Printed as soon as measured too, so a long run shows progress (on stderr).
     std::fprintf(stderr, "  %-34s %-5s lib %s, base %s %s\n", row.phase.c_str(), row.peer.c_str(),
-                 format_figure(row.library).c_str(), format_figure(row.baseline).c_str(),
-                 row.unit.c_str());
+        format_figure(row.library).c_str(), format_figure(row.baseline).c_str(), row.unit.c_str());
     rows_.push_back(std::move(row));
 }
 
@@ -42,7 +41,7 @@ int Report::print() const
 {
     int missed = 0;
     std::printf("%-40s %-5s %-7s %12s %12s %7s %-8s %s\n", "phase / figure", "peer", "unit",
-                "library", "baseline", "ratio", "target", "verdict");
+        "library", "baseline", "ratio", "target", "verdict");
     std::printf("%s\n", std::string(110, '-').c_str());
     for (const Row& row : rows_) {
         if (!row.text.empty()) {
@@ -53,17 +52,17 @@ int Report::print() const
         std::string target = "-", verdict;
         if (row.goal != Goal::none) {
             char text[16];
-            std::snprintf(text, sizeof text, "%s%.2f", row.goal == Goal::at_most ? "<=" : ">=",
-                          row.bound);
+            std::snprintf(
+                text, sizeof text, "%s%.2f", row.goal == Goal::at_most ? "<=" : ">=", row.bound);
             target = text;
             const bool met = row.goal == Goal::at_most ? ratio <= row.bound : ratio >= row.bound;
             verdict = met ? "met" : "MISSED";
             missed += met ? 0 : 1;
         }
         std::printf("%-40s %-5s %-7s %12s %12s %7.2f %-8s %s%s%s\n", row.phase.c_str(),
-                    row.peer.c_str(), row.unit.c_str(), format_figure(row.library).c_str(),
-                    format_figure(row.baseline).c_str(), ratio, target.c_str(), verdict.c_str(),
-                    row.note.empty() ? "" : (verdict.empty() ? "" : "  "), row.note.c_str());
+            row.peer.c_str(), row.unit.c_str(), format_figure(row.library).c_str(),
+            format_figure(row.baseline).c_str(), ratio, target.c_str(), verdict.c_str(),
+            row.note.empty() ? "" : (verdict.empty() ? "" : "  "), row.note.c_str());
     }
     if (!notes_.empty()) {
         std::printf("\nNotes:\n");
@@ -74,4 +73,4 @@ int Report::print() const
     return missed;
 }
 
-}  // namespace bench
+} // namespace bench

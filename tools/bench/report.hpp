@@ -12,15 +12,15 @@ namespace bench {
 enum class Goal { none, at_most, at_least };
 
 struct Row {
-    std::string phase;     // "1 latency p50"
-    std::string peer;      // "fake", "qemu"
-    std::string unit;      // "us", "cmd/s", ...
+    std::string phase; // "1 latency p50"
+    std::string peer; // "fake", "qemu"
+    std::string unit; // "us", "cmd/s", ...
     double library = 0;
     double baseline = 0;
     Goal goal = Goal::none;
-    double bound = 0;      // the target ratio
-    std::string note;      // what the columns hold when it is not obvious
-    std::string text;      // replaces the figures (for "n/a" rows)
+    double bound = 0; // the target ratio
+    std::string note; // what the columns hold when it is not obvious
+    std::string text; // replaces the figures (for "n/a" rows)
 };
 
 class Report {
@@ -40,4 +40,4 @@ private:
 /// A figure with a sensible number of digits for the table.
 std::string format_figure(double value);
 
-}  // namespace bench
+} // namespace bench

@@ -26,4 +26,4 @@ Scale scale_for(const Peer& peer, bool quick)
     return scale;
 }
 
-}  // namespace bench
+} // namespace bench

@@ -31,7 +31,7 @@ std::size_t statm_field(int index)
     return values[index] * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
 }
 
-}  // namespace
+} // namespace
 
 std::size_t resident_bytes()
 {
@@ -67,4 +67,4 @@ std::size_t virtual_bytes()
     return statm_field(0);
 }
 
-}  // namespace bench
+} // namespace bench

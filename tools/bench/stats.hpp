@@ -40,4 +40,4 @@ long context_switches();
 /// Minor page faults of the whole process so far.
 long minor_faults();
 
-}  // namespace bench
+} // namespace bench

@@ -14,7 +14,8 @@ class TempDir {
 public:
     TempDir()
     {
-        std::string pattern = (std::filesystem::temp_directory_path() / "qmp-bench-XXXXXX").string();
+        std::string pattern =
+            (std::filesystem::temp_directory_path() / "qmp-bench-XXXXXX").string();
         if (!::mkdtemp(pattern.data()))
             throw std::runtime_error("cannot create a temporary directory");
         path_ = pattern;
@@ -33,4 +34,4 @@ private:
     std::string path_;
 };
 
-}  // namespace bench
+} // namespace bench

@@ -51,8 +51,7 @@ std::string single_quoted(const std::string& text, std::size_t column_offset)
             result += text[++i];
         } else if (c == '\'') {
             if (i + 1 != text.size())
-                throw SyntaxError("unexpected text after the closing quote",
-                                  column_offset + i + 1);
+                throw SyntaxError("unexpected text after the closing quote", column_offset + i + 1);
             return result;
         } else {
             result += c;
@@ -127,12 +126,12 @@ bool is_command_name(const std::string& word)
     return word.find('=') == std::string::npos;
 }
 
-}  // namespace
+} // namespace
 
 std::string format_syntax_error(const std::string& line, const SyntaxError& error)
 {
     return line + "\n" + std::string(std::min(error.column(), line.size()), ' ') + "^ " +
-           error.what();
+        error.what();
 }
 
 qmp::json parse_value(const std::string& text, std::size_t column_offset)
@@ -156,7 +155,7 @@ std::vector<Word> split_words(const std::string& line)
 {
     require_utf8(line, 0);
     std::vector<Word> words;
-    std::vector<std::pair<char, std::size_t>> open;  // brackets still open, and where
+    std::vector<std::pair<char, std::size_t>> open; // brackets still open, and where
     std::optional<Word> current;
     for (std::size_t i = 0; i < line.size(); ++i) {
         const char c = line[i];
@@ -192,8 +191,7 @@ std::vector<Word> split_words(const std::string& line)
         current->text += c;
     }
     if (!open.empty())
-        throw SyntaxError(std::string("unclosed '") + open.back().first + "'",
-                          open.back().second);
+        throw SyntaxError(std::string("unclosed '") + open.back().first + "'", open.back().second);
     if (current)
         words.push_back(std::move(*current));
     return words;
@@ -210,26 +208,27 @@ void add_key_values(const std::vector<Word>& words, qmp::json& target)
         std::size_t start = 0;
         for (;;) {
             const auto dot = key.find('.', start);
-            const std::string name = key.substr(start, dot == std::string::npos ? dot : dot - start);
+            const std::string name =
+                key.substr(start, dot == std::string::npos ? dot : dot - start);
             const std::size_t column = word.column + start;
             if (name.empty())
                 throw SyntaxError("empty key", column);
             if (dot == std::string::npos) {
                 if (parent->contains(name))
                     throw SyntaxError((*parent)[name].is_object()
-                                          ? "'" + key + "' is both an object and a value"
-                                          : "'" + key + "' is set twice",
-                                      word.column);
-                (*parent)[name] = parse_value(word.text.substr(equals + 1),
-                                              word.column + equals + 1);
+                            ? "'" + key + "' is both an object and a value"
+                            : "'" + key + "' is set twice",
+                        word.column);
+                (*parent)[name] =
+                    parse_value(word.text.substr(equals + 1), word.column + equals + 1);
                 break;
             }
             qmp::json& child = (*parent)[name];
             if (child.is_null())
                 child = qmp::json::object();
             else if (!child.is_object())
-                throw SyntaxError("'" + key.substr(0, dot) + "' is both a value and an object",
-                                  word.column);
+                throw SyntaxError(
+                    "'" + key.substr(0, dot) + "' is both a value and an object", word.column);
             parent = &child;
             start = dot + 1;
         }
@@ -249,14 +248,14 @@ std::optional<Request> parse_command(const std::string& line)
         if (execute == message.end())
             execute = message.find("exec-oob");
         if (execute == message.end() || !execute->is_string())
-            throw SyntaxError("a JSON command needs a string member \"execute\" or \"exec-oob\"",
-                              first);
+            throw SyntaxError(
+                "a JSON command needs a string member \"execute\" or \"exec-oob\"", first);
         const auto arguments = message.find("arguments");
         if (arguments != message.end() && !arguments->is_object())
             throw SyntaxError("\"arguments\" must be an object", first);
         // Any other member goes to QEMU as typed: it is the judge of what it accepts.
         Request request{execute->get<std::string>(),
-                        arguments == message.end() ? qmp::json::object() : *arguments, message};
+            arguments == message.end() ? qmp::json::object() : *arguments, message};
         return request;
     }
     const std::vector<Word> words = split_words(line);
@@ -312,4 +311,4 @@ std::optional<Request> CommandReader::finish_transaction()
     return request;
 }
 
-}  // namespace qmp_tools
+} // namespace qmp_tools

@@ -59,7 +59,8 @@ std::vector<Word> split_words(const std::string& line);
 void add_key_values(const std::vector<Word>& words, qmp::json& target);
 
 // Parses one non-transaction line: `command key=value ...` or a JSON object
-// {"execute" or "exec-oob": ..., "arguments": {...}, ...} (kept whole in Request::raw). Returns nothing for a blank line.
+// {"execute" or "exec-oob": ..., "arguments": {...}, ...} (kept whole in Request::raw). Returns
+// nothing for a blank line.
 std::optional<Request> parse_command(const std::string& line);
 
 // Reads lines, accumulating `transaction(` ... `)` blocks (also on one line) into a single
@@ -80,4 +81,4 @@ private:
     qmp::json actions_ = qmp::json::array();
 };
 
-}  // namespace qmp_tools
+} // namespace qmp_tools

@@ -22,7 +22,7 @@ sigset_t watched_signals()
     return set;
 }
 
-}  // namespace
+} // namespace
 
 Interrupt::Interrupt()
 {
@@ -65,7 +65,7 @@ void Interrupt::watch()
         if (::sigwait(&set, &received) != 0 || received == SIGUSR1)
             return;
         if (signal_.exchange(received) != 0)
-            continue;  // a second Ctrl-C while shutting down changes nothing
+            continue; // a second Ctrl-C while shutting down changes nothing
         const char byte = 1;
         [[maybe_unused]] const auto written = ::write(pipe_[1], &byte, 1);
         // Called under the mutex so that on_interrupt({}) returning means the old action is
@@ -76,4 +76,4 @@ void Interrupt::watch()
     }
 }
 
-}  // namespace qmp_tools
+} // namespace qmp_tools

@@ -49,4 +49,4 @@ private:
     std::thread watcher_;
 };
 
-}  // namespace qmp_tools
+} // namespace qmp_tools

@@ -21,12 +21,12 @@ std::string format_json(const qmp::json& value, bool pretty)
                   : value.dump(-1, ' ', false, qmp::json::error_handler_t::replace);
 }
 
-std::string format_error(const std::string& error_class, const std::string& description,
-                         bool colour)
+std::string format_error(
+    const std::string& error_class, const std::string& description, bool colour)
 {
     if (colour)
         return "\033[1;31m" + error_class + "\033[0m: " + description;
     return error_class + ": " + description;
 }
 
-}  // namespace qmp_tools
+} // namespace qmp_tools

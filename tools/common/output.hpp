@@ -15,7 +15,7 @@ bool use_colour(int fd);
 std::string format_json(const qmp::json& value, bool pretty);
 
 // "CLASS: description", the class in bold red when \p colour.
-std::string format_error(const std::string& error_class, const std::string& description,
-                         bool colour);
+std::string format_error(
+    const std::string& error_class, const std::string& description, bool colour);
 
-}  // namespace qmp_tools
+} // namespace qmp_tools

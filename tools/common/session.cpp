@@ -12,7 +12,7 @@ Session::Session(const Target& target, const qmp::ClientOptions& options, Interr
         machine_ = std::make_unique<qmp::Machine>(machine_options);
         client_ = &machine_->start();
         description_ = "disposable " + machine_options.binary + " (pid " +
-                       std::to_string(machine_->pid()) + ", " + machine_->directory() + ")";
+            std::to_string(machine_->pid()) + ", " + machine_->directory() + ")";
     } else {
         own_client_ = std::make_unique<qmp::Client>(options);
         own_client_->connect(target.address);
@@ -50,4 +50,4 @@ void Session::close() noexcept
     }
 }
 
-}  // namespace qmp_tools
+} // namespace qmp_tools

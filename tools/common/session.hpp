@@ -22,8 +22,8 @@ public:
 
 // What to connect to; target_options.hpp chooses it from the command line.
 struct Target {
-    std::string address;                        // connect here, or else
-    std::optional<qmp::MachineOptions> launch;  // start this QEMU
+    std::string address; // connect here, or else
+    std::optional<qmp::MachineOptions> launch; // start this QEMU
 };
 
 // A connected client, owning the disposable QEMU if it started one. While it lives, an
@@ -54,4 +54,4 @@ private:
     std::string description_;
 };
 
-}  // namespace qmp_tools
+} // namespace qmp_tools

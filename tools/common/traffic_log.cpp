@@ -17,4 +17,4 @@ std::shared_ptr<spdlog::logger> make_traffic_logger(const std::string& path)
     return logger;
 }
 
-}  // namespace qmp_tools
+} // namespace qmp_tools

@@ -16,4 +16,4 @@ namespace qmp_tools {
 // \throws std::runtime_error when the file cannot be opened.
 std::shared_ptr<spdlog::logger> make_traffic_logger(const std::string& path);
 
-}  // namespace qmp_tools
+} // namespace qmp_tools

@@ -21,7 +21,7 @@ bool starts_with(const std::string& text, const std::string& prefix)
     return text.compare(0, prefix.size(), prefix) == 0;
 }
 
-}  // namespace
+} // namespace
 
 bool needs_arguments(const std::string& before)
 {
@@ -30,11 +30,12 @@ bool needs_arguments(const std::string& before)
 }
 
 std::vector<std::string> complete_with(const Schema& names_only, const Schema* with_arguments,
-                                       const std::string& before, const std::string& word)
+    const std::string& before, const std::string& word)
 {
     const auto words = words_of(before);
     std::vector<std::string> matches;
-    if (words.empty() || (words.size() == 1 && (words[0] == "help" || words[0] == "transaction("))) {
+    if (words.empty() ||
+        (words.size() == 1 && (words[0] == "help" || words[0] == "transaction("))) {
         if (words.empty())
             for (const char* builtin : {"help", "transaction("})
                 if (starts_with(builtin, word))
@@ -45,12 +46,13 @@ std::vector<std::string> complete_with(const Schema& names_only, const Schema* w
         return matches;
     }
     if (!with_arguments || word.find('=') != std::string::npos)
-        return matches;  // values are not completed
-    const std::string& command = words[0] == "transaction(" && words.size() > 1 ? words[1] : words[0];
+        return matches; // values are not completed
+    const std::string& command =
+        words[0] == "transaction(" && words.size() > 1 ? words[1] : words[0];
     for (const auto& name : with_arguments->argument_names(command))
         if (starts_with(name, word))
             matches.push_back(name + "=");
     return matches;
 }
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

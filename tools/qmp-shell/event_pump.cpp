@@ -49,8 +49,7 @@ void EventPump::run()
 std::deque<qmp::Event> EventPump::take()
 {
     char buffer[64];
-    while (::read(pipe_[0], buffer, sizeof buffer) > 0) {
-    }
+    while (::read(pipe_[0], buffer, sizeof buffer) > 0) { }
     std::lock_guard<std::mutex> lock(mutex_);
     std::deque<qmp::Event> events;
     events.swap(events_);
@@ -66,4 +65,4 @@ std::optional<std::string> EventPump::ended()
     return ended_;
 }
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

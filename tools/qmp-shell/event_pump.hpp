@@ -42,4 +42,4 @@ private:
     std::thread thread_;
 };
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

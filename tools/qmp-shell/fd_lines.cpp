@@ -32,4 +32,4 @@ std::optional<std::string> FdLines::next(bool read_more)
     return std::nullopt;
 }
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

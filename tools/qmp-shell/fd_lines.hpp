@@ -10,7 +10,7 @@ namespace qmp_shell {
 
 class FdLines {
 public:
-    explicit FdLines(int fd) : fd_(fd) {}
+    explicit FdLines(int fd) : fd_(fd) { }
 
     // Reads what is available (call when fd is readable) and returns the next complete line,
     // without its "\n". Call again until it returns nothing: several lines may have arrived.
@@ -26,4 +26,4 @@ private:
     bool eof_ = false;
 };
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

@@ -30,26 +30,26 @@ std::string banner(qmp_tools::Session& session)
     try {
         const auto& qemu = version.at("qemu");
         text += "QEMU " + std::to_string(qemu.at("major").get<int>()) + "." +
-                std::to_string(qemu.at("minor").get<int>()) + "." +
-                std::to_string(qemu.at("micro").get<int>());
+            std::to_string(qemu.at("minor").get<int>()) + "." +
+            std::to_string(qemu.at("micro").get<int>());
     } catch (const qmp::json::exception&) {
         text += "QEMU";
     }
     const bool editing = std::string(line_editor_name()) != "plain";
     return text + " (" + session.describe() + ").\n" + "Type 'help' for the commands, " +
-           (editing ? "TAB to complete, " : "") + "Ctrl-D to leave.\n";
+        (editing ? "TAB to complete, " : "") + "Ctrl-D to leave.\n";
 }
 
-}  // namespace
+} // namespace
 
 int run_interactive(qmp_tools::Session& session, const ShellOptions& options, bool pretty,
-                    qmp_tools::Interrupt& interrupt)
+    qmp_tools::Interrupt& interrupt)
 {
     qmp::Client& client = session.client();
     Runner runner(client, options, pretty);
     std::cout << banner(session) << std::flush;
     if (!options.hmp)
-        runner.schema(false);  // command names for TAB, now rather than on the first TAB
+        runner.schema(false); // command names for TAB, now rather than on the first TAB
 
     Completer completer = [&](const std::string& before, const std::string& word) {
         if (options.hmp)
@@ -73,15 +73,15 @@ int run_interactive(qmp_tools::Session& session, const ShellOptions& options, bo
     editor->start(runner.prompt());
     for (;;) {
         if (!editor->has_buffered_line()) {
-            pollfd fds[] = {{STDIN_FILENO, POLLIN, 0}, {pump.fd(), POLLIN, 0},
-                            {interrupt.fd(), POLLIN, 0}};
+            pollfd fds[] = {
+                {STDIN_FILENO, POLLIN, 0}, {pump.fd(), POLLIN, 0}, {interrupt.fd(), POLLIN, 0}};
             if (::poll(fds, 3, -1) < 0) {
                 if (errno == EINTR)
                     continue;
                 break;
             }
             if (fds[2].revents) {
-                std::cout << std::endl;  // leave the prompt's line
+                std::cout << std::endl; // leave the prompt's line
                 status = interrupt.exit_status();
                 break;
             }
@@ -117,4 +117,4 @@ int run_interactive(qmp_tools::Session& session, const ShellOptions& options, bo
     return status;
 }
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

@@ -10,6 +10,6 @@ namespace qmp_shell {
 
 // Runs until Ctrl-D, `quit`, a lost connection or an interrupt. Returns the exit status.
 int run_interactive(qmp_tools::Session& session, const ShellOptions& options, bool pretty,
-                    qmp_tools::Interrupt& interrupt);
+    qmp_tools::Interrupt& interrupt);
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

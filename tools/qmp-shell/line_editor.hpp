@@ -18,7 +18,7 @@ using Completer =
 class LineEditor {
 public:
     struct Input {
-        bool end = false;  // Ctrl-D on an empty line, or end of input
+        bool end = false; // Ctrl-D on an empty line, or end of input
         std::optional<std::string> line;
     };
 
@@ -38,10 +38,9 @@ public:
 };
 
 // libedit when the build has it, else a plain line reader. \p history_file may be empty.
-std::unique_ptr<LineEditor> make_line_editor(const std::string& history_file,
-                                             Completer completer);
+std::unique_ptr<LineEditor> make_line_editor(const std::string& history_file, Completer completer);
 
 // Which editor make_line_editor() builds, for --help and the banner.
 const char* line_editor_name();
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

@@ -80,8 +80,7 @@ public:
         // Carriage return and erase the line, print, then let libedit draw the prompt and the
         // half-typed line again below. Without output processing "\n" only moves down.
         termios now{};
-        const bool raw_output =
-            ::tcgetattr(STDOUT_FILENO, &now) == 0 && !(now.c_oflag & OPOST);
+        const bool raw_output = ::tcgetattr(STDOUT_FILENO, &now) == 0 && !(now.c_oflag & OPOST);
         std::string out = "\r\033[K";
         for (char c : text) {
             if (c == '\n' && raw_output)
@@ -131,12 +130,13 @@ private:
     {
         LibeditEditor& self = *current_editor;
         self.before_ = std::string(rl_line_buffer, static_cast<std::size_t>(start));
-        rl_attempted_completion_over = 1;  // never fall back to file names
+        rl_attempted_completion_over = 1; // never fall back to file names
         // "name=" candidates continue with the value: no space after them.
         const std::string word(text);
         rl_completion_append_character = ' ';
         char** matches = rl_completion_matches(text, &LibeditEditor::generate);
-        if (matches && matches[0] && std::strchr(matches[0], '=') && word.find('=') == std::string::npos)
+        if (matches && matches[0] && std::strchr(matches[0], '=') &&
+            word.find('=') == std::string::npos)
             rl_completion_append_character = '\0';
         return matches;
     }
@@ -153,10 +153,9 @@ private:
     std::size_t next_match_ = 0;
 };
 
-}  // namespace
+} // namespace
 
-std::unique_ptr<LineEditor> make_line_editor(const std::string& history_file,
-                                             Completer completer)
+std::unique_ptr<LineEditor> make_line_editor(const std::string& history_file, Completer completer)
 {
     return std::make_unique<LibeditEditor>(history_file, std::move(completer));
 }
@@ -166,4 +165,4 @@ const char* line_editor_name()
     return "libedit";
 }
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

@@ -36,14 +36,14 @@ public:
         std::cout << "\n" << text << prompt_ << std::flush;
     }
 
-    void remember(const std::string&) override {}
+    void remember(const std::string&) override { }
 
 private:
     FdLines lines_{STDIN_FILENO};
     std::string prompt_;
 };
 
-}  // namespace
+} // namespace
 
 std::unique_ptr<LineEditor> make_line_editor(const std::string&, Completer)
 {
@@ -55,4 +55,4 @@ const char* line_editor_name()
     return "plain";
 }
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

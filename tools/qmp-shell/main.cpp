@@ -25,16 +25,19 @@ int status_of(LineResult result)
 {
     switch (result) {
     case LineResult::ok:
-    case LineResult::quit: return exit_ok;
-    case LineResult::failed: return exit_command_failed;
-    case LineResult::disconnected: return exit_connection;
+    case LineResult::quit:
+        return exit_ok;
+    case LineResult::failed:
+        return exit_command_failed;
+    case LineResult::disconnected:
+        return exit_connection;
     }
     return exit_command_failed;
 }
 
 // Script mode: one command per line from stdin, until its end.
 int run_script(qmp_tools::Session& session, const ShellOptions& options, bool pretty,
-               qmp_tools::Interrupt& interrupt)
+    qmp_tools::Interrupt& interrupt)
 {
     Runner runner(session.client(), options, pretty);
     FdLines lines(STDIN_FILENO);
@@ -87,13 +90,13 @@ int run_wait_event(qmp_tools::Session& session, const ShellOptions& options, boo
             return exit_ok;
         }
     }
-    std::cerr << "qmp-shell: no " << name << " event within " << timeout.count() / 1000.0
-              << " s" << std::endl;
+    std::cerr << "qmp-shell: no " << name << " event within " << timeout.count() / 1000.0 << " s"
+              << std::endl;
     return exit_command_failed;
 }
 
-int run_events(qmp_tools::Session& session, bool verbose, bool pretty,
-               qmp_tools::Interrupt& interrupt)
+int run_events(
+    qmp_tools::Session& session, bool verbose, bool pretty, qmp_tools::Interrupt& interrupt)
 {
     if (verbose)
         std::cerr << "qmp-shell: printing events until interrupted" << std::endl;
@@ -103,7 +106,7 @@ int run_events(qmp_tools::Session& session, bool verbose, bool pretty,
                       << std::endl;
     } catch (const qmp::DisconnectedError& e) {
         if (interrupt.requested())
-            return exit_ok;  // the way --events is meant to end
+            return exit_ok; // the way --events is meant to end
         std::cerr << "qmp-shell: " << e.what() << std::endl;
         return exit_connection;
     }
@@ -111,8 +114,8 @@ int run_events(qmp_tools::Session& session, bool verbose, bool pretty,
 
 int run(const ShellOptions& options, qmp_tools::Interrupt& interrupt)
 {
-    const bool interactive = !options.command && !options.wait_event && !options.events &&
-                             ::isatty(STDIN_FILENO);
+    const bool interactive =
+        !options.command && !options.wait_event && !options.events && ::isatty(STDIN_FILENO);
     const bool pretty = options.pretty.value_or(::isatty(STDOUT_FILENO) != 0);
 
     qmp::ClientOptions client_options;
@@ -149,7 +152,7 @@ int run(const ShellOptions& options, qmp_tools::Interrupt& interrupt)
     return status;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv)
 {

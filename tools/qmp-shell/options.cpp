@@ -69,19 +69,39 @@ ShellOptions parse_options(int argc, char** argv)
         if (c == -1)
             break;
         switch (c) {
-        case 'c': options.command = optarg; break;
-        case opt_wait_event: options.wait_event = optarg; break;
-        case opt_events: options.events = true; break;
-        case 'H': options.hmp = true; break;
-        case 'p': options.pretty = true; break;
-        case 'C': options.pretty = false; break;
-        case 'v': options.verbose = true; break;
-        case 'l': options.log_file = optarg; break;
-        case opt_timeout: options.timeout = qmp_tools::parse_timeout_seconds(optarg); break;
+        case 'c':
+            options.command = optarg;
+            break;
+        case opt_wait_event:
+            options.wait_event = optarg;
+            break;
+        case opt_events:
+            options.events = true;
+            break;
+        case 'H':
+            options.hmp = true;
+            break;
+        case 'p':
+            options.pretty = true;
+            break;
+        case 'C':
+            options.pretty = false;
+            break;
+        case 'v':
+            options.verbose = true;
+            break;
+        case 'l':
+            options.log_file = optarg;
+            break;
+        case opt_timeout:
+            options.timeout = qmp_tools::parse_timeout_seconds(optarg);
+            break;
         case qmp_tools::TargetOptions::launch_code:
             target.launch = true;
             break;
-        case 'h': options.help = true; return options;
+        case 'h':
+            options.help = true;
+            return options;
         default:
             throw target.unknown_option();
         }
@@ -96,4 +116,4 @@ ShellOptions parse_options(int argc, char** argv)
     return options;
 }
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

@@ -13,19 +13,19 @@ namespace qmp_shell {
 // Documented exit statuses (also in --help).
 enum ExitStatus {
     exit_ok = 0,
-    exit_command_failed = 1,  // a command failed, a line did not parse, --wait-event timed out
-    exit_usage = 2,           // bad command-line arguments
-    exit_connection = 3,      // could not connect or start QEMU, or the connection was lost
+    exit_command_failed = 1, // a command failed, a line did not parse, --wait-event timed out
+    exit_usage = 2, // bad command-line arguments
+    exit_connection = 3, // could not connect or start QEMU, or the connection was lost
 };
 
 struct ShellOptions {
     qmp_tools::Target target;
     bool hmp = false;
-    std::optional<bool> pretty;  // unset: pretty on a terminal, compact otherwise
+    std::optional<bool> pretty; // unset: pretty on a terminal, compact otherwise
     bool verbose = false;
     std::string log_file;
-    std::optional<std::string> command;     // -c
-    std::optional<std::string> wait_event;  // --wait-event
+    std::optional<std::string> command; // -c
+    std::optional<std::string> wait_event; // --wait-event
     bool events = false;
     std::optional<std::chrono::milliseconds> timeout;
     bool help = false;
@@ -36,4 +36,4 @@ ShellOptions parse_options(int argc, char** argv);
 
 extern const char* const usage_text;
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

@@ -40,7 +40,7 @@ std::string without_carriage_returns(std::string text)
     return result;
 }
 
-}  // namespace
+} // namespace
 
 Runner::Runner(qmp::Client& client, const ShellOptions& options, bool pretty)
     : client_(client),
@@ -127,9 +127,8 @@ LineResult Runner::run_request(const Request& request)
 {
     if (options_.verbose) {
         const qmp::json sent = request.raw.is_null()
-                                   ? qmp::json{{"execute", request.command},
-                                               {"arguments", request.arguments}}
-                                   : request.raw;
+            ? qmp::json{{"execute", request.command}, {"arguments", request.arguments}}
+            : request.raw;
         std::cerr << "-> " << qmp_tools::format_json(sent, false) << std::endl;
     }
     try {
@@ -152,8 +151,7 @@ LineResult Runner::run_request(const Request& request)
     } catch (const qmp::DisconnectedError& e) {
         // QEMU may close the socket before it answers `quit`: that is the expected end.
         if (request.command == "quit") {
-            std::cout << qmp_tools::format_json(qmp::json{{"return", qmp::json::object()}},
-                                                pretty_)
+            std::cout << qmp_tools::format_json(qmp::json{{"return", qmp::json::object()}}, pretty_)
                       << std::endl;
             return LineResult::quit;
         }
@@ -170,8 +168,8 @@ LineResult Runner::run_raw(const Request& request)
         before_output_();
     const auto error = reply.find("error");
     if (error != reply.end() && error->is_object()) {
-        print_error(qmp_tools::format_error(error->value("class", "Error"),
-                                            error->value("desc", ""), colour_));
+        print_error(qmp_tools::format_error(
+            error->value("class", "Error"), error->value("desc", ""), colour_));
         return LineResult::failed;
     }
     std::cout << qmp_tools::format_json(reply, pretty_) << std::endl;
@@ -192,8 +190,8 @@ LineResult Runner::run_hmp(const std::string& line)
         const qmp::json value = client_.execute("human-monitor-command", arguments);
         if (before_output_)
             before_output_();
-        std::cout << without_carriage_returns(value.is_string() ? value.get<std::string>()
-                                                                : value.dump())
+        std::cout << without_carriage_returns(
+                         value.is_string() ? value.get<std::string>() : value.dump())
                   << std::flush;
         return is_hmp_quit(line) ? LineResult::quit : LineResult::ok;
     } catch (const qmp::ExecuteError& e) {
@@ -210,4 +208,4 @@ LineResult Runner::run_hmp(const std::string& line)
     }
 }
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

@@ -16,10 +16,10 @@
 namespace qmp_shell {
 
 enum class LineResult {
-    ok,            // done, or nothing to do (blank line, inside a transaction)
-    failed,        // QEMU refused it, it timed out, or it did not parse
-    quit,          // the `quit` command ended QEMU
-    disconnected,  // the connection is gone
+    ok, // done, or nothing to do (blank line, inside a transaction)
+    failed, // QEMU refused it, it timed out, or it did not parse
+    quit, // the `quit` command ended QEMU
+    disconnected, // the connection is gone
 };
 
 class Runner {
@@ -57,4 +57,4 @@ private:
     std::function<void()> before_output_;
 };
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

@@ -20,7 +20,7 @@ const qmp::json& members_of(const qmp::json& entity)
     return found != entity.end() && found->is_array() ? *found : empty_array;
 }
 
-}  // namespace
+} // namespace
 
 Schema::Schema(const qmp::json& commands, const qmp::json& schema)
 {
@@ -68,11 +68,11 @@ std::string Schema::type_text(const std::string& type) const
             text += (text.empty() ? "" : " or ") + type_text(member.value("type", ""));
         return text;
     }
-    return meta;  // "object"
+    return meta; // "object"
 }
 
 void Schema::collect_members(const std::string& type, const std::string& prefix, int depth,
-                             std::vector<std::string>& names) const
+    std::vector<std::string>& names) const
 {
     const qmp::json* found = entity(type);
     if (!found || found->value("meta-type", "") != "object" || depth > max_depth)
@@ -97,8 +97,8 @@ std::vector<std::string> Schema::argument_names(const std::string& command) cons
     return names;
 }
 
-void Schema::describe_members(const std::string& type, const std::string& indent, int depth,
-                              std::string& text) const
+void Schema::describe_members(
+    const std::string& type, const std::string& indent, int depth, std::string& text) const
 {
     const qmp::json* found = entity(type);
     if (!found || depth > max_depth)
@@ -106,7 +106,7 @@ void Schema::describe_members(const std::string& type, const std::string& indent
     for (const auto& member : members_of(*found)) {
         const std::string member_type = member.value("type", "");
         text += indent + member.value("name", "") + ": " + type_text(member_type) +
-                (member.contains("default") ? " (optional)" : "") + "\n";
+            (member.contains("default") ? " (optional)" : "") + "\n";
         const qmp::json* nested = entity(member_type);
         if (nested && nested->value("meta-type", "") == "object")
             describe_members(member_type, indent + "    ", depth + 1, text);
@@ -140,7 +140,8 @@ std::string Schema::list_commands(std::size_t width) const
     std::size_t column_width = 0;
     for (const auto& name : names_)
         column_width = std::max(column_width, name.size() + 2);
-    const std::size_t columns = std::max<std::size_t>(1, width / std::max<std::size_t>(1, column_width));
+    const std::size_t columns =
+        std::max<std::size_t>(1, width / std::max<std::size_t>(1, column_width));
     const std::size_t rows = (names_.size() + columns - 1) / columns;
     std::string text;
     for (std::size_t row = 0; row < rows; ++row) {
@@ -158,4 +159,4 @@ std::string Schema::list_commands(std::size_t width) const
     return text;
 }
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

@@ -33,12 +33,12 @@ private:
     const qmp::json* entity(const std::string& name) const;
     std::string type_text(const std::string& type) const;
     void collect_members(const std::string& type, const std::string& prefix, int depth,
-                         std::vector<std::string>& names) const;
-    void describe_members(const std::string& type, const std::string& indent, int depth,
-                          std::string& text) const;
+        std::vector<std::string>& names) const;
+    void describe_members(
+        const std::string& type, const std::string& indent, int depth, std::string& text) const;
 
     std::vector<std::string> names_;
     std::map<std::string, qmp::json> entities_;
 };
 
-}  // namespace qmp_shell
+} // namespace qmp_shell

@@ -45,7 +45,7 @@ enum { exit_ok = 0, exit_failed = 1, exit_usage = 2, exit_connection = 3 };
 
 struct QomOptions {
     qmp_tools::Target target;
-    std::vector<std::string> command;  // the command and its arguments
+    std::vector<std::string> command; // the command and its arguments
     bool pretty = false;
     std::string log_file;
     std::optional<std::chrono::milliseconds> timeout;
@@ -75,13 +75,21 @@ QomOptions parse_options(int argc, char** argv)
         if (c == -1)
             break;
         switch (c) {
-        case 'p': options.pretty = true; break;
-        case 'l': options.log_file = optarg; break;
-        case opt_timeout: options.timeout = qmp_tools::parse_timeout_seconds(optarg); break;
+        case 'p':
+            options.pretty = true;
+            break;
+        case 'l':
+            options.log_file = optarg;
+            break;
+        case opt_timeout:
+            options.timeout = qmp_tools::parse_timeout_seconds(optarg);
+            break;
         case qmp_tools::TargetOptions::launch_code:
             target.launch = true;
             break;
-        case 'h': options.help = true; return options;
+        case 'h':
+            options.help = true;
+            return options;
         default:
             throw target.unknown_option();
         }
@@ -126,8 +134,8 @@ int run(const QomOptions& options, qmp_tools::Interrupt& interrupt)
             qom::tree(client, options.command.size() > 1 ? options.command[1] : "/", std::cout);
     } catch (const qmp::ExecuteError& e) {
         std::cout.flush();
-        std::cerr << qmp_tools::format_error(e.error_class(), e.description(),
-                                             qmp_tools::use_colour(STDERR_FILENO))
+        std::cerr << qmp_tools::format_error(
+                         e.error_class(), e.description(), qmp_tools::use_colour(STDERR_FILENO))
                   << std::endl;
         return exit_failed;
     } catch (const qmp::TimeoutError& e) {
@@ -138,11 +146,11 @@ int run(const QomOptions& options, qmp_tools::Interrupt& interrupt)
     return exit_ok;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv)
 {
-    qmp_tools::Interrupt interrupt;  // first, before any thread (see Interrupt)
+    qmp_tools::Interrupt interrupt; // first, before any thread (see Interrupt)
     QomOptions options;
     try {
         options = parse_options(argc, argv);

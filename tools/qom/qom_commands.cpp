@@ -40,10 +40,9 @@ std::vector<qmp::json> sorted_properties(qmp::Client& client, const std::string&
 }
 
 void walk(qmp::Client& client, const std::string& path, const std::string& name,
-          const std::string& type, int depth, std::ostream& out)
+    const std::string& type, int depth, std::ostream& out)
 {
-    out << std::string(static_cast<std::size_t>(depth) * 2, ' ') << name << " (" << type
-        << ")\n";
+    out << std::string(static_cast<std::size_t>(depth) * 2, ' ') << name << " (" << type << ")\n";
     for (const auto& property : sorted_properties(client, path)) {
         const std::string property_type = property.value("type", "");
         if (starts_with(property_type, "child<")) {
@@ -53,7 +52,7 @@ void walk(qmp::Client& client, const std::string& path, const std::string& name,
     }
 }
 
-}  // namespace
+} // namespace
 
 std::pair<std::string, std::string> split_property(const std::string& text)
 {
@@ -82,8 +81,7 @@ void list(qmp::Client& client, const std::string& path, std::ostream& out)
 void get(qmp::Client& client, const std::string& path_property, bool pretty, std::ostream& out)
 {
     const auto [path, property] = split_property(path_property);
-    const qmp::json value =
-        client.execute("qom-get", {{"path", path}, {"property", property}});
+    const qmp::json value = client.execute("qom-get", {{"path", path}, {"property", property}});
     if (value.is_string())
         out << value.get<std::string>() << "\n";
     else
@@ -94,7 +92,7 @@ void set(qmp::Client& client, const std::string& path_property, const std::strin
 {
     const auto [path, property] = split_property(path_property);
     client.execute("qom-set",
-                   {{"path", path}, {"property", property}, {"value", qmp_tools::parse_value(value)}});
+        {{"path", path}, {"property", property}, {"value", qmp_tools::parse_value(value)}});
 }
 
 void tree(qmp::Client& client, const std::string& path, std::ostream& out)
@@ -109,4 +107,4 @@ void tree(qmp::Client& client, const std::string& path, std::ostream& out)
     walk(client, path, name, type, 0, out);
 }
 
-}  // namespace qom
+} // namespace qom

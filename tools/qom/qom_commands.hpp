@@ -23,4 +23,4 @@ void set(qmp::Client& client, const std::string& path_property, const std::strin
 // The composition tree below \p path, two spaces per level: "name (type)".
 void tree(qmp::Client& client, const std::string& path, std::ostream& out);
 
-}  // namespace qom
+} // namespace qom
