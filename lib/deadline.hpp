@@ -10,19 +10,13 @@ namespace qmp::detail {
 
 using Clock = std::chrono::steady_clock;
 
-/// \p start + \p timeout; Clock::time_point::max() for qmp::wait_forever or anything too large.
-inline Clock::time_point deadline_from(Clock::time_point start, std::chrono::milliseconds timeout)
+/// now + \p timeout; Clock::time_point::max() for qmp::wait_forever or anything too large.
+inline Clock::time_point deadline_after(std::chrono::milliseconds timeout)
 {
     constexpr auto ten_years = std::chrono::hours(24 * 365 * 10);
     if (timeout == wait_forever || timeout > ten_years)
         return Clock::time_point::max();
-    return start + timeout;
-}
-
-/// now + \p timeout, as deadline_from().
-inline Clock::time_point deadline_after(std::chrono::milliseconds timeout)
-{
-    return deadline_from(Clock::now(), timeout);
+    return Clock::now() + timeout;
 }
 
 } // namespace qmp::detail

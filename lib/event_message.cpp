@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "event_message.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -528,21 +529,24 @@ void EventRecord::append(std::string_view bytes)
 
 void EventRecord::reserve(std::size_t size)
 {
-    if (size > inline_capacity)
-        to_heap(size - this->size());
+    if (on_heap_)
+        heap_.reserve(size);
+    else
+        expected_size_ = size;
 }
 
 void EventRecord::clear()
 {
     inline_size_ = 0;
     on_heap_ = false;
+    expected_size_ = 0;
     heap_.clear();
 }
 
 std::string& EventRecord::to_heap(std::size_t more)
 {
     if (!on_heap_) {
-        heap_.reserve(inline_size_ + more);
+        heap_.reserve(std::max(expected_size_, inline_size_ + more));
         heap_.assign(inline_, inline_size_);
         inline_size_ = 0;
         on_heap_ = true;
@@ -554,6 +558,7 @@ void EventRecord::take(EventRecord& other) noexcept
 {
     on_heap_ = other.on_heap_;
     inline_size_ = other.inline_size_;
+    expected_size_ = other.expected_size_;
     std::memcpy(inline_, other.inline_, other.inline_size_);
     heap_ = std::move(other.heap_);
     other.clear();

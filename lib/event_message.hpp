@@ -55,7 +55,8 @@ public:
             to_heap(1).push_back(byte);
     }
     void append(std::string_view bytes);
-    /// Makes room for \p size bytes in all, on the heap if they cannot be inline.
+    /// Expects \p size bytes in all: if the bytes outgrow the inline space (now or later), the
+    /// heap block is made that large at once. Bytes that fit stay inline.
     void reserve(std::size_t size);
     void clear();
 
@@ -68,6 +69,7 @@ private:
     char inline_[inline_capacity]; // only the first inline_size_ bytes are ever read
     std::uint8_t inline_size_ = 0;
     bool on_heap_ = false;
+    std::size_t expected_size_ = 0; // reserve()'s, for the heap block once the bytes spill
     std::string heap_;
 };
 

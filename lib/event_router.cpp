@@ -2,6 +2,7 @@
 #include "event_router.hpp"
 
 #include <algorithm>
+#include <functional>
 
 #include <qmp/error.hpp>
 
@@ -39,8 +40,7 @@ std::shared_ptr<const EventRouter::Entries> EventRouter::snapshot() const
 bool EventRouter::accepts(const Filter& filter, QueuedEvent& event) const
 {
     if (!filter.names.empty() &&
-        !std::binary_search(filter.names.begin(), filter.names.end(), event.name(),
-            [](std::string_view a, std::string_view b) { return a < b; }))
+        !std::binary_search(filter.names.begin(), filter.names.end(), event.name(), std::less<>()))
         return false;
     if (!filter.predicate)
         return true;
