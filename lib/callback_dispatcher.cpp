@@ -6,8 +6,8 @@
 namespace qmp::detail {
 
 CallbackDispatcher::CallbackDispatcher(
-    EventRouter& router, QueueLimits limits, std::shared_ptr<spdlog::logger> logger)
-    : router_(router), limits_(limits), logger_(std::move(logger))
+    EventRouter& router, std::size_t capacity, std::shared_ptr<spdlog::logger> logger)
+    : router_(router), capacity_(capacity), logger_(std::move(logger))
 {
 }
 
@@ -31,7 +31,7 @@ std::uint64_t CallbackDispatcher::add(std::function<void(const Event&)> callback
     const std::uint64_t id = ++next_id_;
     callbacks_[id] = std::make_shared<const std::function<void(const Event&)>>(std::move(callback));
     if (!queue_) {
-        queue_ = router_.add({}, limits_);
+        queue_ = router_.add({}, capacity_, "the on_event() callbacks' queue");
         thread_ = std::thread([this] { run(); });
     }
     return id;
@@ -53,13 +53,7 @@ void CallbackDispatcher::remove(std::uint64_t id)
 void CallbackDispatcher::run()
 {
     for (;;) {
-        std::optional<Event> event;
-        try {
-            event = queue_->pop_until_terminated();
-        } catch (const std::exception& e) { // a damaged record (internal error): cannot happen
-            logger_->error("cannot hand an event to the callbacks: {}", e.what());
-            continue;
-        }
+        std::optional<Event> event = queue_->pop_until_terminated();
         if (!event)
             return;
         std::vector<std::pair<std::uint64_t, Callback>> callbacks;

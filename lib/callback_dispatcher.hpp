@@ -24,7 +24,7 @@ namespace qmp::detail {
 class CallbackDispatcher {
 public:
     CallbackDispatcher(
-        EventRouter& router, QueueLimits limits, std::shared_ptr<spdlog::logger> logger);
+        EventRouter& router, std::size_t capacity, std::shared_ptr<spdlog::logger> logger);
     ~CallbackDispatcher();
 
     std::uint64_t add(std::function<void(const Event&)> callback);
@@ -36,7 +36,7 @@ private:
     using Callback = std::shared_ptr<const std::function<void(const Event&)>>;
 
     EventRouter& router_;
-    const QueueLimits limits_;
+    const std::size_t capacity_;
     const std::shared_ptr<spdlog::logger> logger_;
     std::mutex mutex_; // guards the members below
     std::map<std::uint64_t, Callback> callbacks_;

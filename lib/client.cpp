@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: MIT
+// The Client facade: connection state, the QMP session of the moment, and the calls users make.
 #include <qmp/client.hpp>
 #include <qmp/error.hpp>
 
 #include <algorithm>
-#include <thread>
+#include <condition_variable>
 
 #include "address.hpp"
 #include "callback_dispatcher.hpp"
-#include "connection.hpp"
 #include "log.hpp"
-#include "pending_call.hpp"
+#include "pending_reply_state.hpp"
+#include "qmp_protocol.hpp"
+#include "request.hpp"
+#include "session.hpp"
+#include "text.hpp"
 
 namespace qmp {
 
@@ -17,51 +21,50 @@ using detail::Clock;
 
 namespace {
 
-std::string ms_text(std::chrono::milliseconds timeout)
+void check_options(const ClientOptions& options)
 {
-    return std::to_string(timeout.count()) + " ms";
+    const auto fail = [](const std::string& what) {
+        throw UsageError("qmp: invalid ClientOptions: " + what);
+    };
+    if (options.connect_timeout.count() < 0)
+        fail("connect_timeout is negative");
+    if (options.command_timeout.count() <= 0)
+        fail("command_timeout must be positive (qmp::wait_forever for no limit)");
+    if (options.retry_interval.count() <= 0)
+        fail("retry_interval must be positive");
+    if (options.max_message_size == 0)
+        fail("max_message_size is 0");
+    if (options.max_nesting_depth == 0)
+        fail("max_nesting_depth is 0 (every message is an object, at least 1 level deep)");
+    if (options.event_queue_capacity == 0)
+        fail("event_queue_capacity is 0 (qmp::unbounded for no limit)");
+    if (options.tcp_keepalive.count() < 0)
+        fail("tcp_keepalive is negative");
 }
 
-// Connects, retrying "not there yet" failures until the deadline when asked to.
-detail::Fd connect_socket(
-    const detail::Address& address, const ClientOptions& options, Clock::time_point deadline)
+// Connects the socket, retrying "not there yet" failures until the deadline when asked to.
+detail::Fd connect_with_retries(const detail::Address& address, const ClientOptions& options,
+    Clock::time_point deadline, detail::Canceller& cancel)
 {
+    const detail::TcpSettings tcp{options.tcp_keepalive};
     for (;;) {
         try {
-            return detail::connect_stream(address, deadline);
-        } catch (const detail::SocketError& e) {
+            return detail::connect_socket(address, tcp, deadline, cancel);
+        } catch (const detail::TransportError& e) {
             const auto now = Clock::now();
-            const bool retry =
-                options.retry_connect && detail::is_not_ready_error(e.error()) && now < deadline;
+            const bool retry = options.retry_connect && e.error() != ECANCELED &&
+                detail::is_not_ready_error(e.error()) && now < deadline;
             if (!retry)
                 throw ConnectError(std::string("qmp: ") + e.what() +
-                    (options.retry_connect
-                            ? " (gave up after " + ms_text(options.connect_timeout) + ")"
+                    (options.retry_connect && e.error() != ECANCELED
+                            ? " (gave up after " + detail::ms_text(options.connect_timeout) + ")"
                             : ""));
             // The last pause ends at the deadline and one more attempt follows: giving up a
             // pause early would cut connect_timeout short and make "gave up after" untrue.
-            std::this_thread::sleep_for(
-                std::min<Clock::duration>(options.retry_interval, deadline - now));
+            if (!cancel.sleep_until(std::min(now + options.retry_interval, deadline)))
+                throw ConnectError("qmp: cancelled while connecting to " + address.to_string());
         }
     }
-}
-
-Greeting parse_greeting(const json& message, const std::string& peer)
-{
-    const auto qmp = message.find("QMP");
-    if (qmp == message.end() || !qmp->is_object() || !qmp->contains("version") ||
-        !qmp->contains("capabilities") || !(*qmp)["capabilities"].is_array())
-        throw ConnectError("qmp: " + peer +
-            " is not a QMP monitor: expected a greeting "
-            "{\"QMP\": {\"version\": ..., \"capabilities\": [...]}}, got " +
-            message.dump().substr(0, 200));
-    Greeting greeting;
-    greeting.version = (*qmp)["version"];
-    for (const auto& capability : (*qmp)["capabilities"])
-        if (capability.is_string())
-            greeting.capabilities.push_back(capability.get<std::string>());
-    greeting.raw = message;
-    return greeting;
 }
 
 } // namespace
@@ -69,10 +72,10 @@ Greeting parse_greeting(const json& message, const std::string& peer)
 class Client::Impl {
 public:
     explicit Impl(ClientOptions options)
-        : options_(std::move(options)),
+        : options_((check_options(options), std::move(options))),
           shared_(std::make_shared<detail::SessionShared>(detail::logger_or_null(options_.logger))),
-          events_(shared_->router.add({}, queue_limits())),
-          dispatcher_(shared_->router, queue_limits(), shared_->logger)
+          events_(shared_->router.add({}, options_.event_queue_capacity, "events()")),
+          dispatcher_(shared_->router, options_.event_queue_capacity, shared_->logger)
     {
     }
 
@@ -80,60 +83,98 @@ public:
 
     void connect(const std::string& text)
     {
-        std::lock_guard<std::mutex> connecting(connect_mutex_);
-        std::shared_ptr<detail::Connection> previous;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (connection_ && connection_->is_open())
-                throw UsageError(
-                    "qmp: already connected to " + address_ + "; call disconnect() first");
-            previous = std::move(connection_);
-        }
-        if (previous) // ended on its own: its reader has exited, join it
-            previous->close_and_join("disconnected");
-
+        std::lock_guard<std::mutex> one_at_a_time(connect_mutex_);
         const detail::Address address = detail::parse_address(text);
         const std::string peer = address.to_string();
+        std::shared_ptr<detail::Session> previous;
+        auto cancel = std::make_shared<detail::Canceller>();
         {
             std::lock_guard<std::mutex> lock(mutex_);
+            if (session_ && session_->is_open())
+                throw UsageError(
+                    "qmp: already connected to " + address_ + "; call disconnect() first");
+            previous = std::move(session_); // ended on its own: its reader has exited
+            state_ = State::connecting;
+            cancel_ = cancel;
             address_ = peer;
+            schema_.reset();
         }
-        const auto deadline = detail::deadline_after(options_.connect_timeout);
-        auto connection = std::make_shared<detail::Connection>(
-            connect_socket(address, options_, deadline), peer, options_, shared_);
-        shared_->router.reopen_all();
-        connection->start();
+        if (previous)
+            previous->close_and_join("disconnected");
+
+        std::shared_ptr<detail::Session> session;
         try {
-            Greeting greeting = handshake(*connection, peer, deadline);
-            std::lock_guard<std::mutex> lock(mutex_);
-            greeting_ = std::move(greeting);
-            has_greeting_ = true;
-            connection_ = std::move(connection);
+            const auto deadline = detail::deadline_after(options_.connect_timeout);
+            detail::Fd socket = connect_with_retries(address, options_, deadline, *cancel);
+            auto rules = std::make_shared<detail::QmpRules>(shared_->logger);
+            session = std::make_shared<detail::Session>(detail::Transport(std::move(socket), peer),
+                detail::SessionLimits{options_.max_message_size, options_.max_nesting_depth,
+                    options_.redact_secrets},
+                shared_, rules);
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (cancel->cancelled())
+                    throw ConnectError("qmp: cancelled while connecting to " + peer);
+                session_ = session; // from here on disconnect() closes it
+            }
+            shared_->router.reopen_all(); // events may come before the greeting
+            session->start();
+            Greeting greeting = detail::qmp_handshake(*session, *rules, options_, deadline);
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (cancel->cancelled())
+                    throw ConnectError("qmp: cancelled while connecting to " + peer);
+                greeting_ = std::move(greeting);
+                has_greeting_ = true;
+                state_ = State::connected;
+                cancel_.reset();
+            }
+            state_changed_.notify_all();
         } catch (...) {
-            connection->close_and_join("connect() failed");
+            const bool cancelled = cancel->cancelled();
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (session_ == session)
+                    session_.reset();
+                state_ = State::disconnected;
+                cancel_.reset();
+            }
+            state_changed_.notify_all();
+            if (session)
+                session->close_and_join("connect() failed");
+            if (cancelled)
+                throw ConnectError("qmp: connecting to " + peer + " was cancelled by disconnect()");
             throw;
         }
-        shared_->logger->debug("{}: connected (QEMU {})", peer, greeting_.version.dump());
+        shared_->logger->debug("{}: connected (QEMU {}.{}.{})", peer, greeting_.version.major,
+            greeting_.version.minor, greeting_.version.micro);
     }
 
     void disconnect() noexcept
     {
-        std::shared_ptr<detail::Connection> connection;
+        std::shared_ptr<detail::Session> session;
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            connection = std::move(connection_);
+            if (cancel_)
+                cancel_->cancel(); // connect() sees it and fails
+            session = session_;
+            if (state_ == State::connected) {
+                session_.reset();
+                state_ = State::disconnected;
+            }
         }
-        if (connection)
-            connection->close_and_join("disconnected by the client");
+        state_changed_.notify_all();
+        if (session)
+            session->close_and_join("disconnected by the client");
     }
 
     bool is_connected() const
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        return connection_ && connection_->is_open();
+        return state_ == State::connected && session_ && session_->is_open();
     }
 
-    const Greeting& greeting() const
+    Greeting greeting() const
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!has_greeting_)
@@ -143,30 +184,25 @@ public:
 
     json execute(const std::string& command, const json& arguments, const ExecOptions& exec)
     {
-        auto connection = current(command);
-        check_command(*connection, command);
-        detail::Request request = make_request(command, &arguments, exec);
-        detail::Call call = connection->send(request);
-        return detail::Connection::result(call, connection->wait(call));
+        const auto [session, request] = prepare(command, &arguments, exec);
+        auto call = session->submit(request);
+        return detail::qmp_result(command, detail::qmp_wait(*session, *call));
     }
 
     PendingReply execute_async(
         const std::string& command, const json& arguments, const ExecOptions& exec)
     {
-        auto connection = current(command);
-        check_command(*connection, command);
-        detail::Call call = connection->send(make_request(command, &arguments, exec));
-        return PendingReply(std::make_unique<detail::PendingCall>(connection, std::move(call)));
+        const auto [session, request] = prepare(command, &arguments, exec);
+        auto call = session->submit(request);
+        return PendingReply(std::make_unique<PendingReply::State>(session, std::move(call)));
     }
 
     json execute_raw(const json& message, const ExecOptions& exec)
     {
-        // The name, for the "not connected" message only; send() checks the message.
-        auto connection = current(detail::raw_command_name(message));
-        detail::Request request = make_request(std::string(), nullptr, exec);
+        auto [session, request] = prepare(detail::raw_command_name(message), nullptr, exec, false);
         request.message = &message;
-        detail::Call call = connection->send(request);
-        return connection->wait(call);
+        auto call = session->submit(request);
+        return detail::qmp_wait(*session, *call);
     }
 
     json execute_with_fd(
@@ -175,17 +211,16 @@ public:
         if (fd < 0)
             throw UsageError(
                 "qmp: '" + command + "' needs a valid file descriptor, not " + std::to_string(fd));
-        auto connection = current(command);
-        check_command(*connection, command);
-        detail::Request request = make_request(command, &arguments, exec);
+        auto [session, request] = prepare(command, &arguments, exec);
         request.fd = fd;
-        detail::Call call = connection->send(request);
-        return detail::Connection::result(call, connection->wait(call));
+        auto call = session->submit(request);
+        return detail::qmp_result(command, detail::qmp_wait(*session, *call));
     }
 
     EventQueue listen(detail::EventRouter::Filter filter)
     {
-        return EventQueue(shared_->router.add(std::move(filter), queue_limits()));
+        return EventQueue(
+            shared_->router.add(std::move(filter), options_.event_queue_capacity, "a listener"));
     }
 
     Event execute_and_wait(const std::string& command, const json& arguments,
@@ -217,7 +252,9 @@ public:
 
     std::shared_ptr<const Schema> schema()
     {
-        return current("query-qmp-schema")->schema(options_.command_timeout);
+        ExecOptions exec;
+        const auto session = prepare("query-qmp-schema", nullptr, exec, false).first;
+        return schema_of(session);
     }
 
     EventQueue& events() { return events_; }
@@ -232,38 +269,71 @@ public:
     const ClientOptions& options() const { return options_; }
 
 private:
-    detail::QueueLimits queue_limits() const
-    {
-        return {options_.event_queue_capacity, options_.event_queue_wait};
-    }
+    enum class State { disconnected, connecting, connected };
 
-    std::shared_ptr<detail::Connection> current(const std::string& command) const
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!connection_)
-            throw DisconnectedError("qmp: '" + command + "': not connected" +
-                (address_.empty() ? std::string() : " (last connected to " + address_ + ")"));
-        return connection_;
-    }
-
-    detail::Request make_request(
-        const std::string& command, const json* arguments, const ExecOptions& exec) const
+    // The session to send \p command on (waiting, within the call's timeout, for a connect() in
+    // progress) and the request for it; the command is checked against the schema if asked.
+    std::pair<std::shared_ptr<detail::Session>, detail::Request> prepare(const std::string& command,
+        const json* arguments, const ExecOptions& exec, bool check = true)
     {
         detail::Request request;
         request.command = command;
         request.arguments = arguments;
         request.oob = exec.oob;
         request.timeout = exec.timeout.value_or(options_.command_timeout);
-        return request;
+        const auto deadline = detail::deadline_after(request.timeout);
+        std::shared_ptr<detail::Session> session;
+        {
+            std::unique_lock<std::mutex> lock(mutex_);
+            const auto settled = [this] { return state_ != State::connecting; };
+            if (deadline == Clock::time_point::max())
+                state_changed_.wait(lock, settled);
+            else if (!state_changed_.wait_until(lock, deadline, settled))
+                throw TimeoutError("qmp: '" + command + "': still connecting to " + address_ +
+                    " after " + detail::ms_text(request.timeout));
+            if (state_ != State::connected || !session_)
+                throw DisconnectedError("qmp: '" + command + "': not connected" +
+                    (address_.empty() ? std::string() : " (last connected to " + address_ + ")"));
+            session = session_;
+        }
+        if (deadline != Clock::time_point::max())
+            request.timeout = std::max(std::chrono::milliseconds(0),
+                std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()));
+        if (check)
+            check_command(session, command);
+        return {std::move(session), request};
+    }
+
+    // The schema of \p session, fetched once and kept until the next connect().
+    std::shared_ptr<const Schema> schema_of(const std::shared_ptr<detail::Session>& session)
+    {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (schema_ && schema_session_ == session.get())
+                return schema_;
+        }
+        // Two threads may fetch it at once; both results are the same, the first stored wins.
+        detail::Request request;
+        request.command = "query-qmp-schema";
+        request.timeout = options_.command_timeout;
+        auto call = session->submit(request);
+        auto fetched = std::make_shared<const Schema>(
+            detail::qmp_result(request.command, detail::qmp_wait(*session, *call)));
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!schema_ || schema_session_ != session.get()) {
+            schema_ = std::move(fetched);
+            schema_session_ = session.get();
+        }
+        return schema_;
     }
 
     // With check_commands, an unknown name fails here, as QEMU would fail it, without a
     // round trip (after the schema was fetched once).
-    void check_command(detail::Connection& connection, const std::string& command) const
+    void check_command(const std::shared_ptr<detail::Session>& session, const std::string& command)
     {
         if (!options_.check_commands || command == "query-qmp-schema")
             return;
-        const auto schema = connection.schema(options_.command_timeout);
+        const auto schema = schema_of(session);
         if (schema->has_command(command))
             return;
         const std::string suggestion = schema->suggest_command(command);
@@ -272,55 +342,18 @@ private:
                 (suggestion.empty() ? std::string() : "; did you mean '" + suggestion + "'?"));
     }
 
-    static Event pop_before(EventQueue& listener, detail::Clock::time_point deadline,
+    static Event pop_before(EventQueue& listener, Clock::time_point deadline,
         std::chrono::milliseconds timeout, const std::string& what)
     {
         // Rounded up: rounding down would give up before the deadline (a 300 ms wait ending
         // after 299.6 ms, a 1 ms one at once).
-        const auto left = deadline == detail::Clock::time_point::max()
+        const auto left = deadline == Clock::time_point::max()
             ? wait_forever
             : std::max(std::chrono::milliseconds(0),
-                  std::chrono::ceil<std::chrono::milliseconds>(deadline - detail::Clock::now()));
+                  std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()));
         if (auto event = listener.pop(left))
             return std::move(*event);
-        throw TimeoutError("qmp: " + what + " within " + std::to_string(timeout.count()) + " ms");
-    }
-
-    Greeting handshake(
-        detail::Connection& connection, const std::string& peer, Clock::time_point deadline)
-    {
-        json message;
-        try {
-            message = connection.wait_greeting(deadline);
-        } catch (const DisconnectedError& e) {
-            throw ConnectError(
-                "qmp: " + peer + ": the connection ended before the greeting: " + e.what());
-        }
-        if (message.is_null())
-            throw ConnectError("qmp: no greeting from " + peer + " within " +
-                ms_text(options_.connect_timeout) +
-                ": is another client connected to this monitor (QMP serves one "
-                "client at a time), or is it not a QMP server?");
-        Greeting greeting = parse_greeting(message, peer);
-
-        const bool offered_oob =
-            std::find(greeting.capabilities.begin(), greeting.capabilities.end(), "oob") !=
-            greeting.capabilities.end();
-        greeting.oob_enabled = offered_oob && options_.enable_oob;
-        const json arguments =
-            greeting.oob_enabled ? json{{"enable", json::array({"oob"})}} : json::object();
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline == Clock::time_point::max() ? wait_forever : deadline - Clock::now());
-        try {
-            connection.execute(
-                "qmp_capabilities", arguments, std::max(left, std::chrono::milliseconds(1)));
-        } catch (const Error& e) {
-            throw ConnectError(
-                "qmp: capabilities negotiation with " + peer + " failed: " + e.what());
-        }
-        connection.set_flow_control(
-            greeting.oob_enabled ? options_.oob_in_band_limit : 0, greeting.oob_enabled);
-        return greeting;
+        throw TimeoutError("qmp: " + what + " within " + detail::ms_text(timeout));
     }
 
     const ClientOptions options_;
@@ -329,16 +362,28 @@ private:
 
     std::mutex connect_mutex_; // one connect() at a time
     mutable std::mutex mutex_; // guards the members below
-    std::shared_ptr<detail::Connection> connection_;
+    std::condition_variable state_changed_;
+    State state_ = State::disconnected;
+    std::shared_ptr<detail::Canceller> cancel_; // while connecting
+    std::shared_ptr<detail::Session> session_; // while connected (and during the handshake)
     std::string address_;
     Greeting greeting_;
     bool has_greeting_ = false;
+    std::shared_ptr<const Schema> schema_;
+    const detail::Session* schema_session_ = nullptr;
 
     // Last, so destroyed first: its destructor joins the dispatcher thread, and a callback
     // running meanwhile may still call execute() (which must then find every member above
     // alive and throw DisconnectedError). Also destroyed before shared_, whose router it uses.
     detail::CallbackDispatcher dispatcher_;
 };
+
+Client::Impl& Client::impl() const
+{
+    if (!impl_)
+        throw DisconnectedError("qmp: this Client was moved from; use the one it was moved to");
+    return *impl_;
+}
 
 Client::Client() : Client(ClientOptions{})
 {
@@ -352,27 +397,28 @@ Client& Client::operator=(Client&&) noexcept = default;
 
 void Client::connect(const std::string& address)
 {
-    impl_->connect(address);
+    impl().connect(address);
 }
 
 void Client::disconnect() noexcept
 {
-    impl_->disconnect();
+    if (impl_)
+        impl().disconnect();
 }
 
 bool Client::is_connected() const
 {
-    return impl_->is_connected();
+    return impl_ && impl().is_connected();
 }
 
-const Greeting& Client::greeting() const
+Greeting Client::greeting() const
 {
-    return impl_->greeting();
+    return impl().greeting();
 }
 
 json Client::execute(const std::string& command, const json& arguments)
 {
-    return impl_->execute(command, arguments, ExecOptions{});
+    return impl().execute(command, arguments, ExecOptions{});
 }
 
 json Client::execute(
@@ -380,91 +426,91 @@ json Client::execute(
 {
     ExecOptions exec;
     exec.timeout = timeout;
-    return impl_->execute(command, arguments, exec);
+    return impl().execute(command, arguments, exec);
 }
 
 json Client::execute(const std::string& command, const json& arguments, const ExecOptions& options)
 {
-    return impl_->execute(command, arguments, options);
+    return impl().execute(command, arguments, options);
 }
 
 PendingReply Client::execute_async(
     const std::string& command, const json& arguments, const ExecOptions& options)
 {
-    return impl_->execute_async(command, arguments, options);
+    return impl().execute_async(command, arguments, options);
 }
 
 json Client::execute_raw(const json& message, const ExecOptions& options)
 {
-    return impl_->execute_raw(message, options);
+    return impl().execute_raw(message, options);
 }
 
 json Client::execute_with_fd(
     const std::string& command, const json& arguments, int fd, const ExecOptions& options)
 {
-    return impl_->execute_with_fd(command, arguments, fd, options);
+    return impl().execute_with_fd(command, arguments, fd, options);
 }
 
 EventQueue Client::listen(std::vector<std::string> names)
 {
     std::sort(names.begin(), names.end()); // empty: every event
-    return impl_->listen({std::move(names), nullptr});
+    return impl().listen({std::move(names), nullptr});
 }
 
 EventQueue Client::listen(std::function<bool(const Event&)> accept)
 {
     if (!accept)
         throw UsageError("qmp: listen() needs a predicate");
-    return impl_->listen({{}, std::move(accept)});
+    return impl().listen({{}, std::move(accept)});
 }
 
 Event Client::execute_and_wait(const std::string& command, const json& arguments,
     const std::string& event_name, std::chrono::milliseconds timeout)
 {
-    return impl_->execute_and_wait(command, arguments, event_name, timeout);
+    return impl().execute_and_wait(command, arguments, event_name, timeout);
 }
 
 Event Client::wait_for_event(const std::string& name, std::function<bool(const Event&)> accept,
     std::chrono::milliseconds timeout)
 {
-    return impl_->wait_for_event(name, std::move(accept), timeout);
+    return impl().wait_for_event(name, std::move(accept), timeout);
 }
 
 Client::CallbackId Client::on_event(std::function<void(const Event&)> callback)
 {
     if (!callback)
         throw UsageError("qmp: on_event() needs a callback");
-    return impl_->on_event(std::move(callback));
+    return impl().on_event(std::move(callback));
 }
 
 void Client::remove_callback(CallbackId id)
 {
-    impl_->remove_callback(id);
+    impl().remove_callback(id);
 }
 
 std::shared_ptr<const Schema> Client::schema()
 {
-    return impl_->schema();
+    return impl().schema();
 }
 
 EventQueue& Client::events()
 {
-    return impl_->events();
+    return impl().events();
 }
 
 std::string Client::address() const
 {
-    return impl_->address();
+    return impl_ ? impl().address() : std::string();
 }
 
 std::uint64_t Client::dropped_replies() const
 {
-    return impl_->dropped_replies();
+    return impl_ ? impl().dropped_replies() : 0;
 }
 
 const ClientOptions& Client::options() const
 {
-    return impl_->options();
+    return impl().options();
 }
 
 } // namespace qmp

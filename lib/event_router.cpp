@@ -2,7 +2,6 @@
 #include "event_router.hpp"
 
 #include <algorithm>
-#include <functional>
 
 #include <qmp/error.hpp>
 
@@ -15,16 +14,17 @@ EventRouter::EventRouter(std::shared_ptr<spdlog::logger> logger)
 {
 }
 
-std::shared_ptr<EventQueueState> EventRouter::add(Filter filter, QueueLimits limits)
+std::shared_ptr<EventQueueState> EventRouter::add(
+    Filter filter, std::size_t capacity, const char* name)
 {
-    auto queue = std::make_shared<EventQueueState>(limits, logger_);
+    auto queue = std::make_shared<EventQueueState>(capacity, logger_, name);
     std::lock_guard<std::mutex> lock(mutex_);
     if (!closed_)
         queue->reopen();
     auto entries = std::make_shared<Entries>();
     entries->reserve(entries_->size() + 1);
-    for (const auto& entry : *entries_)
-        if (!entry.queue.expired()) // drop listeners that were destroyed
+    for (const Entry& entry : *entries_)
+        if (!entry.queue.expired()) // unsubscribed listeners are swept out here
             entries->push_back(entry);
     entries->push_back({queue, std::move(filter)});
     entries_ = std::move(entries);
@@ -37,67 +37,38 @@ std::shared_ptr<const EventRouter::Entries> EventRouter::snapshot() const
     return entries_;
 }
 
-bool EventRouter::accepts(const Filter& filter, QueuedEvent& event) const
+bool EventRouter::accepts(const Filter& filter, const Event& event) const
 {
     if (!filter.names.empty() &&
-        !std::binary_search(filter.names.begin(), filter.names.end(), event.name(), std::less<>()))
+        !std::binary_search(filter.names.begin(), filter.names.end(), event.name))
         return false;
     if (!filter.predicate)
         return true;
-    const Event& parsed = parse_in_place(event); // the reader parses: a predicate needs the data
     try {
-        return filter.predicate(parsed);
+        return filter.predicate(event);
     } catch (const std::exception& e) {
-        logger_->warn("an event listener's predicate threw on {}: {}", event.name(), e.what());
+        logger_->error("an event predicate threw on {}: {}", event.name, e.what());
     } catch (...) {
-        logger_->warn("an event listener's predicate threw on {}", event.name());
+        logger_->error("an event predicate threw on {}", event.name);
     }
     return false;
 }
 
-void EventRouter::deliver_batch(std::vector<QueuedEvent>& events)
+void EventRouter::deliver(Event&& event)
 {
-    if (events.empty())
-        return;
     const auto entries = snapshot();
-    // Usually only events() listens: it takes the whole batch without a copy. Otherwise every
-    // listener but the last gets copies and the last one takes the originals.
-    std::vector<std::shared_ptr<EventQueueState>> queues;
-    queues.reserve(entries->size());
-    for (const auto& entry : *entries)
-        queues.push_back(entry.queue.lock());
-    std::size_t last = queues.size();
-    for (std::size_t i = 0; i < queues.size(); ++i)
-        if (queues[i])
-            last = i;
-    for (std::size_t i = 0; i < queues.size(); ++i) {
-        const auto& queue = queues[i];
-        if (!queue)
+    // Each taker but the last gets a copy; the last gets the event itself.
+    std::shared_ptr<EventQueueState> previous;
+    for (const Entry& entry : *entries) {
+        auto queue = entry.queue.lock();
+        if (!queue || !accepts(entry.filter, event))
             continue;
-        const Filter& filter = (*entries)[i].filter;
-        const bool take = i == last;
-        const bool build = queue->consumer_behind(); // then this queue gets built events
-        if (take && !build && filter.names.empty() && !filter.predicate) {
-            queue->push_all(std::move(events));
-            break;
-        }
-        std::vector<QueuedEvent> selected;
-        selected.reserve(events.size());
-        for (auto& event : events) {
-            if (!accepts(filter, event))
-                continue;
-            if (build)
-                parse_in_place(event);
-            if (take)
-                selected.push_back(std::move(event));
-            else if (build || event.record.empty())
-                selected.push_back(QueuedEvent::built(Event(*event.parsed)));
-            else
-                selected.push_back(QueuedEvent::record_of(event)); // a cheap copy
-        }
-        queue->push_all(std::move(selected));
+        if (previous)
+            previous->push(event);
+        previous = std::move(queue);
     }
-    events.clear();
+    if (previous)
+        previous->push(std::move(event));
 }
 
 void EventRouter::close_all(const std::exception_ptr& cause)
@@ -107,7 +78,7 @@ void EventRouter::close_all(const std::exception_ptr& cause)
         closed_ = cause;
         return entries_;
     }();
-    for (const auto& entry : *entries)
+    for (const Entry& entry : *entries)
         if (auto queue = entry.queue.lock())
             queue->close(cause);
 }
@@ -119,7 +90,7 @@ void EventRouter::reopen_all()
         closed_ = nullptr;
         return entries_;
     }();
-    for (const auto& entry : *entries)
+    for (const Entry& entry : *entries)
         if (auto queue = entry.queue.lock())
             queue->reopen();
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Fans events out from the reader thread to every listener whose filter matches.
+// Fans events out from the reader thread to every queue whose filter takes them.
 #pragma once
 
 #include <exception>
@@ -16,20 +16,16 @@
 
 namespace qmp::detail {
 
-/// The set of event queues of one Client: events() and every listen() queue.
+/// The event queues of one Client: events(), every listen() queue and the callbacks' queue.
 ///
-/// Listeners are held weakly: destroying a listener's EventQueue unsubscribes it. The list is
-/// copy-on-write, so deliver_batch() takes a snapshot under the lock and runs filters (user code,
-/// for predicate listeners) outside it. Filters by name need only the name the reader found;
-/// only a predicate makes the reader build an event's tree (once, whatever the number of
-/// predicates). So does a queue whose consumer is behind (EventQueueState::consumer_behind()):
-/// that slows the reader down and speeds that consumer up until it catches up, instead of
-/// letting its queue fill and drop events.
+/// Queues are held weakly: destroying a listener's EventQueue unsubscribes it. The list is
+/// copy-on-write, so deliver() takes a snapshot under the lock and runs filters (user code, for
+/// predicate listeners) outside it.
 ///
 /// Thread safety: every member is thread-safe.
 class EventRouter {
 public:
-    /// Which events a listener takes. Default-constructed: every event.
+    /// Which events a queue takes. Default-constructed: every event.
     struct Filter {
         std::vector<std::string> names; ///< sorted; empty: any name
         std::function<bool(const Event&)> predicate; ///< null: any event with such a name
@@ -37,12 +33,12 @@ public:
 
     explicit EventRouter(std::shared_ptr<spdlog::logger> logger);
 
-    /// A new queue receiving every later event that \p filter accepts (null: all). It starts
-    /// open while a session is open, closed otherwise.
-    std::shared_ptr<EventQueueState> add(Filter filter, QueueLimits limits);
+    /// A new queue receiving every later event that \p filter accepts. It starts open while a
+    /// session is open, closed otherwise.
+    std::shared_ptr<EventQueueState> add(Filter filter, std::size_t capacity, const char* name);
 
-    /// Gives each of \p events, in order, to every matching listener; empties \p events.
-    void deliver_batch(std::vector<QueuedEvent>& events);
+    /// Gives \p event to every queue that takes it (the reader thread).
+    void deliver(Event&& event);
 
     /// The session ended: every queue ends with \p cause once drained.
     void close_all(const std::exception_ptr& cause);
@@ -58,7 +54,7 @@ private:
     using Entries = std::vector<Entry>;
 
     std::shared_ptr<const Entries> snapshot() const;
-    bool accepts(const Filter& filter, QueuedEvent& event) const;
+    bool accepts(const Filter& filter, const Event& event) const;
 
     const std::shared_ptr<spdlog::logger> logger_;
     mutable std::mutex mutex_;

@@ -2,11 +2,12 @@
 #include <qmp/error.hpp>
 #include <qmp/pending_reply.hpp>
 
-#include "pending_call.hpp"
+#include "pending_reply_state.hpp"
+#include "qmp_protocol.hpp"
 
 namespace qmp {
 
-PendingReply::PendingReply(std::unique_ptr<detail::PendingCall> call) : call_(std::move(call))
+PendingReply::PendingReply(std::unique_ptr<State> state) : state_(std::move(state))
 {
 }
 PendingReply::PendingReply(PendingReply&&) noexcept = default;
@@ -15,7 +16,7 @@ PendingReply& PendingReply::operator=(PendingReply&& other) noexcept
 {
     if (this != &other) {
         cancel();
-        call_ = std::move(other.call_);
+        state_ = std::move(other.state_);
     }
     return *this;
 }
@@ -27,38 +28,37 @@ PendingReply::~PendingReply()
 
 json PendingReply::get()
 {
-    if (!call_ || call_->finished)
-        throw UsageError("qmp: the reply of '" + (call_ ? call_->call.command : std::string("?")) +
-            "' was already collected or cancelled");
-    call_->finished = true;
-    auto& call = call_->call;
-    return detail::Connection::result(call, call_->connection->wait(call));
+    if (!state_ || state_->finished)
+        throw UsageError("qmp: the reply of '" + command() + "' was already collected or cancelled");
+    state_->finished = true;
+    detail::Call& call = *state_->call;
+    return detail::qmp_result(call.command, detail::qmp_wait(*state_->session, call));
 }
 
 bool PendingReply::wait_for(std::chrono::milliseconds timeout) const
 {
-    if (!call_ || call_->finished)
+    if (!state_ || state_->finished)
         return true;
-    return call_->call.reply.wait_for(timeout) == std::future_status::ready;
+    return state_->call->wait_until(detail::deadline_after(timeout));
 }
 
 bool PendingReply::ready() const
 {
-    return wait_for(std::chrono::milliseconds(0));
+    return !state_ || state_->finished || state_->call->done();
 }
 
 void PendingReply::cancel() noexcept
 {
-    if (!call_ || call_->finished)
+    if (!state_ || state_->finished)
         return;
-    call_->finished = true;
-    call_->connection->abandon(call_->call, true);
+    state_->finished = true;
+    state_->session->abandon(*state_->call, true);
 }
 
 const std::string& PendingReply::command() const
 {
-    static const std::string none;
-    return call_ ? call_->call.command : none;
+    static const std::string none = "?";
+    return state_ ? state_->call->command : none;
 }
 
 } // namespace qmp

@@ -32,7 +32,7 @@ TEST(Client, ConnectReadsGreetingAndNegotiatesOob)
     qmp::Client client(quick_options());
     client.connect(server.address());
     EXPECT_TRUE(client.is_connected());
-    EXPECT_EQ(client.greeting().version["qemu"]["major"], 7);
+    EXPECT_EQ(client.greeting().version.major, 7);
     EXPECT_EQ(client.greeting().capabilities, std::vector<std::string>{"oob"});
     EXPECT_TRUE(client.greeting().oob_enabled);
     EXPECT_EQ(client.address(), server.address());

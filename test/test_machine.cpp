@@ -105,7 +105,7 @@ TEST(Machine, StartConnectsToQemu7)
     qmp::Client& client = machine.start();
 
     EXPECT_TRUE(client.is_connected());
-    EXPECT_EQ(client.greeting().version["qemu"]["major"], 7);
+    EXPECT_EQ(client.greeting().version.major, 7);
     const qmp::json status = client.execute("query-status");
     ASSERT_TRUE(status.is_object());
     EXPECT_TRUE(status.contains("status"));

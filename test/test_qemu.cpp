@@ -433,7 +433,7 @@ TEST(Qemu, ClientReconnectsAfterDisconnect)
 
     client.connect(vm.socket_path());
     EXPECT_TRUE(client.is_connected());
-    EXPECT_EQ(client.greeting().version["qemu"]["major"], 7);
+    EXPECT_EQ(client.greeting().version.major, 7);
     EXPECT_TRUE(client.execute("query-status").contains("status"));
     EXPECT_EQ(client.dropped_replies(), 0u);
 }
@@ -451,7 +451,7 @@ TEST(Qemu, SecondMonitorOverTcp)
     qmp::Client tcp_client(options);
     tcp_client.connect(address);
     EXPECT_EQ(tcp_client.address(), "tcp:" + address);
-    EXPECT_EQ(tcp_client.greeting().version["qemu"]["major"], 7);
+    EXPECT_EQ(tcp_client.greeting().version.major, 7);
     EXPECT_TRUE(tcp_client.execute("query-status").contains("status"));
     tcp_client.events().clear();
 

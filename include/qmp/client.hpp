@@ -80,9 +80,9 @@ public:
     /// hang-up, protocol error).
     bool is_connected() const;
 
-    /// The greeting of the current (or last) session. Valid until the next connect().
+    /// The greeting of the current (or last) session.
     /// \throws DisconnectedError if connect() never succeeded.
-    const Greeting& greeting() const;
+    Greeting greeting() const;
 
     /// Runs \p command with \p arguments (a JSON object; null or empty means none) and returns
     /// the "return" member of QEMU's reply, waiting at most ClientOptions::command_timeout.
@@ -185,6 +185,7 @@ public:
 
 private:
     class Impl;
+    Impl& impl() const;
     std::unique_ptr<Impl> impl_;
 };
 

@@ -13,12 +13,22 @@
 
 namespace qmp {
 
+/// The version a QMP server states in its greeting.
+struct Version {
+    int major = 0; ///< 7 for QEMU 7.2.22
+    int minor = 0; ///< 2 for QEMU 7.2.22
+    int micro = 0; ///< 22 for QEMU 7.2.22 (QEMU's own numbering of a stable release)
+    /// The distribution's package version, e.g. "Debian 1:7.2+dfsg-7+deb12u18+b3"; may be empty.
+    std::string package;
+};
+
 /// The greeting QEMU sends when a client connects:
-/// `{"QMP": {"version": {...}, "capabilities": ["oob"]}}`.
+/// `{"QMP": {"version": {"qemu": {"major": 7, "minor": 2, "micro": 22}, "package": "..."},
+/// "capabilities": ["oob"]}}`.
 struct Greeting {
-    /// `{"qemu": {"major": 7, "minor": 2, "micro": 22}, "package": "..."}` as QEMU sent it.
-    json version;
-    /// Capabilities QEMU offered, e.g. {"oob"}.
+    /// The server's version (zeros for members the greeting lacks).
+    Version version;
+    /// Capabilities the server offered, e.g. {"oob"}.
     std::vector<std::string> capabilities;
     /// Whether "oob" was offered *and* negotiated for this session.
     bool oob_enabled = false;

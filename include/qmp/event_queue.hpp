@@ -24,20 +24,16 @@ class EventQueueState;
 /// Client::events() is the queue of every event; it lives as long as its Client and stays the
 /// same object across disconnect() and connect(). Client::listen() returns more queues, each with
 /// its own copy of the events it selects, from its creation on; destroying one unsubscribes it.
-/// When it is full and someone pops it (at least once per ClientOptions::event_queue_wait),
-/// the reader waits for room, so a consumer that keeps popping loses nothing; otherwise, or once
-/// that wait runs out, the *oldest* event is dropped to make room (the reader never stalls long
-/// on a consumer that stopped: that would stall every reply), and every drop is counted by
-/// dropped() and logged at warning level.
+///
+/// The reader thread never waits for a consumer: when a queue is full
+/// (ClientOptions::event_queue_capacity), its *oldest* event is dropped to make room, counted by
+/// dropped() and logged at warning level. Replies are never delayed by events, however slowly
+/// the events are consumed. With qmp::unbounded nothing is ever dropped (and memory grows with
+/// the backlog).
 ///
 /// When the connection ends the queue is closed: pop() first returns every event already
 /// received, then throws DisconnectedError (ProtocolError if the peer broke the protocol). A new
 /// connect() reopens it.
-///
-/// The reader thread validates each event and queues a compact record of it; pop() and
-/// try_pop() build the Event's json values on the calling thread, so an event's memory is
-/// allocated and freed where it is used. (A queue whose consumer falls behind receives events
-/// the reader has built, until it catches up.)
 ///
 /// Thread safety: every member is thread-safe. Any number of threads may pop() at once; each
 /// event goes to exactly one of them.
@@ -77,10 +73,9 @@ public:
     /// Unsubscribes (for a listener). Threads blocked in pop() keep what they need alive.
     ~EventQueue();
 
-    /// \internal Created by the Client; shares its state with the reader thread.
-    explicit EventQueue(std::shared_ptr<detail::EventQueueState> state);
-
 private:
+    friend class Client;
+    explicit EventQueue(std::shared_ptr<detail::EventQueueState> state);
     std::shared_ptr<detail::EventQueueState> state_;
 };
 

@@ -46,7 +46,7 @@ struct ClientOptions {
     /// still starting), until connect_timeout. Off: such a failure throws ConnectError at once.
     bool retry_connect = false;
 
-    /// Pause between two connection attempts when retry_connect is on.
+    /// Pause between two connection attempts when retry_connect is on. Must be positive.
     std::chrono::milliseconds retry_interval{std::chrono::milliseconds(20)};
 
     /// Default bound on execute(): writing the command and waiting for its reply. Override per
@@ -63,27 +63,27 @@ struct ClientOptions {
     std::size_t max_message_size = 10 * 1024 * 1024;
 
     /// Deepest nesting of objects and arrays accepted from the peer (QEMU's own limit is 1024).
-    /// Deeper is a ProtocolError; checked before parsing, so it also bounds stack use.
+    /// Deeper is a ProtocolError; checked before parsing, so it also bounds stack use. At least 1.
     std::size_t max_nesting_depth = 1024;
 
     /// Most events kept in Client::events() (and in each listen() queue, and for on_event()
-    /// callbacks) before the oldest are dropped (and counted). qmp::unbounded keeps every event.
+    /// callbacks) before the oldest are dropped (counted and logged). qmp::unbounded keeps every
+    /// event. The reader thread never waits for a consumer, so replies are never held up by
+    /// events.
     std::size_t event_queue_capacity = 10000;
 
-    /// How long the reader thread waits for room in a full event queue whose consumer is
-    /// popping, before it drops the oldest events instead. The reader waits as long as the
-    /// consumer pops at least once in every such period, and gives up after a period without
-    /// a pop (at most twice this after the last pop). So a consumer that keeps popping loses
-    /// nothing however fast the peer sends (the reader slows to its pace), and a consumer that
-    /// stops costs the reader one such wait (until it pops again), a queue nobody ever popped
-    /// none, before events are dropped as before. While it waits the reader reads nothing, so
-    /// replies wait too. 0: never wait. qmp::wait_forever: never drop the events of a queue
-    /// that was popped once (until the connection ends; execute() timeouts still apply).
-    std::chrono::milliseconds event_queue_wait = std::chrono::milliseconds(100);
+    /// TCP only: after this long without traffic, keepalive probes check that the peer is still
+    /// there, and data it does not acknowledge for twice this long fails the connection
+    /// (TCP_USER_TIMEOUT). So a QEMU whose host vanished without closing the connection (power
+    /// loss, a dropped route) is noticed after about twice this time: waiters get
+    /// DisconnectedError. 0: the kernel's defaults (keepalive off; a silent peer is never
+    /// noticed).
+    std::chrono::seconds tcp_keepalive{std::chrono::seconds(30)};
 
-    /// With OOB negotiated, the most in-band commands kept in flight; more wait inside the
-    /// client (bounded by their timeout). QEMU queues 8 and then stops reading its socket, after
-    /// which an exec-oob command could no longer overtake. 0: no limit.
+    /// With OOB negotiated, the most in-band commands kept in flight. More wait, in order, in a
+    /// queue inside the client and are sent as replies make room (each still bounded by its own
+    /// timeout; execute_async() returns at once either way). QEMU queues 8 and then stops reading
+    /// its socket, after which an exec-oob command could no longer overtake. 0: no limit.
     std::size_t oob_in_band_limit = 8;
 
     /// Check each command name against the server's schema (fetched once per connection with

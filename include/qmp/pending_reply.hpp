@@ -12,16 +12,14 @@
 
 namespace qmp {
 
-namespace detail {
-class PendingCall;
-}
-
 /// A command that was sent and whose reply has not been collected yet.
 ///
 /// get() returns the reply's "return" member or throws exactly what Client::execute() would;
-/// it waits at most until the call's timeout, counted from when it was sent. cancel(), or
-/// destroying the handle before get(), abandons the call: its slot is freed and its reply, if it
-/// ever comes, is dropped quietly.
+/// it waits at most until the call's timeout, counted from execute_async(). A command that
+/// execute_async() had to queue (more than ClientOptions::oob_in_band_limit in flight) is sent
+/// as room frees; if its timeout passes first, get() throws TimeoutError and it is never sent.
+/// cancel(), or destroying the handle before get(), abandons the call: a command not sent yet
+/// never will be, and the reply of one already sent is dropped quietly when it comes.
 ///
 /// Thread safety: thread-bound (one thread at a time per handle); different handles may be used
 /// from different threads at once.
@@ -48,11 +46,11 @@ public:
     PendingReply& operator=(PendingReply&&) noexcept;
     ~PendingReply();
 
-    /// \internal Made by Client::execute_async().
-    explicit PendingReply(std::unique_ptr<detail::PendingCall> call);
-
 private:
-    std::unique_ptr<detail::PendingCall> call_;
+    friend class Client;
+    class State;
+    explicit PendingReply(std::unique_ptr<State> state);
+    std::unique_ptr<State> state_;
 };
 
 } // namespace qmp

@@ -25,16 +25,10 @@ std::string history_path()
 
 std::string banner(qmp_tools::Session& session)
 {
-    const qmp::json& version = session.client().greeting().version;
-    std::string text = "Welcome to qmp-shell, connected to ";
-    try {
-        const auto& qemu = version.at("qemu");
-        text += "QEMU " + std::to_string(qemu.at("major").get<int>()) + "." +
-            std::to_string(qemu.at("minor").get<int>()) + "." +
-            std::to_string(qemu.at("micro").get<int>());
-    } catch (const qmp::json::exception&) {
-        text += "QEMU";
-    }
+    const qmp::Version version = session.client().greeting().version;
+    const std::string text = "Welcome to qmp-shell, connected to QEMU " +
+        std::to_string(version.major) + "." + std::to_string(version.minor) + "." +
+        std::to_string(version.micro);
     const bool editing = std::string(line_editor_name()) != "plain";
     return text + " (" + session.describe() + ").\n" + "Type 'help' for the commands, " +
         (editing ? "TAB to complete, " : "") + "Ctrl-D to leave.\n";

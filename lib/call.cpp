@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+#include "call.hpp"
+
+namespace qmp::detail {
+
+bool Call::complete(json reply)
+{
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (done_)
+            return false;
+        done_ = true;
+        reply_ = std::move(reply);
+    }
+    completed_.notify_all();
+    return true;
+}
+
+bool Call::fail(std::exception_ptr error)
+{
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (done_)
+            return false;
+        done_ = true;
+        error_ = std::move(error);
+    }
+    completed_.notify_all();
+    return true;
+}
+
+bool Call::wait_until(Clock::time_point until) const
+{
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (until == Clock::time_point::max())
+        completed_.wait(lock, [this] { return done_; });
+    else
+        completed_.wait_until(lock, until, [this] { return done_; });
+    return done_;
+}
+
+bool Call::done() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return done_;
+}
+
+json Call::take()
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (error_)
+        std::rethrow_exception(error_);
+    return std::move(reply_);
+}
+
+} // namespace qmp::detail

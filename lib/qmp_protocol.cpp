@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+#include "qmp_protocol.hpp"
+
+#include <algorithm>
+
+#include <qmp/error.hpp>
+
+#include "text.hpp"
+
+namespace qmp::detail {
+
+namespace {
+
+// A string member of an object, or \p fallback when absent or not a string (peers can lie).
+std::string text_member(const json& object, const char* key, const char* fallback)
+{
+    const auto it = object.find(key);
+    return it != object.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+int int_member(const json& object, const char* key)
+{
+    const auto it = object.find(key);
+    return it != object.end() && it->is_number_integer() ? it->get<int>() : 0;
+}
+
+Greeting parse_greeting(const json& message, const std::string& peer)
+{
+    const auto qmp = message.find("QMP");
+    if (qmp == message.end() || !qmp->is_object() || !qmp->contains("version") ||
+        !qmp->contains("capabilities") || !(*qmp)["capabilities"].is_array())
+        throw ConnectError("qmp: " + peer +
+            " is not a QMP monitor: expected a greeting "
+            "{\"QMP\": {\"version\": ..., \"capabilities\": [...]}}, got " +
+            excerpt(message));
+    Greeting greeting;
+    const json& version = (*qmp)["version"];
+    if (version.is_object()) {
+        const auto qemu = version.find("qemu");
+        if (qemu != version.end() && qemu->is_object()) {
+            greeting.version.major = int_member(*qemu, "major");
+            greeting.version.minor = int_member(*qemu, "minor");
+            greeting.version.micro = int_member(*qemu, "micro");
+        }
+        greeting.version.package = text_member(version, "package", "");
+    }
+    for (const auto& capability : (*qmp)["capabilities"])
+        if (capability.is_string())
+            greeting.capabilities.push_back(capability.get<std::string>());
+    greeting.raw = message;
+    return greeting;
+}
+
+} // namespace
+
+void QmpRules::on_unrouted(json&& message)
+{
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!greeted_) {
+            // The first such message is the greeting, or whatever the peer sends instead of
+            // one: qmp_handshake() checks it.
+            greeted_ = true;
+            greeting_ = std::move(message);
+            changed_.notify_all();
+            return;
+        }
+    }
+    const auto error = message.find("error");
+    if (error != message.end()) {
+        // Every request carries an id, so an id-less error cannot be matched to a caller. QEMU
+        // sends one when it could not parse its input at all: the stream is out of step.
+        // Failing now wakes every waiter instead of leaving them to time out.
+        if (error->is_object())
+            throw PeerError("the peer reported an error without an id (" +
+                text_member(*error, "class", "?") + ": " + text_member(*error, "desc", "?") + ")");
+        throw PeerError("an error without an id: " + excerpt(message));
+    }
+    if (message.contains("return"))
+        throw PeerError(
+            "a reply without an id (the peer does not echo request ids): " + excerpt(message));
+    if (message.contains("QMP"))
+        logger_->warn("ignored a second greeting: {}", excerpt(message));
+    else
+        logger_->warn("ignored a message that is neither a reply nor an event: {}", excerpt(message));
+}
+
+void QmpRules::on_end(const SessionEnd& end) noexcept
+{
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        end_ = end;
+    }
+    changed_.notify_all();
+}
+
+std::optional<json> QmpRules::wait_greeting(const std::string& peer, Clock::time_point deadline)
+{
+    std::unique_lock<std::mutex> lock(mutex_);
+    const auto ready = [this] { return greeting_ || end_; };
+    if (deadline == Clock::time_point::max())
+        changed_.wait(lock, ready);
+    else if (!changed_.wait_until(lock, deadline, ready))
+        return std::nullopt;
+    if (greeting_)
+        return std::move(*greeting_);
+    throw ConnectError("qmp: " + peer + ": the connection ended before the greeting: " + end_->reason);
+}
+
+Greeting qmp_handshake(Session& session, QmpRules& rules, const ClientOptions& options,
+    Clock::time_point deadline)
+{
+    const std::string& peer = session.peer();
+    std::optional<json> message = rules.wait_greeting(peer, deadline);
+    if (!message)
+        throw ConnectError("qmp: no greeting from " + peer + " within " +
+            ms_text(options.connect_timeout) +
+            ": is another client connected to this monitor (QMP serves one client at a time), "
+            "or is it not a QMP server?");
+    Greeting greeting = parse_greeting(*message, peer);
+
+    const bool offered_oob = std::find(greeting.capabilities.begin(),
+                                 greeting.capabilities.end(), "oob") != greeting.capabilities.end();
+    greeting.oob_enabled = offered_oob && options.enable_oob;
+    const json arguments =
+        greeting.oob_enabled ? json{{"enable", json::array({"oob"})}} : json::object();
+    Request request;
+    request.command = "qmp_capabilities";
+    request.arguments = &arguments;
+    request.timeout = deadline == Clock::time_point::max()
+        ? wait_forever
+        : std::max(std::chrono::milliseconds(1),
+              std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()));
+    const std::string failed = "qmp: capabilities negotiation with " + peer + " failed: ";
+    json reply;
+    try {
+        auto call = session.submit(request);
+        reply = session.wait(*call);
+    } catch (const TimeoutError&) {
+        throw ConnectError(failed + "no reply within " + ms_text(options.connect_timeout));
+    } catch (const DisconnectedError&) {
+        const auto end = session.end();
+        throw ConnectError(failed + (end ? end->reason : std::string("the connection ended")));
+    }
+    const auto error = reply.find("error");
+    if (error != reply.end())
+        throw ConnectError(failed +
+            (error->is_object() ? text_member(*error, "class", "GenericError") + ": " +
+                        text_member(*error, "desc", "")
+                                : excerpt(*error)));
+    session.set_flow_control(
+        greeting.oob_enabled ? options.oob_in_band_limit : 0, greeting.oob_enabled);
+    return greeting;
+}
+
+
+json qmp_wait(Session& session, Call& call)
+{
+    try {
+        return session.wait(call);
+    } catch (const DisconnectedError&) {
+        const auto end = session.end();
+        if (call.command == "quit" && end &&
+            (end->kind == SessionEnd::Kind::peer_closed ||
+                end->kind == SessionEnd::Kind::peer_reset))
+            return json{{"return", json::object()}};
+        throw;
+    }
+}
+
+json qmp_result(const std::string& command, json&& reply)
+{
+    const auto error = reply.find("error");
+    if (error != reply.end()) {
+        if (!error->is_object())
+            throw ExecuteError(command, "GenericError", excerpt(*error));
+        throw ExecuteError(command, text_member(*error, "class", "GenericError"),
+            text_member(*error, "desc", ""));
+    }
+    const auto value = reply.find("return");
+    return value != reply.end() ? std::move(*value) : json();
+}
+
+} // namespace qmp::detail

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: MIT
+#include "request.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <qmp/error.hpp>
+
+#include "redact.hpp"
+#include "text.hpp"
+
+namespace qmp::detail {
+
+namespace {
+
+std::string command_message(
+    const std::string& command, const json& arguments, const std::string& id, bool oob)
+{
+    // Written by hand rather than built as a json object: a request is mostly fixed text.
+    std::string text;
+    text.reserve(32 + command.size() + id.size());
+    text += oob ? "{\"exec-oob\":" : "{\"execute\":";
+    // QAPI names need no escaping; only an unusual name goes through the serializer.
+    const bool plain = !command.empty() && std::all_of(command.begin(), command.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
+    text += plain ? '"' + command + '"' : json(command).dump();
+    if (arguments.is_object() && !arguments.empty()) {
+        text += ",\"arguments\":";
+        text += arguments.dump(-1, ' ', false, json::error_handler_t::strict);
+    }
+    text += ",\"id\":";
+    text += json(id).dump();
+    text += '}';
+    return text;
+}
+
+} // namespace
+
+std::string raw_command_name(const json& message)
+{
+    if (!message.is_object())
+        return "raw";
+    for (const char* key : {"execute", "exec-oob"}) {
+        const auto name = message.find(key);
+        if (name != message.end())
+            return name->is_string() ? name->get<std::string>() : name->dump();
+    }
+    return "raw";
+}
+
+void check_request(const Request& request)
+{
+    if (request.message) {
+        const json& message = *request.message;
+        if (!message.is_object() || !(message.contains("execute") || message.contains("exec-oob")))
+            throw UsageError("qmp: a raw message must be an object with \"execute\" or "
+                             "\"exec-oob\", not " +
+                excerpt(message));
+        const auto id = message.find("id");
+        if (id != message.end() && !id->is_string())
+            throw UsageError("qmp: the id of a raw message must be a string (QEMU re-serializes "
+                             "other ids, so their replies cannot be matched reliably)");
+        return;
+    }
+    if (request.arguments && !request.arguments->is_null() && !request.arguments->is_object())
+        throw UsageError("qmp: arguments of '" + request.command +
+            "' must be a JSON object, not " + request.arguments->type_name());
+}
+
+std::string serialize_request(const Request& request, const std::string& id)
+{
+    try {
+        if (request.message) {
+            json message = *request.message;
+            message["id"] = id;
+            return message.dump(-1, ' ', false, json::error_handler_t::strict);
+        }
+        return command_message(
+            request.command, request.arguments ? *request.arguments : json(), id, request.oob);
+    } catch (const json::exception& e) {
+        throw UsageError(
+            "qmp: arguments of '" + request.command + "' cannot be serialized: " + e.what());
+    }
+}
+
+std::string request_for_log(const Request& request, const std::string& id)
+{
+    try {
+        json arguments;
+        if (request.message) {
+            json message = *request.message;
+            const auto given = message.find("arguments");
+            if (given != message.end())
+                redact_secrets(raw_command_name(message), *given);
+            message["id"] = id;
+            return message.dump(-1, ' ', false, json::error_handler_t::replace);
+        }
+        if (request.arguments && request.arguments->is_object()) {
+            arguments = *request.arguments;
+            redact_secrets(request.command, arguments);
+        }
+        return command_message(request.command, arguments, id, request.oob);
+    } catch (const std::exception&) {
+        return "{\"execute\":" + json(request.command).dump() + ",...}"; // never the secret
+    }
+}
+
+} // namespace qmp::detail

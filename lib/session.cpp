@@ -1,0 +1,545 @@
+// SPDX-License-Identifier: MIT
+#include "session.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <qmp/error.hpp>
+
+#include "framer.hpp"
+#include "request.hpp"
+#include "text.hpp"
+
+namespace qmp::detail {
+
+namespace {
+
+// Large enough that a 200 KB schema takes few reads, small enough not to weigh on the memory of
+// an idle connection.
+constexpr std::size_t read_chunk = 16 * 1024;
+
+std::chrono::system_clock::time_point event_time(const json& message)
+{
+    const auto stamp = message.find("timestamp");
+    if (stamp == message.end() || !stamp->is_object())
+        return {};
+    const auto seconds = stamp->find("seconds");
+    const auto micros = stamp->find("microseconds");
+    if (seconds == stamp->end() || micros == stamp->end() || !seconds->is_number_integer() ||
+        !micros->is_number_integer() || seconds->get<std::int64_t>() < 0)
+        return {}; // -1/-1: QEMU could not read its clock
+    return std::chrono::system_clock::time_point(std::chrono::seconds(seconds->get<std::int64_t>()) +
+        std::chrono::microseconds(micros->get<std::int64_t>()));
+}
+
+void wake(const Fd& event) noexcept
+{
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(event.get(), &one, sizeof one);
+}
+
+} // namespace
+
+Session::Session(Transport transport, SessionLimits limits, std::shared_ptr<SessionShared> shared,
+    std::shared_ptr<SessionRules> rules)
+    : transport_(std::move(transport)),
+      limits_(limits),
+      shared_(std::move(shared)),
+      rules_(std::move(rules)),
+      log_(*shared_->logger),
+      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
+{
+    if (!wake_)
+        throw ConnectError("qmp: " + peer() + ": cannot create an eventfd: " + error_text(errno));
+}
+
+Session::~Session()
+{
+    close_and_join("disconnected");
+}
+
+void Session::start()
+{
+    reader_ = std::thread([this] { read_loop(); });
+}
+
+bool Session::is_open() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return !end_;
+}
+
+std::optional<SessionEnd> Session::end() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return end_;
+}
+
+void Session::set_flow_control(std::size_t in_band_limit, bool oob)
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    in_band_limit_ = in_band_limit;
+    oob_ = oob;
+}
+
+// ---- ending ----------------------------------------------------------------------------------
+
+std::exception_ptr Session::closed_error_locked(const std::string& command) const
+{
+    const std::string message = "qmp: '" + command + "' on " + peer() + ": " + end_->reason;
+    if (end_->kind == SessionEnd::Kind::protocol_error)
+        return std::make_exception_ptr(ProtocolError(message));
+    return std::make_exception_ptr(DisconnectedError(message));
+}
+
+void Session::close(SessionEnd::Kind kind, const std::string& reason) noexcept
+{
+    try {
+        std::unordered_map<std::string, std::shared_ptr<Call>> pending;
+        std::vector<std::exception_ptr> errors;
+        SessionEnd end;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (end_)
+                return;
+            end_ = SessionEnd{kind, reason};
+            end = *end_;
+            pending.swap(pending_);
+            for (const auto& entry : pending)
+                errors.push_back(closed_error_locked(entry.second->command));
+            in_band_in_flight_ = 0;
+            fd_in_flight_ = false;
+        }
+        if (kind == SessionEnd::Kind::protocol_error)
+            log_.warn("{}: protocol error, closing: {}", peer(), reason);
+        else
+            log_.debug("{}: session ended: {}", peer(), reason);
+        // Woken outside the lock: a woken thread may call back into this object.
+        auto error = errors.begin();
+        for (const auto& entry : pending)
+            entry.second->fail(*error++);
+        rules_->on_end(end);
+        const std::string message = "qmp: " + peer() + ": " + reason;
+        shared_->router.close_all(kind == SessionEnd::Kind::protocol_error
+                ? std::make_exception_ptr(ProtocolError(message))
+                : std::make_exception_ptr(DisconnectedError(message)));
+    } catch (...) {
+        // Only allocation can fail here; the shutdown below still wakes the reader.
+    }
+    transport_.shutdown();
+}
+
+void Session::close_and_join(const std::string& reason) noexcept
+{
+    close(SessionEnd::Kind::closed_by_client, reason);
+    std::lock_guard<std::mutex> lock(join_mutex_);
+    if (!reader_.joinable())
+        return;
+    if (reader_.get_id() == std::this_thread::get_id())
+        reader_.detach(); // the last owner let go on the reader thread, which is ending
+    else
+        reader_.join();
+}
+
+// ---- reading ---------------------------------------------------------------------------------
+
+void Session::read_loop() noexcept
+{
+    try {
+        Framer framer(limits_.max_message_size, limits_.max_depth);
+        for (;;) {
+            bool want_write;
+            Clock::time_point deadline = Clock::time_point::max();
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (end_)
+                    return;
+                want_write = write_blocked_;
+                if (want_write && !outbox_.empty())
+                    deadline = outbox_.front().call->deadline;
+            }
+            const auto ready = transport_.wait(want_write, wake_.get(), deadline);
+            if (ready.woken) {
+                std::uint64_t count;
+                [[maybe_unused]] const auto n = ::read(wake_.get(), &count, sizeof count);
+            }
+            if (ready.writable) {
+                bool mine;
+                {
+                    std::lock_guard<std::mutex> lock(mutex_);
+                    write_blocked_ = false;
+                    mine = take_writer_locked();
+                }
+                if (mine)
+                    write_queued(true);
+            } else if (want_write && !ready.readable && !ready.woken && Clock::now() >= deadline) {
+                expire_blocked_write();
+            }
+            if (ready.readable)
+                read_available(framer);
+        }
+    } catch (const FramingError& e) {
+        close(SessionEnd::Kind::protocol_error, e.what());
+    } catch (const PeerError& e) {
+        close(SessionEnd::Kind::protocol_error, e.what());
+    } catch (const std::exception& e) {
+        close(SessionEnd::Kind::protocol_error, std::string("reader failed: ") + e.what());
+    }
+}
+
+void Session::read_available(Framer& framer)
+{
+    char buffer[read_chunk];
+    for (;;) {
+        const ssize_t n = transport_.receive(buffer, sizeof buffer);
+        if (n > 0) {
+            framer.feed(buffer, static_cast<std::size_t>(n),
+                [this](std::string_view message) { handle_message(message); });
+            if (static_cast<std::size_t>(n) < sizeof buffer)
+                return; // most likely all there was: wait again rather than read EAGAIN
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        const int error = n == 0 ? 0 : errno;
+        std::string reason = error == 0 ? "connection closed by the peer (EOF)"
+            : error == ECONNRESET       ? "connection reset by the peer"
+                                        : "cannot read from the socket: " + error_text(error);
+        if (framer.buffered() > 0)
+            reason += " in the middle of a message (" + std::to_string(framer.buffered()) +
+                " bytes unread)";
+        close(error == 0        ? SessionEnd::Kind::peer_closed
+                : error == ECONNRESET ? SessionEnd::Kind::peer_reset
+                                      : SessionEnd::Kind::io_error,
+            reason);
+        return;
+    }
+}
+
+void Session::handle_message(std::string_view text)
+{
+    if (log_.should_log(spdlog::level::trace))
+        log_.trace("<-- {}", text);
+    json message;
+    try {
+        message = json::parse(text.begin(), text.end());
+    } catch (const json::exception& e) { // parse_error, or out_of_range for 1e999
+        throw PeerError(
+            std::string("malformed JSON from the peer (") + e.what() + "): " + excerpt(text));
+    }
+    if (!message.is_object())
+        throw PeerError("message is not a JSON object: " + excerpt(text));
+    const auto event = message.find("event");
+    if (event != message.end() && event->is_string())
+        deliver_event(std::move(message));
+    else
+        route(std::move(message));
+}
+
+void Session::deliver_event(json&& message)
+{
+    Event event;
+    event.name = message["event"].get<std::string>();
+    const auto data = message.find("data");
+    if (data != message.end())
+        event.data = *data;
+    event.timestamp = event_time(message);
+    event.raw = std::move(message);
+    shared_->router.deliver(std::move(event));
+}
+
+void Session::route(json&& message)
+{
+    const auto id = message.find("id");
+    const bool is_reply = message.contains("return") || message.contains("error");
+    if (id == message.end()) {
+        rules_->on_unrouted(std::move(message));
+        return;
+    }
+    std::shared_ptr<Call> call;
+    bool write = false;
+    if (id->is_string()) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const auto found = pending_.find(id->get_ref<const std::string&>());
+        if (found != pending_.end()) {
+            call = found->second;
+            if (is_reply) {
+                pending_.erase(found);
+                write = release_locked(*call);
+            }
+        }
+    }
+    if (call && !is_reply)
+        throw PeerError("a message with the id of '" + call->command +
+            "' is neither a reply nor an event: " + excerpt(message));
+    if (write)
+        write_queued(true);
+    if (!call) {
+        if (!is_reply) {
+            rules_->on_unrouted(std::move(message));
+            return;
+        }
+        ++shared_->dropped_replies;
+        log_.warn("{}: dropped a reply nobody waits for (a stale reply meant for an earlier "
+                  "client of the monitor?): {}",
+            peer(), excerpt(message));
+        return;
+    }
+    bool abandoned, quiet;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        abandoned = call->abandoned;
+        quiet = call->quiet;
+    }
+    if (!abandoned && call->complete(std::move(message)))
+        return;
+    if (!quiet) {
+        ++shared_->dropped_replies;
+        log_.warn("{}: dropped the late reply to '{}' (its caller gave up)", peer(), call->command);
+    }
+}
+
+// ---- writing ---------------------------------------------------------------------------------
+
+bool Session::has_room_locked(const Call& call) const
+{
+    if (call.carries_fd && fd_in_flight_)
+        return false;
+    return !call.in_band || in_band_limit_ == 0 || in_band_in_flight_ < in_band_limit_;
+}
+
+// Takes room for \p out and queues it for writing.
+void Session::admit_locked(Outgoing&& out)
+{
+    Call& call = *out.call;
+    call.holds_room = (call.in_band && in_band_limit_ > 0) || call.carries_fd;
+    in_band_in_flight_ += call.in_band && in_band_limit_ > 0;
+    fd_in_flight_ = fd_in_flight_ || call.carries_fd;
+    call.stage = Call::Stage::queued;
+    outbox_.push_back(std::move(out));
+}
+
+// Gives back \p call's room and admits what waited for it. \returns whether this thread should
+// now write the outbox (write_queued()).
+bool Session::release_locked(Call& call)
+{
+    if (call.holds_room) {
+        call.holds_room = false;
+        if (call.in_band && in_band_in_flight_ > 0)
+            --in_band_in_flight_;
+        if (call.carries_fd)
+            fd_in_flight_ = false;
+    }
+    while (!waiting_.empty()) {
+        Outgoing& next = waiting_.front();
+        if (next.call->abandoned) { // timed out or cancelled before it could be sent
+            pending_.erase(next.call->id);
+            waiting_.pop_front();
+            continue;
+        }
+        if (!has_room_locked(*next.call))
+            break;
+        admit_locked(std::move(next));
+        waiting_.pop_front();
+    }
+    return take_writer_locked();
+}
+
+bool Session::take_writer_locked()
+{
+    if (writer_busy_ || write_blocked_ || outbox_.empty() || end_)
+        return false;
+    writer_busy_ = true;
+    return true;
+}
+
+std::shared_ptr<Call> Session::submit(const Request& request)
+{
+    check_request(request);
+    auto call = std::make_shared<Call>();
+    call->command = request.message ? raw_command_name(*request.message) : request.command;
+    call->timeout = request.timeout;
+    call->deadline = deadline_after(request.timeout);
+    const bool oob = request.message ? request.message->contains("exec-oob") : request.oob;
+    call->in_band = !oob;
+    call->carries_fd = request.fd >= 0;
+    if (call->carries_fd && !transport_.can_pass_fds())
+        throw UsageError("qmp: cannot pass a file descriptor with '" + call->command + "' to " +
+            peer() + ": fd passing needs a unix socket");
+    if (request.message && request.message->contains("id"))
+        call->id = request.message->at("id").get<std::string>(); // a caller's id is kept as given
+    else
+        call->id = std::to_string(++shared_->next_id); // unique for the client's whole life
+
+    Outgoing out;
+    out.call = call;
+    out.bytes = serialize_request(request, call->id);
+    if (call->carries_fd) {
+        out.fd = Fd(::fcntl(request.fd, F_DUPFD_CLOEXEC, 0));
+        if (!out.fd)
+            throw UsageError("qmp: cannot pass fd " + std::to_string(request.fd) + " with '" +
+                call->command + "': " + error_text(errno));
+    }
+    if (log_.should_log(spdlog::level::trace))
+        log_.trace("--> {}", limits_.redact_secrets ? request_for_log(request, call->id) : out.bytes);
+
+    bool write;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (end_)
+            std::rethrow_exception(closed_error_locked(call->command));
+        if (oob && !oob_)
+            throw UsageError("qmp: cannot send '" + call->command + "' out-of-band to " + peer() +
+                ": OOB was not negotiated (not offered by the server, or "
+                "ClientOptions::enable_oob is off)");
+        if (!pending_.emplace(call->id, call).second)
+            throw UsageError("qmp: id \"" + call->id + "\" of '" + call->command +
+                "' clashes with a command still in flight");
+        // exec-oob overtakes on purpose; in-band requests keep their order.
+        if (oob || (waiting_.empty() && has_room_locked(*call)))
+            admit_locked(std::move(out));
+        else
+            waiting_.push_back(std::move(out));
+        write = take_writer_locked();
+    }
+    if (write)
+        write_queued(false);
+    return call;
+}
+
+// Writes the outbox in order, as long as the socket takes bytes at once. The caller holds the
+// writer's role (take_writer_locked()); it is given back here.
+void Session::write_queued(bool on_reader)
+{
+    for (;;) {
+        Outgoing* out;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            while (!outbox_.empty() && outbox_.front().sent == 0 &&
+                outbox_.front().call->abandoned) { // never sent: never will be
+                Call& dropped = *outbox_.front().call;
+                pending_.erase(dropped.id);
+                outbox_.pop_front();
+                release_locked(dropped); // may admit more; this thread keeps writing them
+            }
+            if (outbox_.empty() || end_) {
+                writer_busy_ = false;
+                return;
+            }
+            out = &outbox_.front(); // only the writer pops, so this stays valid
+            out->call->stage = Call::Stage::sending;
+        }
+        const ssize_t n = transport_.send_some(out->bytes.data() + out->sent,
+            out->bytes.size() - out->sent, out->sent == 0 ? out->fd.get() : -1);
+        const int error = errno;
+        if (n > 0) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            out->sent += static_cast<std::size_t>(n);
+            out->fd.reset(); // went with the first byte
+            if (out->sent == out->bytes.size()) {
+                out->call->stage = Call::Stage::sent;
+                outbox_.pop_front();
+            }
+            continue;
+        }
+        if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK)) {
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (out->sent == 0)
+                    out->call->stage = Call::Stage::queued;
+                writer_busy_ = false;
+                write_blocked_ = true;
+            }
+            if (!on_reader)
+                wake(wake_); // the reader takes over when the socket drains
+            return;
+        }
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            writer_busy_ = false;
+        }
+        close(error == EPIPE || error == ECONNRESET ? SessionEnd::Kind::peer_reset
+                                                    : SessionEnd::Kind::io_error,
+            error == EPIPE || error == ECONNRESET ? "connection closed by the peer"
+                                                  : "cannot write: " + error_text(error));
+        return;
+    }
+}
+
+// The socket stayed full until the first queued request's deadline.
+void Session::expire_blocked_write()
+{
+    std::string partial;
+    bool write = false;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (outbox_.empty() || outbox_.front().call->deadline > Clock::now())
+            return;
+        Outgoing& out = outbox_.front();
+        if (out.sent == 0) {
+            // Nothing of it went out: it fails alone (wait() says the peer is not reading), and
+            // write_queued() drops it.
+            out.call->abandoned = out.call->quiet = true;
+            write_blocked_ = false;
+            write = take_writer_locked();
+        } else {
+            partial = "sending '" + out.call->command + "' timed out after " +
+                std::to_string(out.sent) + " of " + std::to_string(out.bytes.size()) +
+                " bytes; the stream cannot be resumed";
+        }
+    }
+    if (!partial.empty())
+        close(SessionEnd::Kind::io_error, partial);
+    else if (write)
+        write_queued(true);
+}
+
+// ---- waiting ---------------------------------------------------------------------------------
+
+json Session::wait(Call& call)
+{
+    if (!call.wait_until(call.deadline)) {
+        std::string why;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!call.done()) {
+                call.abandoned = true;
+                switch (call.stage) {
+                case Call::Stage::waiting:
+                    call.quiet = true;
+                    why = call.carries_fd && fd_in_flight_
+                        ? "could not send within " + ms_text(call.timeout) +
+                            ": an earlier fd-carrying command is still unanswered"
+                        : "could not send within " + ms_text(call.timeout) + ": " +
+                            std::to_string(in_band_in_flight_) +
+                            " in-band commands are still in flight";
+                    break;
+                case Call::Stage::queued:
+                    call.quiet = true;
+                    why = "could not send within " + ms_text(call.timeout) +
+                        ": the peer is not reading its socket";
+                    break;
+                default:
+                    why = "no reply within " + ms_text(call.timeout) +
+                        " (it may still complete; its late reply will be dropped)";
+                }
+            }
+        }
+        if (!why.empty())
+            throw TimeoutError("qmp: '" + call.command + "' on " + peer() + ": " + why);
+    }
+    return call.take();
+}
+
+void Session::abandon(Call& call, bool quiet) noexcept
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (call.done())
+        return;
+    call.abandoned = true;
+    call.quiet = quiet;
+}
+
+} // namespace qmp::detail

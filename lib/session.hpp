@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+// The session layer: one connected transport, the reader thread that serves it, the calls
+// waiting for replies, flow control, and the fan-out of events. It knows messages as JSON
+// objects with an "id" or an "event"; everything else is the protocol's business (SessionRules).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include <qmp/json.hpp>
+#include <spdlog/logger.h>
+
+#include "call.hpp"
+#include "event_router.hpp"
+#include "transport.hpp"
+
+namespace qmp::detail {
+
+/// The peer broke the rules (thrown by the framer's caller or a protocol's rules on the reader
+/// thread): the session ends with a ProtocolError. The message has no "qmp:" prefix.
+class PeerError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// How a session ended.
+struct SessionEnd {
+    enum class Kind { peer_closed, peer_reset, io_error, protocol_error, closed_by_client };
+    Kind kind = Kind::closed_by_client;
+    std::string reason; ///< without the "qmp: PEER:" prefix
+};
+
+/// What the protocol above a session decides. Called on the reader thread, except on_end().
+class SessionRules {
+public:
+    virtual ~SessionRules() = default;
+    /// A message that is neither an event nor a reply to a pending call: a greeting, an error
+    /// without an id, anything else. Throw PeerError to end the session.
+    virtual void on_unrouted(json&& message) = 0;
+    /// The session ended (exactly once, on whichever thread ended it).
+    virtual void on_end(const SessionEnd& end) noexcept = 0;
+};
+
+/// What outlives one session of a Client: the event queues, request ids unique for the
+/// client's whole life, and the count of dropped replies.
+struct SessionShared {
+    explicit SessionShared(std::shared_ptr<spdlog::logger> log) : logger(log), router(log) { }
+    std::shared_ptr<spdlog::logger> logger;
+    EventRouter router;
+    std::atomic<std::uint64_t> next_id{0};
+    std::atomic<std::uint64_t> dropped_replies{0};
+};
+
+/// Limits a session applies to what the peer sends.
+struct SessionLimits {
+    std::size_t max_message_size = 0;
+    std::size_t max_depth = 0;
+    bool redact_secrets = true;
+};
+
+/// One session on one transport.
+///
+/// The reader thread frames each message, parses it once, and routes it: an event to the
+/// router, a reply to the call registered under its id, anything else to the rules. Requests
+/// are written by the thread that submits them when there is room (flow control) and the
+/// socket takes them at once; otherwise they wait in order, and the reader thread writes them
+/// as replies make room and the socket drains. So submit() never waits for the peer.
+/// When the stream ends (EOF, reset, protocol error, close()) every call is failed with one
+/// cause, exactly once, and the event queues are closed.
+///
+/// Thread safety: every member is thread-safe; the destructor joins the reader.
+class Session {
+public:
+    Session(Transport transport, SessionLimits limits, std::shared_ptr<SessionShared> shared,
+        std::shared_ptr<SessionRules> rules);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    /// Starts the reader thread.
+    void start();
+
+    /// Registers and sends (or queues) a request. Never waits for the peer.
+    /// \throws UsageError for a bad request; DisconnectedError/ProtocolError when closed.
+    std::shared_ptr<Call> submit(const Request& request);
+
+    /// Waits for \p call's reply message until its deadline. On timeout the call is abandoned
+    /// (removed unsent if it was never written) and TimeoutError thrown.
+    /// \throws DisconnectedError/ProtocolError as the session ended.
+    json wait(Call& call);
+
+    /// Forgets \p call: a reply that comes later is dropped (quietly when \p quiet); if it was
+    /// never written, it never will be.
+    void abandon(Call& call, bool quiet) noexcept;
+
+    /// After negotiation: at most \p in_band_limit in-band calls in flight (0: no limit), and
+    /// whether exec-oob may be used.
+    void set_flow_control(std::size_t in_band_limit, bool oob);
+
+    /// Ends the session (only the first call counts) and wakes every waiter and the reader.
+    void close(SessionEnd::Kind kind, const std::string& reason) noexcept;
+    /// close() by the client, then joins the reader thread (unless called on it).
+    void close_and_join(const std::string& reason) noexcept;
+
+    bool is_open() const;
+    /// How the session ended; empty while open.
+    std::optional<SessionEnd> end() const;
+    const std::string& peer() const { return transport_.peer(); }
+    bool can_pass_fds() const { return transport_.can_pass_fds(); }
+
+private:
+    struct Outgoing {
+        std::shared_ptr<Call> call;
+        std::string bytes;
+        Fd fd; // passed with the first byte, then closed
+        std::size_t sent = 0;
+    };
+
+    void read_loop() noexcept;
+    void read_available(class Framer& framer);
+    void handle_message(std::string_view text);
+    void route(json&& message);
+    void deliver_event(json&& message);
+    bool has_room_locked(const Call& call) const;
+    void admit_locked(Outgoing&& out);
+    bool release_locked(Call& call);
+    bool take_writer_locked();
+    void write_queued(bool on_reader);
+    void expire_blocked_write();
+    std::exception_ptr closed_error_locked(const std::string& command) const;
+
+    Transport transport_;
+    const SessionLimits limits_;
+    const std::shared_ptr<SessionShared> shared_;
+    const std::shared_ptr<SessionRules> rules_;
+    spdlog::logger& log_;
+    Fd wake_; // an eventfd: the reader's poll() also watches it
+
+    mutable std::mutex mutex_; // guards everything below
+    std::unordered_map<std::string, std::shared_ptr<Call>> pending_;
+    std::deque<Outgoing> waiting_; // no room yet, in submission order
+    std::deque<Outgoing> outbox_; // room taken, to be written in order (only the writer pops)
+    bool writer_busy_ = false; // a thread is writing the outbox
+    bool write_blocked_ = false; // the socket is full: the reader writes when it drains
+    std::size_t in_band_limit_ = 0;
+    std::size_t in_band_in_flight_ = 0;
+    bool fd_in_flight_ = false; // QEMU keeps only the latest passed fd: one at a time
+    bool oob_ = false;
+    std::optional<SessionEnd> end_;
+
+    std::mutex join_mutex_;
+    std::thread reader_;
+};
+
+} // namespace qmp::detail
