@@ -38,6 +38,9 @@ public:
     /// Reads one message (one line) without parsing it; valid until the next read.
     std::string_view read_raw_message();
 
+    /// The socket, e.g. for a receive timeout or a shutdown() from another thread.
+    int native_handle() const { return fd_; }
+
     /// Bytes of the last request sent (to compare request sizes with the library's).
     std::size_t last_request_size() const { return last_request_size_; }
 

@@ -5,7 +5,7 @@
 //
 //   qmp-bench                 full run (under 3 minutes)
 //   qmp-bench --quick         smoke run (under 20 seconds)
-//   qmp-bench --only 3        one phase only (1-6), e.g. while profiling it
+//   qmp-bench --only 3        one phase only (1-8), e.g. while profiling it
 //   qmp-bench --callgrind-phase SIDE [--workload status|async|schema|events|listeners]
 //                             [--count N]
 //                             only N units of work by one side, to run under callgrind (phase 7)
@@ -36,7 +36,7 @@ namespace {
 void usage()
 {
     std::fprintf(stderr,
-        "usage: qmp-bench [--quick] [--only PHASE]   (PHASE: 1..6)\n"
+        "usage: qmp-bench [--quick] [--only PHASE]   (PHASE: 1..8)\n"
         "       qmp-bench --callgrind-phase library|library-trace-off|"
         "library-trace-on|baseline\n"
         "                 [--workload status|async|schema|events|listeners] [--count N]\n");
@@ -79,7 +79,7 @@ int run_benchmark(const std::string& self, bool quick, char only)
 
     // Memory first, before QEMU's launcher and other phases leave threads and heap behind:
     // the process baseline is then as bare as it gets.
-    const bench::Peer fake_peer{"fake", fake.socket_path(), fake.socket_path(), true};
+    const bench::Peer fake_peer{"fake", fake.socket_path(), fake.socket_path(), true, ""};
     std::fprintf(stderr, "phase 6 memory on fake...\n");
     try {
         if (only == 0 || only == '6')
@@ -99,25 +99,29 @@ int run_benchmark(const std::string& self, bool quick, char only)
     }
     std::vector<bench::Peer> peers{fake_peer};
     if (qemu.machine)
-        peers.push_back({"qemu", qemu.library_socket, qemu.baseline_socket, false});
+        peers.push_back(
+            {"qemu", qemu.library_socket, qemu.baseline_socket, false, qemu.burst_socket});
 
     using Phase = void (*)(const bench::Peer&, const bench::Scale&, bench::Report&);
+    enum class On { both, fake, qemu };
     struct Step {
         const char* name;
         Phase run;
-        bool fake_only;
+        On on;
     };
     const Step steps[] = {
-        {"1 latency", bench::run_latency, false},
-        {"1 logging cost", bench::run_logging_cost, true},
-        {"2 throughput", bench::run_throughput, false},
-        {"3 schema", bench::run_schema, false},
-        {"4 events", bench::run_events, true},
-        {"5 connect", bench::run_connect, false},
+        {"1 latency", bench::run_latency, On::both},
+        {"1 logging cost", bench::run_logging_cost, On::fake},
+        {"2 throughput", bench::run_throughput, On::both},
+        {"3 schema", bench::run_schema, On::both},
+        {"4 events", bench::run_events, On::fake},
+        {"5 connect", bench::run_connect, On::both},
+        {"8 backlog", bench::run_backlog, On::qemu},
     };
     for (const Step& step : steps) {
         for (const bench::Peer& peer : peers) {
-            if ((step.fake_only && !peer.is_fake) || (only != 0 && step.name[0] != only))
+            if ((step.on == On::fake && !peer.is_fake) || (step.on == On::qemu && peer.is_fake) ||
+                (only != 0 && step.name[0] != only))
                 continue;
             std::fprintf(stderr, "phase %s on %s...\n", step.name, peer.name.c_str());
             try {
@@ -127,10 +131,10 @@ int run_benchmark(const std::string& self, bool quick, char only)
             }
         }
     }
-    report.add_text("7 instructions per execute", "fake",
-        "run under callgrind: qmp-bench --callgrind-phase SIDE (see README)");
+    if (only == 0 || only == '7')
+        bench::run_callgrind(self, dir.path(), bench::scale_for(fake_peer, quick), report);
     if (qemu.machine)
-        report.note("QEMU: " + qemu.machine->client().greeting().version.dump());
+        report.note("QEMU: " + qemu.machine->client().greeting().raw.dump());
     describe_machine(report);
     report.note("at the start: " + speeds_at_start);
     report.note("at the end: " + bench::describe_cpu_speeds());

@@ -33,9 +33,11 @@ QemuPeer start_qemu(const std::string& dir, const std::string& schema_path)
     QemuPeer peer;
     peer.library_socket = dir + "/lib.sock";
     peer.baseline_socket = dir + "/base.sock";
+    peer.burst_socket = dir + "/burst.sock";
     qmp::MachineOptions options;
     for (const auto& args : {monitor_args("benchlib", peer.library_socket),
-             monitor_args("benchbase", peer.baseline_socket)})
+             monitor_args("benchbase", peer.baseline_socket),
+             monitor_args("benchburst", peer.burst_socket)})
         options.args.insert(options.args.end(), args.begin(), args.end());
     peer.machine = std::make_unique<qmp::Machine>(options);
     peer.machine->start();

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The real-QEMU peer: one qemu-system-x86_64 -machine none with two extra QMP monitors, one per
-// side, since QMP serves one client per monitor and both sides stay connected while they
-// alternate.
+// The real-QEMU peer: one qemu-system-x86_64 -machine none with extra QMP monitors, one per side
+// (QMP serves one client per monitor and both sides stay connected while they alternate), and one
+// for phase 8's burst of stop/cont commands.
 #pragma once
 
 #include <memory>
@@ -15,6 +15,7 @@ struct QemuPeer {
     std::unique_ptr<qmp::Machine> machine;
     std::string library_socket;
     std::string baseline_socket;
+    std::string burst_socket; // phase 8 generates its events here
 };
 
 /// Starts QEMU with its monitors in \p dir and stores its query-qmp-schema return value, byte

@@ -16,12 +16,15 @@ Scale scale_for(const Peer& peer, bool quick)
         scale.events = quick ? 100000 : 1000000;
         scale.connects = quick ? 50 : 200;
         scale.connections = 1000;
+        scale.callgrind_calls = quick ? 300 : 2000;
+        scale.callgrind_events = quick ? 3000 : 20000;
     } else {
         scale.rounds = quick ? 2 : 5;
         scale.latency_calls = quick ? 200 : 1000;
         scale.throughput_calls = quick ? 500 : 2000;
         scale.schema_calls = quick ? 3 : 10;
         scale.connects = quick ? 10 : 40;
+        scale.backlog_pairs = quick ? 1000 : 10000;
     }
     return scale;
 }
