@@ -258,13 +258,17 @@ private:
 };
 
 // A child process; kills and reaps it on destruction unless it was reaped (or abandoned) first.
+// No wait for it is unbounded: after SIGKILL it waits at most \p kill_wait for the exit and
+// abandons a process that does not go (see kill_and_reap()).
 class ChildProcess {
 public:
     ChildProcess() = default;
-    explicit ChildProcess(pid_t pid) noexcept : pid_(pid) { }
+    ChildProcess(pid_t pid, milliseconds kill_wait) noexcept : pid_(pid), kill_wait_(kill_wait) { }
     ~ChildProcess() { kill_and_reap(); }
     ChildProcess(ChildProcess&& other) noexcept
-        : pid_(other.pid_.exchange(0)), status_(std::exchange(other.status_, -1))
+        : pid_(other.pid_.exchange(0)),
+          status_(std::exchange(other.status_, -1)),
+          kill_wait_(other.kill_wait_)
     {
     }
     ChildProcess& operator=(ChildProcess&& other) noexcept
@@ -273,6 +277,7 @@ public:
             kill_and_reap();
             pid_ = other.pid_.exchange(0);
             status_ = std::exchange(other.status_, -1);
+            kill_wait_ = other.kill_wait_;
         }
         return *this;
     }
@@ -296,7 +301,7 @@ public:
     }
 
     // Reaps the process if it has exited. \returns true when there is no process left.
-    bool poll_exit() noexcept { return reap(WNOHANG); }
+    bool poll_exit() noexcept { return reap(); }
 
     bool wait_exit(milliseconds timeout) noexcept
     {
@@ -309,13 +314,18 @@ public:
         return true;
     }
 
-    // Kills the process and whatever is left in its process group, then reaps it. Blocks, but
-    // a killed process exits promptly (unless stuck in uninterruptible sleep, which callers that
-    // must stay bounded avoid through abandon()).
-    void kill_and_reap() noexcept
+    // Kills the process and whatever is left in its process group, then waits at most
+    // kill_wait for the exit and reaps it. A killed process normally exits at once, but one
+    // stuck in uninterruptible sleep (or held as a zombie by a ptrace tracer) cannot be reaped:
+    // it is abandoned rather than waited for. \returns false if it was abandoned.
+    bool kill_and_reap() noexcept
     {
-        if (kill_group())
-            reap(0);
+        if (!kill_group())
+            return true;
+        if (wait_exit(kill_wait_))
+            return true;
+        abandon();
+        return false;
     }
 
     // SIGKILL to the process and its group. \returns false when there is no process.
@@ -332,13 +342,13 @@ public:
     void abandon() noexcept { pid_ = 0; }
 
 private:
-    // Reaps the process if it has exited (waiting for that unless \p flags has WNOHANG).
+    // Reaps the process if it has exited; never waits.
     //
     // become_qemu() made the process the leader of its own group. Whatever it left in that group
     // (a wrapper script's children, a helper) must not outlive it, so the group is killed after
     // the exit but before the reaping: until then the zombie holds the group id, which therefore
     // cannot belong to anybody else yet.
-    bool reap(int flags) noexcept
+    bool reap() noexcept
     {
         const pid_t pid = pid_.load();
         if (pid <= 0)
@@ -346,7 +356,7 @@ private:
         siginfo_t info{};
         int result;
         do {
-            result = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT | flags);
+            result = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT | WNOHANG);
         } while (result < 0 && errno == EINTR);
         if (result == 0 && info.si_pid == 0)
             return false; // still running
@@ -355,8 +365,10 @@ private:
             ::kill(-pid, SIGKILL);
             pid_t reaped;
             do {
-                reaped = ::waitpid(pid, &status, 0); // it has exited: this does not block
+                reaped = ::waitpid(pid, &status, WNOHANG); // it has exited: the zombie is there
             } while (reaped < 0 && errno == EINTR);
+            if (reaped == 0)
+                return false; // cannot happen after waitid() saw the exit; never block on it
             if (reaped != pid)
                 status = -1;
         }
@@ -369,6 +381,7 @@ private:
 
     std::atomic<pid_t> pid_{0};
     int status_ = -1;
+    milliseconds kill_wait_{0};
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -575,9 +588,9 @@ bool read_child_failure(const UniqueFd& reader, Clock::time_point deadline, Chil
 }
 
 // Forks and execs \p command. \returns the child, or (through \p failure) why it could not
-// become QEMU; in that case the child has been reaped.
+// become QEMU; in that case the child has been reaped (or abandoned after \p kill_wait).
 ChildProcess spawn(const std::vector<std::string>& command, const StandardStreams& streams,
-    bool kill_with_parent, Clock::time_point deadline, std::string& failure)
+    bool kill_with_parent, milliseconds kill_wait, Clock::time_point deadline, std::string& failure)
 {
     std::vector<char*> argv;
     for (const auto& arg : command)
@@ -606,7 +619,7 @@ ChildProcess spawn(const std::vector<std::string>& command, const StandardStream
     if (pid < 0)
         throw system_failure("cannot fork to start '" + command[0] + "'", fork_error);
 
-    ChildProcess child(pid);
+    ChildProcess child(pid, kill_wait);
     report_writer.reset(); // else the parent's own copy would keep the pipe from closing
     ChildFailure report{};
     if (read_child_failure(report_reader, deadline, report)) {
@@ -731,23 +744,13 @@ public:
     {
     }
 
-    // Bounded by twice shutdown_timeout: SIGTERM, then SIGKILL; a process that survives even
-    // SIGKILL (stuck in uninterruptible sleep) is abandoned rather than waited for.
+    // Bounded by twice shutdown_timeout: SIGTERM, then SIGKILL (see terminate()).
     ~Impl()
     {
         if (client_)
             client_->disconnect();
-        if (process_.pid() > 0 && !process_.poll_exit()) {
-            process_.signal(SIGTERM);
-            if (!process_.wait_exit(options_.shutdown_timeout)) {
-                process_.kill_group();
-                if (!process_.wait_exit(options_.shutdown_timeout)) {
-                    logger_->warn("qmp: {} (pid {}) survived SIGKILL for {} ms; not reaped",
-                        options_.binary, process_.pid(), options_.shutdown_timeout.count());
-                    process_.abandon();
-                }
-            }
-        }
+        if (process_.pid() > 0 && !process_.poll_exit())
+            terminate();
         directory_.remove();
     }
 
@@ -765,7 +768,8 @@ public:
         StandardStreams streams = open_standard_streams(directory.path() + "/qemu.log");
 
         std::string failure;
-        ChildProcess child = spawn(command, streams, options_.kill_with_parent, deadline, failure);
+        ChildProcess child = spawn(command, streams, options_.kill_with_parent,
+            options_.shutdown_timeout, deadline, failure);
         if (failure.empty() && logger_->should_log(spdlog::level::debug))
             logger_->debug("qmp: started {} (pid {}): {}", options_.binary, child.pid(),
                 command_line_text(command));
@@ -776,7 +780,7 @@ public:
         if (!client) {
             // Kill before quoting stderr, so the quote holds everything QEMU wrote; the
             // directory goes when `directory` goes out of scope.
-            child.kill_and_reap();
+            kill_and_reap(child);
             throw start_failure(failure, command, streams.log_reader);
         }
 
@@ -799,6 +803,8 @@ public:
         return *client_;
     }
 
+    // Three stages of at most shutdown_timeout each: `quit` and the wait for the exit, then
+    // SIGTERM and a wait, then SIGKILL and a wait (see terminate()).
     int shutdown()
     {
         if (process_.pid() > 0) {
@@ -806,14 +812,11 @@ public:
             request_quit(deadline);
             if (client_)
                 client_->disconnect();
-            if (!process_.wait_exit(time_left(deadline))) {
-                process_.signal(SIGTERM);
-                if (!process_.wait_exit(options_.shutdown_timeout))
-                    process_.kill_and_reap(); // SIGKILL is never ignored: this is prompt
-            }
-            logger_->debug("qmp: {} {}", options_.binary, describe_wait_status(process_.status()));
+            if (process_.wait_exit(time_left(deadline)) || terminate())
+                logger_->debug(
+                    "qmp: {} {}", options_.binary, describe_wait_status(process_.status()));
             directory_.remove();
-            return process_.status();
+            return process_.status(); // -1 if abandoned: it was never reaped
         }
         if (client_)
             client_->disconnect();
@@ -836,6 +839,30 @@ public:
     std::string stderr_output() const { return read_whole_file(log_); }
 
 private:
+    // SIGTERM and a wait of at most shutdown_timeout; then SIGKILL to the process and its group
+    // and another such wait. A process that even then cannot be reaped (stuck in uninterruptible
+    // sleep, or held as a zombie by a ptrace tracer) is abandoned with a warning rather than
+    // waited for. \returns true if the process was reaped.
+    bool terminate()
+    {
+        process_.signal(SIGTERM);
+        if (process_.wait_exit(options_.shutdown_timeout))
+            return true;
+        return kill_and_reap(process_);
+    }
+
+    // ChildProcess::kill_and_reap(), bounded by shutdown_timeout, with a warning when the
+    // process had to be abandoned.
+    bool kill_and_reap(ChildProcess& process)
+    {
+        const pid_t pid = process.pid();
+        if (process.kill_and_reap())
+            return true;
+        logger_->warn("qmp: {} (pid {}) was not reaped within {} ms of SIGKILL; abandoned",
+            options_.binary, pid, options_.shutdown_timeout.count());
+        return false;
+    }
+
     // QEMU may close the connection before it replies to `quit` (DisconnectedError), so any
     // qmp::Error here is expected; the caller checks for the exit itself.
     void request_quit(Clock::time_point deadline)

@@ -35,22 +35,45 @@ std::size_t length_difference(const std::string& a, const std::string& b)
     return a.size() > b.size() ? a.size() - b.size() : b.size() - a.size();
 }
 
+// The argument names of an object type's entity, in the schema's order.
+std::vector<std::string> member_names(const json& type)
+{
+    std::vector<std::string> names;
+    const auto members = type.find("members");
+    if (members == type.end() || !members->is_array())
+        return names;
+    for (const auto& member : *members)
+        if (member.is_object() && member.contains("name") && member["name"].is_string())
+            names.push_back(member["name"].get<std::string>());
+    return names;
+}
+
 } // namespace
 
 Schema::Schema(json entities) : entities_(std::move(entities))
 {
     if (!entities_.is_array())
         throw UsageError("qmp: query-qmp-schema did not return an array");
+    // Argument types may come before or after their commands: name them all first.
+    std::unordered_map<std::string, const json*> by_name;
+    for (const auto& entity : entities_)
+        if (entity.is_object() && entity.contains("name") && entity["name"].is_string())
+            by_name[entity["name"].get<std::string>()] = &entity;
     for (const auto& entity : entities_) {
         if (!entity.is_object() || !entity.contains("name") || !entity["name"].is_string())
             continue;
         const std::string name = entity["name"].get<std::string>();
-        by_name_[name] = &entity;
         const std::string meta = entity.value("meta-type", std::string());
-        if (meta == "command")
-            commands_[name] = entity.value("arg-type", std::string());
-        else if (meta == "event")
+        if (meta == "command") {
+            const auto arg_type = entity.find("arg-type");
+            const auto type = arg_type != entity.end() && arg_type->is_string()
+                ? by_name.find(arg_type->get<std::string>())
+                : by_name.end();
+            commands_[name] =
+                type == by_name.end() ? std::vector<std::string>() : member_names(*type->second);
+        } else if (meta == "event") {
             events_.push_back(name);
+        }
     }
     std::sort(events_.begin(), events_.end());
 }
@@ -85,15 +108,7 @@ std::vector<std::string> Schema::command_arguments(const std::string& command) c
     const auto found = commands_.find(command);
     if (found == commands_.end())
         throw UsageError("qmp: the schema has no command '" + command + "'");
-    std::vector<std::string> names;
-    const auto type = by_name_.find(found->second);
-    if (type == by_name_.end())
-        return names;
-    const json& members = type->second->value("members", json::array());
-    for (const auto& member : members)
-        if (member.contains("name") && member["name"].is_string())
-            names.push_back(member["name"].get<std::string>());
-    return names;
+    return found->second;
 }
 
 std::string Schema::suggest_command(const std::string& name) const

@@ -12,8 +12,10 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +23,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -397,12 +401,162 @@ TEST(Machine, ShutdownEscalatesToSigkillWhenQemuIsStopped)
     options.shutdown_timeout = 200ms;
     qmp::Machine machine(options);
     machine.start();
+    const pid_t pid = machine.pid();
     machine.kill(SIGSTOP); // answers nothing, handles no SIGTERM
 
+    const auto started = std::chrono::steady_clock::now();
     const int status = machine.shutdown();
+    const auto elapsed = std::chrono::steady_clock::now() - started;
 
     ASSERT_TRUE(WIFSIGNALED(status)) << status;
     EXPECT_EQ(WTERMSIG(status), SIGKILL);
+    EXPECT_LT(elapsed, 3 * options.shutdown_timeout + 2s);
+    errno = 0;
+    EXPECT_EQ(::kill(pid, 0), -1) << "reaped: not even a zombie is left";
+    EXPECT_EQ(errno, ESRCH);
+}
+
+// Holds a process under ptrace from a separate process and never waits for it. Once the process
+// dies it is a zombie that only this tracer may reap, so its parent's waitpid() never sees the
+// exit: like a process stuck in uninterruptible sleep, it outlives SIGKILL as far as the parent
+// can tell. release() ends the tracer (only the tracer this object forked), which hands the
+// zombie back to its parent.
+class UnreapableHold {
+public:
+    // \returns an empty string on success, else why the process could not be held.
+    std::string hold(pid_t target)
+    {
+        int ready[2];
+        if (::pipe2(ready, O_CLOEXEC) != 0)
+            return "pipe2 failed";
+        tracer_ = ::fork();
+        if (tracer_ == 0) { // async-signal-safe calls only: the test program has threads
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            const int error = ::ptrace(PTRACE_SEIZE, target, nullptr, nullptr) == 0 ? 0 : errno;
+            [[maybe_unused]] const auto written = ::write(ready[1], &error, sizeof error);
+            for (;;)
+                ::pause();
+        }
+        ::close(ready[1]);
+        int error = -1;
+        const bool reported = tracer_ > 0 && ::read(ready[0], &error, sizeof error) == sizeof error;
+        ::close(ready[0]);
+        if (!reported || error != 0) {
+            release();
+            return std::string("cannot ptrace the process: ") + std::strerror(error);
+        }
+        return "";
+    }
+
+    void release()
+    {
+        if (tracer_ <= 0)
+            return;
+        ::kill(tracer_, SIGKILL);
+        int status;
+        ::waitpid(tracer_, &status, 0); // killed: returns at once
+        tracer_ = 0;
+    }
+
+    ~UnreapableHold() { release(); }
+
+private:
+    pid_t tracer_ = 0;
+};
+
+// 'Z' for a zombie, 0 when there is no such process.
+char process_state(pid_t pid)
+{
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line))
+        return 0;
+    const auto close_paren = line.rfind(')');
+    return close_paren == std::string::npos || close_paren + 2 >= line.size()
+        ? 0
+        : line[close_paren + 2];
+}
+
+// Reaps what a Machine gave up on, within \p timeout. \returns true if it was reaped.
+bool reap_within(pid_t pid, std::chrono::milliseconds timeout)
+{
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    do {
+        int status;
+        if (::waitpid(pid, &status, WNOHANG) == pid)
+            return true;
+        std::this_thread::sleep_for(10ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    return false;
+}
+
+// A QEMU that answers nothing, ignores SIGTERM and, though SIGKILL ends it, cannot be reaped:
+// shutdown() gives up after its three bounded waits instead of blocking in waitpid() forever.
+TEST(Machine, ShutdownIsBoundedWhenTheProcessCannotBeReaped)
+{
+    qmp::MachineOptions options;
+    options.shutdown_timeout = 200ms;
+    qmp::Machine machine(options);
+    machine.start();
+    const pid_t pid = machine.pid();
+    machine.kill(SIGSTOP);
+    UnreapableHold hold;
+    const std::string refused = hold.hold(pid);
+    if (!refused.empty())
+        GTEST_SKIP() << refused;
+
+    // In a thread, so that a shutdown() that blocks fails the test rather than hanging it.
+    std::promise<int> result;
+    auto returned = result.get_future();
+    const auto started = std::chrono::steady_clock::now();
+    std::thread shutting_down([&] { result.set_value(machine.shutdown()); });
+    const bool in_time =
+        returned.wait_for(3 * options.shutdown_timeout + 2s) == std::future_status::ready;
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    EXPECT_TRUE(in_time) << "shutdown() still waiting after "
+                         << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+                         << " ms";
+    if (in_time) {
+        EXPECT_EQ(process_state(pid), 'Z') << "SIGKILL was sent; only the reaping is left";
+        EXPECT_EQ(returned.get(), -1) << "no exit status: the process was not reaped";
+        EXPECT_EQ(machine.pid(), 0);
+        EXPECT_FALSE(machine.running());
+    }
+    hold.release(); // hands the zombie back to us (and unblocks a hanging shutdown())
+    shutting_down.join();
+    if (in_time) {
+        EXPECT_TRUE(reap_within(pid, 5s));
+        errno = 0;
+        EXPECT_EQ(::kill(pid, 0), -1);
+        EXPECT_EQ(errno, ESRCH);
+    }
+}
+
+TEST(Machine, DestructorIsBoundedWhenTheProcessCannotBeReaped)
+{
+    qmp::MachineOptions options;
+    options.shutdown_timeout = 200ms;
+    auto machine = std::make_unique<qmp::Machine>(options);
+    machine->start();
+    const pid_t pid = machine->pid();
+    machine->kill(SIGSTOP);
+    UnreapableHold hold;
+    const std::string refused = hold.hold(pid);
+    if (!refused.empty())
+        GTEST_SKIP() << refused;
+
+    std::promise<void> result;
+    auto returned = result.get_future();
+    std::thread destroying([&] {
+        machine.reset();
+        result.set_value();
+    });
+    const bool in_time =
+        returned.wait_for(2 * options.shutdown_timeout + 2s) == std::future_status::ready;
+    EXPECT_TRUE(in_time) << "the destructor is still waiting";
+    hold.release();
+    destroying.join();
+    EXPECT_TRUE(reap_within(pid, 5s));
 }
 
 TEST(Machine, DestructorKillsAStoppedQemu)

@@ -36,8 +36,9 @@ struct QMP_EXPORT MachineOptions {
     /// Bound on start(): exec, the monitor socket appearing, connect and negotiation.
     std::chrono::milliseconds start_timeout{std::chrono::seconds(20)};
 
-    /// Bound on each stage of shutdown(): waiting after `quit`, then after SIGTERM, before
-    /// SIGKILL.
+    /// Bound on each stage of shutdown() and of the destructor: `quit` and the wait for the
+    /// exit, the wait after SIGTERM, and the wait after SIGKILL. shutdown() thus takes at most
+    /// three times this, the destructor twice.
     std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(5)};
 
     /// Ask the kernel to SIGKILL the process when the *thread* that called start() exits
@@ -58,8 +59,13 @@ struct QMP_EXPORT MachineOptions {
 ///     vm.shutdown();                         // or let the destructor clean up
 ///
 /// QEMU's stdout and stderr go to a file in the directory; stderr_output() reads it, and start()
-/// includes it in its error when QEMU fails to start. The destructor always kills and reaps the
-/// process (SIGTERM, then SIGKILL after shutdown_timeout) and removes the directory.
+/// includes it in its error when QEMU fails to start. The destructor always kills the process
+/// (SIGTERM, then SIGKILL after shutdown_timeout), reaps it and removes the directory.
+///
+/// No wait for the process is unbounded. A process that cannot be reaped within
+/// shutdown_timeout even after SIGKILL (stuck in uninterruptible sleep in the kernel, for
+/// instance) is given up on: a warning goes to the client's logger and the Machine forgets it,
+/// leaving a zombie that nothing reaps until this program exits.
 ///
 /// Thread safety: thread-bound, except that client() returns a thread-safe Client and pid(),
 /// directory() and socket_path() may be read from any thread once start() has returned.
@@ -68,8 +74,8 @@ public:
     /// A machine with default options (qemu-system-x86_64 -machine none). Nothing is started yet.
     Machine();
     explicit Machine(MachineOptions options);
-    /// Kills the process if it still runs, reaps it and removes the directory. Bounded by
-    /// twice shutdown_timeout at most.
+    /// Kills the process if it still runs, reaps it and removes the directory. Takes at most
+    /// twice shutdown_timeout (SIGTERM and a wait, SIGKILL and a wait).
     ~Machine();
 
     Machine(const Machine&) = delete;
@@ -87,10 +93,13 @@ public:
     /// \throws UsageError before start().
     Client& client();
 
-    /// Sends `quit` and waits for the process to exit; after shutdown_timeout sends SIGTERM, and
-    /// after another shutdown_timeout SIGKILL. Reaps the process and removes the directory.
-    /// \returns the exit status as from waitpid() (see WIFEXITED etc.), or -1 if not running or
-    /// already reaped.
+    /// Sends `quit` and waits for the process to exit; after shutdown_timeout sends SIGTERM, after
+    /// another shutdown_timeout SIGKILL, and waits at most a third shutdown_timeout for that.
+    /// Reaps the process and removes the directory. Takes at most three times shutdown_timeout
+    /// (plus scheduling delays), however the process behaves; if it could not be reaped by then
+    /// it is abandoned (see the class description) and pid() is 0 afterwards.
+    /// \returns the exit status as from waitpid() (see WIFEXITED etc.), or -1 if not running,
+    /// already reaped, or abandoned.
     int shutdown();
 
     /// Sends \p signal to the process (tests use SIGKILL to simulate a crash). Does not reap.

@@ -13,15 +13,22 @@
 namespace qmp {
 
 /// The commands and events a server supports and the arguments of each command, from the reply
-/// to query-qmp-schema. Obtain it with Client::schema().
+/// to query-qmp-schema. Obtain it with Client::schema(), or build one from such a reply.
 ///
-/// Thread safety: immutable after construction; every member is thread-safe.
+/// A Schema is a self-contained value: copies and moves are independent of the original and stay
+/// valid after it is destroyed (`qmp::Schema mine = *client.schema();` is safe).
+///
+/// Thread safety: immutable after construction; every const member may be called from any
+/// number of threads at once. Assigning to a Schema needs the usual exclusive access.
 class QMP_EXPORT Schema {
 public:
     /// Indexes the "return" value of query-qmp-schema (an array of schema entities).
+    /// \throws UsageError if \p entities is not an array.
     explicit Schema(json entities);
 
+    /// True if the server has a command of that name.
     bool has_command(const std::string& name) const;
+    /// True if the server may send an event of that name.
     bool has_event(const std::string& name) const;
 
     /// Every command name, sorted.
@@ -41,8 +48,7 @@ public:
 
 private:
     json entities_;
-    std::unordered_map<std::string, const json*> by_name_; // every entity, by name
-    std::unordered_map<std::string, std::string> commands_; // command -> arg-type
+    std::unordered_map<std::string, std::vector<std::string>> commands_; // command -> arguments
     std::vector<std::string> events_;
 };
 
