@@ -87,7 +87,12 @@ public:
         const detail::Address address = detail::parse_address(text);
         const std::string peer = address.to_string();
         std::shared_ptr<detail::Session> previous;
-        auto cancel = std::make_shared<detail::Canceller>();
+        std::shared_ptr<detail::Canceller> cancel;
+        try {
+            cancel = std::make_shared<detail::Canceller>();
+        } catch (const detail::TransportError& e) {
+            throw ConnectError("qmp: cannot connect to " + peer + ": " + e.what());
+        }
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (session_ && session_->is_open())

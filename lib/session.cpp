@@ -27,11 +27,22 @@ std::chrono::system_clock::time_point event_time(const json& message)
         return {};
     const auto seconds = stamp->find("seconds");
     const auto micros = stamp->find("microseconds");
+    // -1/-1: QEMU could not read its clock. Beyond what a time_point holds (the year 2262 with
+    // libstdc++'s nanoseconds) or with microseconds out of range the peer lies: unknown too.
+    constexpr std::int64_t last_second =
+        std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::system_clock::duration::max())
+            .count() -
+        1;
     if (seconds == stamp->end() || micros == stamp->end() || !seconds->is_number_integer() ||
-        !micros->is_number_integer() || seconds->get<std::int64_t>() < 0)
-        return {}; // -1/-1: QEMU could not read its clock
-    return std::chrono::system_clock::time_point(std::chrono::seconds(seconds->get<std::int64_t>()) +
-        std::chrono::microseconds(micros->get<std::int64_t>()));
+        !micros->is_number_integer())
+        return {};
+    const std::int64_t s = seconds->get<std::int64_t>();
+    const std::int64_t us = micros->get<std::int64_t>();
+    if (s < 0 || s > last_second || us < 0 || us > 999999)
+        return {};
+    return std::chrono::system_clock::time_point(
+        std::chrono::seconds(s) + std::chrono::microseconds(us));
 }
 
 void wake(const Fd& event) noexcept
@@ -501,7 +512,7 @@ void Session::expire_blocked_write()
 json Session::wait(Call& call)
 {
     if (!call.wait_until(call.deadline)) {
-        std::string why;
+        std::string why, partial;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (!call.done()) {
@@ -521,13 +532,27 @@ json Session::wait(Call& call)
                     why = "could not send within " + ms_text(call.timeout) +
                         ": the peer is not reading its socket";
                     break;
-                default:
+                case Call::Stage::sending:
+                    if (write_blocked_ && !outbox_.empty() && outbox_.front().call.get() == &call &&
+                        outbox_.front().sent > 0) {
+                        // Half a request is on the wire: nothing sent after it could be
+                        // understood, so the session cannot go on.
+                        partial = "sending '" + call.command + "' timed out after " +
+                            std::to_string(outbox_.front().sent) + " of " +
+                            std::to_string(outbox_.front().bytes.size()) +
+                            " bytes; the stream cannot be resumed";
+                        break;
+                    }
+                    [[fallthrough]];
+                case Call::Stage::sent:
                     why = "no reply within " + ms_text(call.timeout) +
                         " (it may still complete; its late reply will be dropped)";
                 }
             }
         }
-        if (!why.empty())
+        if (!partial.empty())
+            close(SessionEnd::Kind::io_error, partial); // fails the call too
+        else if (!why.empty())
             throw TimeoutError("qmp: '" + call.command + "' on " + peer() + ": " + why);
     }
     return call.take();

@@ -133,8 +133,10 @@ TEST_P(CutAtEveryOffset, ReplyCutAnywhereIsADisconnectedErrorAndWholeRepliesArri
         peer.send(reply_text(command["id"]).substr(0, next_offset++));
         end_connection(peer, reset);
     });
-    qmp::Client client(options_with_timeouts(5s, 5s));
     for (std::size_t offset = 0; offset <= json_size + 2; ++offset) {
+        // A new client each time: its request ids start at "1" again, so the reply keeps its
+        // length (a client's ids are unique for its whole life).
+        qmp::Client client(options_with_timeouts(5s, 5s));
         ASSERT_EQ(outcome([&] { client.connect(server.address()); }), "returned");
         const auto begin = Clock::now();
         const std::string result = outcome([&] { client.execute("query-status"); });
@@ -409,7 +411,12 @@ TEST(Faults, DescriptorExhaustionIsAConnectErrorAndRecoverable)
             } catch (...) {
                 code = 24;
             }
-            ::close(fds.back());
+            // A connection needs three descriptors while connecting (the socket, a wake-up
+            // eventfd of the session, one to cancel the attempt) and two afterwards.
+            for (int i = 0; i < 3; ++i) {
+                ::close(fds.back());
+                fds.pop_back();
+            }
             if (code == 0) {
                 try {
                     client.connect(address);

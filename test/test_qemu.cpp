@@ -51,7 +51,9 @@ TEST(Qemu, GreetingReportsVersion7AndOobIsNegotiated)
     qmp::Client& client = vm.start();
 
     const qmp::Greeting& greeting = client.greeting();
-    EXPECT_EQ(greeting.version["qemu"]["major"], 7) << greeting.raw.dump();
+    EXPECT_EQ(greeting.version.major, 7) << greeting.raw.dump();
+    EXPECT_EQ(greeting.version.minor, 2) << greeting.raw.dump();
+    EXPECT_FALSE(greeting.version.package.empty());
     EXPECT_THAT(greeting.capabilities, ::testing::Contains("oob"));
     EXPECT_TRUE(greeting.oob_enabled);
     EXPECT_TRUE(greeting.raw.contains("QMP"));
