@@ -4,7 +4,9 @@
 #include <qmp/error.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <sys/socket.h>
 
 #include "address.hpp"
 #include "callback_dispatcher.hpp"
@@ -12,6 +14,7 @@
 #include "pending_reply_state.hpp"
 #include "qmp_protocol.hpp"
 #include "request.hpp"
+#include "server_impl.hpp"
 #include "session.hpp"
 #include "text.hpp"
 
@@ -83,9 +86,51 @@ public:
 
     void connect(const std::string& text)
     {
-        std::lock_guard<std::mutex> one_at_a_time(connect_mutex_);
         const detail::Address address = detail::parse_address(text);
-        const std::string peer = address.to_string();
+        establish(address.to_string(), options_.connect_timeout,
+            [&](Clock::time_point deadline, detail::Canceller& cancel) {
+                return connect_with_retries(address, options_, deadline, cancel);
+            });
+    }
+
+    void accept(Server& server, std::chrono::milliseconds timeout)
+    {
+        Server::Impl& listener = *server.impl_;
+        establish("accepted from " + listener.address(), timeout,
+            [&](Clock::time_point deadline, detail::Canceller& cancel) {
+                try {
+                    return listener.accept(deadline, cancel);
+                } catch (const detail::TransportError& e) {
+                    throw ConnectError("qmp: " + listener.address() + ": " + e.what() +
+                        (e.error() == ETIMEDOUT ? " (" + detail::ms_text(timeout) + ")" : ""));
+                }
+            });
+    }
+
+    void connect_fd(detail::Fd socket)
+    {
+        const std::string peer = "fd:" + std::to_string(socket.get());
+        int type = 0;
+        socklen_t size = sizeof type;
+        if (::getsockopt(socket.get(), SOL_SOCKET, SO_TYPE, &type, &size) != 0 ||
+            type != SOCK_STREAM)
+            throw ConnectError("qmp: " + peer + " is not a stream socket" +
+                (errno == ENOTSOCK ? " (not a socket at all)" : ""));
+        sockaddr_storage other{};
+        socklen_t other_size = sizeof other;
+        if (::getpeername(socket.get(), reinterpret_cast<sockaddr*>(&other), &other_size) != 0)
+            throw ConnectError("qmp: " + peer + " is not connected: " + detail::error_text(errno));
+        establish(peer, options_.connect_timeout,
+            [&](Clock::time_point, detail::Canceller&) { return std::move(socket); });
+    }
+
+    // Opens a socket (connecting, accepting, or taking one handed over), then greeting and
+    // negotiation, all within \p timeout; disconnect() from another thread ends it promptly.
+    using OpenSocket = std::function<detail::Fd(Clock::time_point, detail::Canceller&)>;
+    void establish(
+        const std::string& peer, std::chrono::milliseconds timeout, const OpenSocket& open)
+    {
+        std::lock_guard<std::mutex> one_at_a_time(connect_mutex_);
         std::shared_ptr<detail::Session> previous;
         std::shared_ptr<detail::Canceller> cancel;
         try {
@@ -109,8 +154,8 @@ public:
 
         std::shared_ptr<detail::Session> session;
         try {
-            const auto deadline = detail::deadline_after(options_.connect_timeout);
-            detail::Fd socket = connect_with_retries(address, options_, deadline, *cancel);
+            const auto deadline = detail::deadline_after(timeout);
+            detail::Fd socket = open(deadline, *cancel);
             auto rules = std::make_shared<detail::QmpRules>(shared_->logger);
             session = std::make_shared<detail::Session>(detail::Transport(std::move(socket), peer),
                 detail::SessionLimits{options_.max_message_size, options_.max_nesting_depth,
@@ -124,7 +169,8 @@ public:
             }
             shared_->router.reopen_all(); // events may come before the greeting
             session->start();
-            Greeting greeting = detail::qmp_handshake(*session, *rules, options_, deadline);
+            Greeting greeting =
+                detail::qmp_handshake(*session, *rules, options_, deadline, timeout);
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 if (cancel->cancelled())
@@ -403,6 +449,22 @@ Client& Client::operator=(Client&&) noexcept = default;
 void Client::connect(const std::string& address)
 {
     impl().connect(address);
+}
+
+void Client::accept(Server& server)
+{
+    impl().accept(server, impl().options().connect_timeout);
+}
+
+void Client::accept(Server& server, std::chrono::milliseconds timeout)
+{
+    impl().accept(server, timeout);
+}
+
+void Client::connect_fd(int fd)
+{
+    detail::Fd socket(fd); // ours from here on, closed also when this throws
+    impl().connect_fd(std::move(socket));
 }
 
 void Client::disconnect() noexcept

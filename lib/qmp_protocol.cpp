@@ -24,7 +24,7 @@ int int_member(const json& object, const char* key)
     return it != object.end() && it->is_number_integer() ? it->get<int>() : 0;
 }
 
-Greeting parse_greeting(const json& message, const std::string& peer)
+Greeting parse_greeting(const json& message, std::string_view text, const std::string& peer)
 {
     const auto qmp = message.find("QMP");
     if (qmp == message.end() || !qmp->is_object() || !qmp->contains("version") ||
@@ -32,7 +32,7 @@ Greeting parse_greeting(const json& message, const std::string& peer)
         throw ConnectError("qmp: " + peer +
             " is not a QMP monitor: expected a greeting "
             "{\"QMP\": {\"version\": ..., \"capabilities\": [...]}}, got " +
-            excerpt(message));
+            excerpt(text));
     Greeting greeting;
     const json& version = (*qmp)["version"];
     if (version.is_object()) {
@@ -53,7 +53,7 @@ Greeting parse_greeting(const json& message, const std::string& peer)
 
 } // namespace
 
-void QmpRules::on_unrouted(json&& message)
+void QmpRules::on_unrouted(json&& message, std::string_view text)
 {
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -62,6 +62,7 @@ void QmpRules::on_unrouted(json&& message)
             // one: qmp_handshake() checks it.
             greeted_ = true;
             greeting_ = std::move(message);
+            greeting_text_ = excerpt(text);
             changed_.notify_all();
             return;
         }
@@ -74,15 +75,15 @@ void QmpRules::on_unrouted(json&& message)
         if (error->is_object())
             throw PeerError("the peer reported an error without an id (" +
                 text_member(*error, "class", "?") + ": " + text_member(*error, "desc", "?") + ")");
-        throw PeerError("an error without an id: " + excerpt(message));
+        throw PeerError("an error without an id: " + excerpt(text));
     }
     if (message.contains("return"))
         throw PeerError(
-            "a reply without an id (the peer does not echo request ids): " + excerpt(message));
+            "a reply without an id (the peer does not echo request ids): " + excerpt(text));
     if (message.contains("QMP"))
-        logger_->warn("ignored a second greeting: {}", excerpt(message));
+        logger_->warn("ignored a second greeting: {}", excerpt(text));
     else
-        logger_->warn("ignored a message that is neither a reply nor an event: {}", excerpt(message));
+        logger_->warn("ignored a message that is neither a reply nor an event: {}", excerpt(text));
 }
 
 void QmpRules::on_end(const SessionEnd& end) noexcept
@@ -94,7 +95,8 @@ void QmpRules::on_end(const SessionEnd& end) noexcept
     changed_.notify_all();
 }
 
-std::optional<json> QmpRules::wait_greeting(const std::string& peer, Clock::time_point deadline)
+std::optional<json> QmpRules::wait_greeting(
+    const std::string& peer, Clock::time_point deadline, std::string& text)
 {
     std::unique_lock<std::mutex> lock(mutex_);
     const auto ready = [this] { return greeting_ || end_; };
@@ -102,22 +104,24 @@ std::optional<json> QmpRules::wait_greeting(const std::string& peer, Clock::time
         changed_.wait(lock, ready);
     else if (!changed_.wait_until(lock, deadline, ready))
         return std::nullopt;
-    if (greeting_)
+    if (greeting_) {
+        text = greeting_text_;
         return std::move(*greeting_);
+    }
     throw ConnectError("qmp: " + peer + ": the connection ended before the greeting: " + end_->reason);
 }
 
 Greeting qmp_handshake(Session& session, QmpRules& rules, const ClientOptions& options,
-    Clock::time_point deadline)
+    Clock::time_point deadline, std::chrono::milliseconds timeout)
 {
     const std::string& peer = session.peer();
-    std::optional<json> message = rules.wait_greeting(peer, deadline);
+    std::string text;
+    std::optional<json> message = rules.wait_greeting(peer, deadline, text);
     if (!message)
-        throw ConnectError("qmp: no greeting from " + peer + " within " +
-            ms_text(options.connect_timeout) +
+        throw ConnectError("qmp: no greeting from " + peer + " within " + ms_text(timeout) +
             ": is another client connected to this monitor (QMP serves one client at a time), "
             "or is it not a QMP server?");
-    Greeting greeting = parse_greeting(*message, peer);
+    Greeting greeting = parse_greeting(*message, text, peer);
 
     const bool offered_oob = std::find(greeting.capabilities.begin(),
                                  greeting.capabilities.end(), "oob") != greeting.capabilities.end();
@@ -137,7 +141,7 @@ Greeting qmp_handshake(Session& session, QmpRules& rules, const ClientOptions& o
         auto call = session.submit(request);
         reply = session.wait(*call);
     } catch (const TimeoutError&) {
-        throw ConnectError(failed + "no reply within " + ms_text(options.connect_timeout));
+        throw ConnectError(failed + "no reply within " + ms_text(timeout));
     } catch (const DisconnectedError&) {
         const auto end = session.end();
         throw ConnectError(failed + (end ? end->reason : std::string("the connection ended")));

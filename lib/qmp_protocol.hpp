@@ -22,13 +22,14 @@ class QmpRules : public SessionRules {
 public:
     explicit QmpRules(std::shared_ptr<spdlog::logger> logger) : logger_(std::move(logger)) { }
 
-    void on_unrouted(json&& message) override;
+    void on_unrouted(json&& message, std::string_view text) override;
     void on_end(const SessionEnd& end) noexcept override;
 
     /// Waits for the greeting (the first unrouted message) until \p deadline.
-    /// \returns the message; std::nullopt on timeout.
+    /// \returns the message, and its text in \p text; std::nullopt on timeout.
     /// \throws ConnectError when the session ended first.
-    std::optional<json> wait_greeting(const std::string& peer, Clock::time_point deadline);
+    std::optional<json> wait_greeting(
+        const std::string& peer, Clock::time_point deadline, std::string& text);
 
 private:
     const std::shared_ptr<spdlog::logger> logger_;
@@ -36,14 +37,16 @@ private:
     std::condition_variable changed_;
     bool greeted_ = false;
     std::optional<json> greeting_;
+    std::string greeting_text_; // for messages: a deep tree is not serialised again
     std::optional<SessionEnd> end_;
 };
 
 /// Reads the greeting and negotiates capabilities (with "oob" when offered and wanted), all
-/// before \p deadline, then sets the session's flow control.
+/// before \p deadline (\p timeout after the start, for messages), then sets the session's flow
+/// control.
 /// \throws ConnectError (one "qmp:" prefix, one cause).
 Greeting qmp_handshake(Session& session, QmpRules& rules, const ClientOptions& options,
-    Clock::time_point deadline);
+    Clock::time_point deadline, std::chrono::milliseconds timeout);
 
 
 /// Waits for \p call's reply message. 'quit' succeeds when the peer ends the session instead of

@@ -246,7 +246,7 @@ void Session::handle_message(std::string_view text)
     if (event != message.end() && event->is_string())
         deliver_event(std::move(message));
     else
-        route(std::move(message));
+        route(std::move(message), text);
 }
 
 void Session::deliver_event(json&& message)
@@ -261,12 +261,12 @@ void Session::deliver_event(json&& message)
     shared_->router.deliver(std::move(event));
 }
 
-void Session::route(json&& message)
+void Session::route(json&& message, std::string_view text)
 {
     const auto id = message.find("id");
     const bool is_reply = message.contains("return") || message.contains("error");
     if (id == message.end()) {
-        rules_->on_unrouted(std::move(message));
+        rules_->on_unrouted(std::move(message), text);
         return;
     }
     std::shared_ptr<Call> call;
@@ -284,18 +284,18 @@ void Session::route(json&& message)
     }
     if (call && !is_reply)
         throw PeerError("a message with the id of '" + call->command +
-            "' is neither a reply nor an event: " + excerpt(message));
+            "' is neither a reply nor an event: " + excerpt(text));
     if (write)
         write_queued(true);
     if (!call) {
         if (!is_reply) {
-            rules_->on_unrouted(std::move(message));
+            rules_->on_unrouted(std::move(message), text);
             return;
         }
         ++shared_->dropped_replies;
         log_.warn("{}: dropped a reply nobody waits for (a stale reply meant for an earlier "
                   "client of the monitor?): {}",
-            peer(), excerpt(message));
+            peer(), excerpt(text));
         return;
     }
     bool abandoned, quiet;
@@ -379,7 +379,8 @@ std::shared_ptr<Call> Session::submit(const Request& request)
     if (call->carries_fd && !transport_.can_pass_fds())
         throw UsageError("qmp: cannot pass a file descriptor with '" + call->command + "' to " +
             peer() + ": fd passing needs a unix socket");
-    if (request.message && request.message->contains("id"))
+    const bool given_id = request.message && request.message->contains("id");
+    if (given_id)
         call->id = request.message->at("id").get<std::string>(); // a caller's id is kept as given
     else
         call->id = std::to_string(++shared_->next_id); // unique for the client's whole life
@@ -405,6 +406,11 @@ std::shared_ptr<Call> Session::submit(const Request& request)
             throw UsageError("qmp: cannot send '" + call->command + "' out-of-band to " + peer() +
                 ": OOB was not negotiated (not offered by the server, or "
                 "ClientOptions::enable_oob is off)");
+        while (!given_id && pending_.count(call->id) != 0) {
+            // A raw message in flight took this id itself: take the next one (rare).
+            call->id = std::to_string(++shared_->next_id);
+            out.bytes = serialize_request(request, call->id);
+        }
         if (!pending_.emplace(call->id, call).second)
             throw UsageError("qmp: id \"" + call->id + "\" of '" + call->command +
                 "' clashes with a command still in flight");

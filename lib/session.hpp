@@ -43,8 +43,9 @@ class SessionRules {
 public:
     virtual ~SessionRules() = default;
     /// A message that is neither an event nor a reply to a pending call: a greeting, an error
-    /// without an id, anything else. Throw PeerError to end the session.
-    virtual void on_unrouted(json&& message) = 0;
+    /// without an id, anything else; \p text is how it arrived (for messages: a deep tree must
+    /// not be serialised again). Throw PeerError to end the session.
+    virtual void on_unrouted(json&& message, std::string_view text) = 0;
     /// The session ended (exactly once, on whichever thread ended it).
     virtual void on_end(const SessionEnd& end) noexcept = 0;
 };
@@ -127,7 +128,7 @@ private:
     void read_loop() noexcept;
     void read_available(class Framer& framer);
     void handle_message(std::string_view text);
-    void route(json&& message);
+    void route(json&& message, std::string_view text);
     void deliver_event(json&& message);
     bool has_room_locked(const Call& call) const;
     void admit_locked(Outgoing&& out);

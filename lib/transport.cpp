@@ -29,24 +29,6 @@ int poll_timeout(Clock::time_point deadline)
     return left.count() > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(left.count());
 }
 
-// Waits until \p fd has \p events, \p cancel_fd is readable, or \p deadline passes.
-// \throws TransportError for a timeout or a cancellation.
-void wait_or_throw(int fd, short events, const Canceller& cancel, Clock::time_point deadline,
-    const std::string& what)
-{
-    for (;;) {
-        pollfd fds[2] = {{fd, events, 0}, {cancel.fd(), POLLIN, 0}};
-        const int n = ::poll(fds, 2, poll_timeout(deadline));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (fds[1].revents != 0)
-            throw TransportError(ECANCELED, "cancelled while " + what);
-        if (n == 0)
-            throw TransportError(ETIMEDOUT, "timed out " + what);
-        return; // ready, or an error the following call reports
-    }
-}
-
 void set_tcp_options(int fd, const TcpSettings& tcp)
 {
     const int one = 1; // requests are small and latency matters
@@ -179,6 +161,22 @@ bool Canceller::sleep_until(Clock::time_point deadline)
     std::unique_lock<std::mutex> lock(mutex_);
     wake_.wait_until(lock, deadline, [this] { return cancelled_; });
     return !cancelled_;
+}
+
+void wait_or_throw(int fd, short events, const Canceller& cancel, Clock::time_point deadline,
+    const std::string& what)
+{
+    for (;;) {
+        pollfd fds[2] = {{fd, events, 0}, {cancel.fd(), POLLIN, 0}};
+        const int n = ::poll(fds, 2, poll_timeout(deadline));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (fds[1].revents != 0)
+            throw TransportError(ECANCELED, "cancelled while " + what);
+        if (n == 0)
+            throw TransportError(ETIMEDOUT, "timed out " + what);
+        return; // ready, or an error the following call reports
+    }
 }
 
 bool is_not_ready_error(int error)

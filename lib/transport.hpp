@@ -69,6 +69,11 @@ struct TcpSettings {
 Fd connect_socket(const Address& address, const TcpSettings& tcp, Clock::time_point deadline,
     Canceller& cancel);
 
+/// Waits until \p fd has \p events, \p cancel is cancelled, or \p deadline passes.
+/// \throws TransportError (ETIMEDOUT, ECANCELED) naming \p what ("connecting to X").
+void wait_or_throw(int fd, short events, const Canceller& cancel, Clock::time_point deadline,
+    const std::string& what);
+
 /// Whether a connect failure means "the server is not there yet" (worth retrying).
 bool is_not_ready_error(int error);
 

@@ -64,6 +64,14 @@ inline constexpr bool under_asan = false;
 inline constexpr bool under_asan = false;
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+// TSan slows the reader thread far more than a sleeping consumer: load tests that need the
+// reader to outrun the consumer cannot get there.
+inline constexpr bool under_tsan = true;
+#else
+inline constexpr bool under_tsan = false;
+#endif
+
 /// Set by the valgrind test setup (meson test --setup valgrind): memcheck's shadow memory and
 /// translation cache grow the process's RSS as the program runs, so RSS says nothing there.
 inline bool under_valgrind()

@@ -17,17 +17,16 @@
 #include <qmp/options.hpp>
 #include <qmp/pending_reply.hpp>
 #include <qmp/schema.hpp>
+#include <qmp/server.hpp>
 
 namespace qmp {
 
 /// A connection to one QMP monitor (QEMU, qemu-storage-daemon).
 ///
 /// While connected, a reader thread owned by the client reads every message the peer sends,
-/// hands each reply to the execute() call waiting for its id and each event to events(). There is
-/// no reader thread while disconnected. Large replies (4 KiB and more, in the shape QEMU writes
-/// them) are parsed by the thread that waits for them rather than by the reader, so that their
-/// json tree is allocated and freed on one thread; a malformed one is then found there, and ends
-/// the session as it would on the reader (ProtocolError for that call, every other waiter woken).
+/// hands each reply to the call waiting for its id and each event to events() and the listeners.
+/// There is no reader thread while disconnected. The reader never waits for a consumer or for
+/// user code (except listen() predicates, see there), so a reply is never held up by events.
 ///
 /// Addresses accepted by connect():
 ///  - "/run/vm/qmp.sock" or "unix:/run/vm/qmp.sock": a unix socket path;
@@ -36,23 +35,24 @@ namespace qmp {
 /// Errors (see qmp/error.hpp): ExecuteError, TimeoutError and UsageError leave the client
 /// connected and usable; DisconnectedError (and ProtocolError) mean the session is over, call
 /// connect() to start another; ConnectError means connect() failed and the client is
-/// disconnected.
+/// disconnected. Every message starts with "qmp:" once and names one cause.
 ///
-/// Thread safety: execute(), execute_async(), execute_raw(), execute_with_fd(),
-/// execute_and_wait(), wait_for_event(), events(), listen(), on_event(), remove_callback(),
-/// schema(), is_connected(), address() and dropped_replies() are thread-safe: any number of threads
-/// may call them at once and each execute() gets exactly its own reply. disconnect() is thread-safe
-/// and may be called while other threads are blocked in execute() or events().pop(): they are woken
-/// with DisconnectedError. connect() and greeting() must not race with each other or with another
-/// connect(); the destructor must not race with any other member (as for any C++ object), and must
-/// not be called from an event callback. User code runs only in on_event() callbacks (on the
-/// dispatcher thread, under no lock of the client's) and listen() predicates (on the reader
-/// thread).
+/// Thread safety: every member is thread-safe except the destructor and move assignment, which
+/// must not race with any other member (as for any C++ object) and must not be called from an
+/// event callback. Any number of threads may call execute() and friends at once; each gets
+/// exactly its own reply. disconnect() may be called while other threads are blocked in
+/// execute(), connect() or events().pop(): they are woken, with DisconnectedError (ConnectError
+/// for connect()). Calls made while another thread's connect() is in progress wait for it (within
+/// their own timeout). One connect() runs at a time. User code runs only in on_event() callbacks
+/// (on the dispatcher thread, under no lock of the client's) and in predicates given to listen()
+/// and wait_for_event() (on the reader thread). A moved-from Client is inert: its calls throw
+/// DisconnectedError, is_connected() is false and disconnect() does nothing.
 class QMP_EXPORT Client {
 public:
     /// A disconnected client with default options.
     Client();
     /// A disconnected client with the given options.
+    /// \throws UsageError for option values that make no sense (see ClientOptions).
     explicit Client(ClientOptions options);
     /// Disconnects (as disconnect()). Never waits for the peer.
     ~Client();
@@ -65,15 +65,39 @@ public:
 
     /// Connects to \p address, reads the greeting and negotiates capabilities (enabling "oob"
     /// when offered and ClientOptions::enable_oob), all within ClientOptions::connect_timeout.
-    /// Events that arrive before or during the handshake are queued in events().
-    /// \throws ConnectError on any failure; the client is then disconnected.
+    /// Events that arrive before or during the handshake are queued in events(). Request ids
+    /// are unique for the client's whole life, so a reply meant for an earlier session (QEMU
+    /// delivers those to the monitor's next client) is dropped, never taken for a new call's.
+    /// \throws ConnectError on any failure, including disconnect() from another thread while
+    /// connecting; the client is then disconnected.
     /// \throws UsageError if already connected (call disconnect() first) or the address cannot
     /// be parsed.
     void connect(const std::string& address);
 
+    /// Waits for a peer to connect to \p server (QEMU started with
+    /// `-chardev socket,...,server=off`), then reads the greeting and negotiates as connect()
+    /// does; everything within ClientOptions::connect_timeout. address() is then "accepted
+    /// from ADDRESS". After the session ends, accept() again takes the peer's next connection
+    /// (QEMU's reconnect=N).
+    /// \throws ConnectError when nobody connects in time, the peer sends no greeting in time,
+    /// or disconnect() is called meanwhile; UsageError if already connected.
+    void accept(Server& server);
+    /// As accept(server), within \p timeout (qmp::wait_forever: no limit).
+    void accept(Server& server, std::chrono::milliseconds timeout);
+
+    /// Starts a session on \p fd, a connected stream socket (unix or TCP, found from the socket
+    /// itself), e.g. one end of a socketpair whose other end QEMU got as
+    /// `-chardev socket,id=mon0,fd=N`. The client owns \p fd from this call on and closes it
+    /// when the session ends, also when this throws. Greeting and negotiation as connect(),
+    /// within ClientOptions::connect_timeout; fd passing works on a unix socket. address() is
+    /// then "fd:N".
+    /// \throws ConnectError if \p fd is not a connected stream socket, or as connect().
+    void connect_fd(int fd);
+
     /// Closes the connection: every blocked execute() and events().pop() is woken with
-    /// DisconnectedError, the reader thread is joined and the socket closed. Does nothing when
-    /// not connected. Never waits for the peer.
+    /// DisconnectedError, the reader thread is joined and the socket closed. Ends a connect() in
+    /// progress in another thread (it throws ConnectError). Does nothing when not connected.
+    /// Never waits for the peer.
     void disconnect() noexcept;
 
     /// True between a successful connect() and the end of the connection (disconnect(), peer
@@ -86,8 +110,12 @@ public:
 
     /// Runs \p command with \p arguments (a JSON object; null or empty means none) and returns
     /// the "return" member of QEMU's reply, waiting at most ClientOptions::command_timeout.
+    /// 'quit' also succeeds when QEMU closes the connection instead of replying (it may), but
+    /// not when another thread's disconnect() or a protocol error ended the session.
     /// \throws ExecuteError if QEMU answered with an error.
-    /// \throws TimeoutError if no reply came in time (the late reply will be dropped).
+    /// \throws TimeoutError if no reply came in time. QEMU may still run the command; its late
+    /// reply is dropped and counted (dropped_replies()). To keep waiting instead, use
+    /// execute_async() and PendingReply::wait_for().
     /// \throws DisconnectedError if not connected or the connection ends while waiting.
     /// \throws ProtocolError if the peer broke the protocol while waiting.
     /// \throws UsageError if \p arguments is neither null nor an object.
@@ -100,12 +128,13 @@ public:
     /// As execute(command, arguments) with per-call settings: timeout and out-of-band.
     json execute(const std::string& command, const json& arguments, const ExecOptions& options);
 
-    /// Sends \p command and returns at once; collect the reply with PendingReply::get(). Lets one
-    /// thread keep many commands in flight. With OOB negotiated at most
-    /// ClientOptions::oob_in_band_limit in-band commands are in flight; beyond that this call
-    /// waits for room (bounded by the timeout).
-    /// \throws what execute() throws before its reply is awaited (not connected, cannot send,
-    /// bad arguments).
+    /// Sends \p command and returns at once, never waiting for the peer; collect the reply with
+    /// PendingReply::get(). Lets one thread keep many commands in flight. With OOB negotiated at
+    /// most ClientOptions::oob_in_band_limit in-band commands are in flight: later ones wait, in
+    /// order, in a queue inside the client and are sent as replies make room, each within its
+    /// own timeout (counted from this call).
+    /// \throws what execute() throws before its reply is awaited (not connected, bad
+    /// arguments).
     PendingReply execute_async(const std::string& command, const json& arguments = json(),
         const ExecOptions& options = {});
 
@@ -135,8 +164,8 @@ public:
     EventQueue listen(std::vector<std::string> names);
 
     /// As listen(names) with a predicate. \p accept runs on the reader thread for every event:
-    /// it must be quick and must not call into the client. If it throws, the event is not
-    /// delivered to this listener (and the exception is logged).
+    /// it must be quick and must not call into the client (replies wait while it runs). If it
+    /// throws, the event is not delivered to this listener (and the exception is logged).
     EventQueue listen(std::function<bool(const Event&)> accept);
 
     /// Runs \p command and waits for the event \p event_name that it causes, race-free (the
@@ -147,8 +176,9 @@ public:
         const std::string& event_name, std::chrono::milliseconds timeout);
 
     /// Waits for the next event named \p name for which \p accept (may be empty) returns true,
-    /// counting from this call on. \throws TimeoutError after \p timeout; DisconnectedError when
-    /// the connection ends first.
+    /// counting from this call on. \p accept runs on the reader thread, as a listen()
+    /// predicate: quick, and never calling into the client.
+    /// \throws TimeoutError after \p timeout; DisconnectedError when the connection ends first.
     Event wait_for_event(const std::string& name, std::function<bool(const Event&)> accept,
         std::chrono::milliseconds timeout);
 

@@ -12,3 +12,4 @@
 #include <qmp/options.hpp>
 #include <qmp/pending_reply.hpp>
 #include <qmp/schema.hpp>
+#include <qmp/server.hpp>

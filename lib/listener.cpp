@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT
+#include "listener.hpp"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <random>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace qmp::detail {
+
+namespace {
+
+sockaddr_un unix_address(const std::string& path)
+{
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path)
+        throw TransportError(ENAMETOOLONG,
+            "socket path is longer than " + std::to_string(sizeof addr.sun_path - 1) +
+                " bytes: " + path);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    return addr;
+}
+
+// Whether a process listens at \p path: a stale socket file refuses connections.
+bool someone_listens(const std::string& path)
+{
+    const sockaddr_un addr = unix_address(path);
+    Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!probe)
+        return false;
+    return ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 ||
+        errno == EAGAIN;
+}
+
+Listening listen_unix(const std::string& path)
+{
+    struct stat existing {};
+    if (::lstat(path.c_str(), &existing) == 0) {
+        if (!S_ISSOCK(existing.st_mode))
+            throw TransportError(EEXIST, path + " exists and is not a socket");
+        if (someone_listens(path))
+            throw TransportError(EADDRINUSE, "another process listens at " + path);
+        ::unlink(path.c_str()); // left by a process that is gone
+    }
+    // Bound under a random name, made private, then renamed into place: nobody but the owner
+    // can connect at any moment (a unix socket file's mode decides who may connect).
+    std::random_device random;
+    const std::string temporary = path + ".tmp" + std::to_string(random());
+    const sockaddr_un addr = unix_address(temporary);
+    Listening listening;
+    listening.socket = Fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!listening.socket)
+        throw TransportError(errno, "cannot create a socket: " + error_text(errno));
+    if (::bind(listening.socket.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+        throw TransportError(errno, "cannot bind " + path + ": " + error_text(errno));
+    if (::chmod(temporary.c_str(), 0600) != 0 || ::listen(listening.socket.get(), 16) != 0 ||
+        ::rename(temporary.c_str(), path.c_str()) != 0) {
+        const int error = errno;
+        ::unlink(temporary.c_str());
+        throw TransportError(error, "cannot listen at " + path + ": " + error_text(error));
+    }
+    listening.address = "unix:" + path;
+    listening.path = path;
+    return listening;
+}
+
+Listening listen_tcp(const Address& address)
+{
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo* found = nullptr;
+    const int rc = ::getaddrinfo(address.host.c_str(), address.port.c_str(), &hints, &found);
+    if (rc != 0)
+        throw TransportError(
+            EHOSTUNREACH, "cannot resolve " + address.to_string() + ": " + ::gai_strerror(rc));
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, &::freeaddrinfo);
+    Listening listening;
+    listening.socket = Fd(::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!listening.socket)
+        throw TransportError(errno, "cannot create a socket: " + error_text(errno));
+    const int one = 1;
+    ::setsockopt(listening.socket.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(listening.socket.get(), found->ai_addr, found->ai_addrlen) != 0 ||
+        ::listen(listening.socket.get(), 16) != 0)
+        throw TransportError(
+            errno, "cannot listen at " + address.to_string() + ": " + error_text(errno));
+    // Port 0 asks the kernel for a free one: the address says which.
+    sockaddr_storage bound{};
+    socklen_t size = sizeof bound;
+    ::getsockname(listening.socket.get(), reinterpret_cast<sockaddr*>(&bound), &size);
+    char host[INET6_ADDRSTRLEN] = {};
+    char port[16] = {};
+    ::getnameinfo(reinterpret_cast<sockaddr*>(&bound), size, host, sizeof host, port, sizeof port,
+        NI_NUMERICHOST | NI_NUMERICSERV);
+    Address resolved;
+    resolved.kind = Address::Kind::tcp;
+    resolved.host = host;
+    resolved.port = port;
+    listening.address = resolved.to_string();
+    return listening;
+}
+
+} // namespace
+
+Listening listen_at(const Address& address)
+{
+    return address.kind == Address::Kind::unix_socket ? listen_unix(address.path)
+                                                      : listen_tcp(address);
+}
+
+std::optional<PeerCredentials> peer_credentials(int socket)
+{
+    ucred credentials{};
+    socklen_t size = sizeof credentials;
+    if (::getsockopt(socket, SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0 ||
+        size != sizeof credentials)
+        return std::nullopt;
+    sockaddr_storage local{};
+    socklen_t local_size = sizeof local;
+    if (::getsockname(socket, reinterpret_cast<sockaddr*>(&local), &local_size) != 0 ||
+        local.ss_family != AF_UNIX)
+        return std::nullopt;
+    return PeerCredentials{credentials.pid, credentials.uid};
+}
+
+Fd accept_connection(int listening, Clock::time_point deadline, Canceller& cancel)
+{
+    for (;;) {
+        wait_or_throw(listening, POLLIN, cancel, deadline, "waiting for a connection");
+        Fd connection(::accept4(listening, nullptr, nullptr, SOCK_CLOEXEC));
+        if (connection)
+            return connection;
+        // Gone before we took it, or interrupted: wait for the next one.
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+            throw TransportError(errno, "cannot accept a connection: " + error_text(errno));
+    }
+}
+
+} // namespace qmp::detail
