@@ -45,6 +45,19 @@ bool Call::done() const
     return done_;
 }
 
+bool Call::wait_and_take(Clock::time_point until, json& reply)
+{
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (until == Clock::time_point::max())
+        completed_.wait(lock, [this] { return done_; });
+    else if (!completed_.wait_until(lock, until, [this] { return done_; }))
+        return false;
+    if (error_)
+        std::rethrow_exception(error_);
+    reply = std::move(reply_);
+    return true;
+}
+
 json Call::take()
 {
     std::lock_guard<std::mutex> lock(mutex_);

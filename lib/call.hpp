@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <qmp/json.hpp>
@@ -21,7 +22,9 @@ struct Request {
     const json* message = nullptr; ///< a whole message instead of command + arguments
     bool oob = false; ///< send as exec-oob
     int fd = -1; ///< pass a duplicate of this fd with SCM_RIGHTS
-    std::chrono::milliseconds timeout{0};
+    std::chrono::milliseconds timeout{0}; ///< the bound the caller asked for (for messages)
+    /// When the bound ends; now + timeout when unset.
+    std::optional<Clock::time_point> deadline;
 };
 
 /// The slot a caller waits on. The session completes it exactly once: with the reply message,
@@ -55,6 +58,10 @@ public:
 
     /// The reply message; rethrows the error. Only after done().
     json take();
+
+    /// Waits until completed or \p until passes; when completed, moves the reply into \p reply
+    /// (or rethrows the error) and returns true.
+    bool wait_and_take(Clock::time_point until, json& reply);
 
 private:
     mutable std::mutex mutex_;

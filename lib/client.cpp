@@ -158,8 +158,8 @@ public:
             detail::Fd socket = open(deadline, *cancel);
             auto rules = std::make_shared<detail::QmpRules>(shared_->logger);
             session = std::make_shared<detail::Session>(detail::Transport(std::move(socket), peer),
-                detail::SessionLimits{options_.max_message_size, options_.max_nesting_depth,
-                    options_.redact_secrets},
+                detail::SessionLimits{
+                    options_.max_message_size, options_.max_nesting_depth, options_.redact_secrets},
                 shared_, rules);
             {
                 std::lock_guard<std::mutex> lock(mutex_);
@@ -235,16 +235,16 @@ public:
 
     json execute(const std::string& command, const json& arguments, const ExecOptions& exec)
     {
-        const auto [session, request] = prepare(command, &arguments, exec);
-        auto call = session->submit(request);
+        auto [session, request] = prepare(command, &arguments, exec);
+        auto call = session->submit(std::move(request));
         return detail::qmp_result(command, detail::qmp_wait(*session, *call));
     }
 
     PendingReply execute_async(
         const std::string& command, const json& arguments, const ExecOptions& exec)
     {
-        const auto [session, request] = prepare(command, &arguments, exec);
-        auto call = session->submit(request);
+        auto [session, request] = prepare(command, &arguments, exec);
+        auto call = session->submit(std::move(request));
         return PendingReply(std::make_unique<PendingReply::State>(session, std::move(call)));
     }
 
@@ -252,7 +252,7 @@ public:
     {
         auto [session, request] = prepare(detail::raw_command_name(message), nullptr, exec, false);
         request.message = &message;
-        auto call = session->submit(request);
+        auto call = session->submit(std::move(request));
         return detail::qmp_wait(*session, *call);
     }
 
@@ -264,7 +264,7 @@ public:
                 "qmp: '" + command + "' needs a valid file descriptor, not " + std::to_string(fd));
         auto [session, request] = prepare(command, &arguments, exec);
         request.fd = fd;
-        auto call = session->submit(request);
+        auto call = session->submit(std::move(request));
         return detail::qmp_result(command, detail::qmp_wait(*session, *call));
     }
 
@@ -347,9 +347,7 @@ private:
                     (address_.empty() ? std::string() : " (last connected to " + address_ + ")"));
             session = session_;
         }
-        if (deadline != Clock::time_point::max())
-            request.timeout = std::max(std::chrono::milliseconds(0),
-                std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()));
+        request.deadline = deadline; // what waiting for a connect() took counts against it
         if (check)
             check_command(session, command);
         return {std::move(session), request};
@@ -367,7 +365,7 @@ private:
         detail::Request request;
         request.command = "query-qmp-schema";
         request.timeout = options_.command_timeout;
-        auto call = session->submit(request);
+        auto call = session->submit(std::move(request));
         auto fetched = std::make_shared<const Schema>(
             detail::qmp_result(request.command, detail::qmp_wait(*session, *call)));
         std::lock_guard<std::mutex> lock(mutex_);

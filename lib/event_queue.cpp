@@ -17,25 +17,39 @@ detail::EventQueueState::EventQueueState(
 
 void detail::EventQueueState::push(Event event)
 {
-    std::uint64_t dropped = 0;
+    std::vector<Event> one;
+    one.push_back(std::move(event));
+    push_all(std::move(one));
+}
+
+void detail::EventQueueState::push_all(std::vector<Event>&& events)
+{
+    std::uint64_t dropped_before = 0, dropped_now = 0;
     std::string dropped_name;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (terminated_)
             return;
-        if (events_.size() >= capacity_) {
-            dropped = ++dropped_;
-            dropped_name = std::move(events_.front().name);
-            events_.pop_front();
+        dropped_before = dropped_;
+        for (Event& event : events) {
+            if (events_.size() >= capacity_) {
+                ++dropped_;
+                dropped_name = std::move(events_.front().name);
+                events_.pop_front();
+            }
+            events_.push_back(std::move(event));
         }
-        events_.push_back(std::move(event));
+        dropped_now = dropped_;
     }
-    ready_.notify_one();
+    ready_.notify_all();
     // Every drop is counted; the log says so at the first and then at each power of two, so a
     // flood cannot flood the log too.
-    if (dropped != 0 && (dropped & (dropped - 1)) == 0)
-        logger_->warn("{} is full ({} events): dropped the oldest ({}); {} dropped so far", name_,
-            capacity_, dropped_name, dropped);
+    for (std::uint64_t power = 1; power != 0 && power <= dropped_now; power <<= 1)
+        if (power > dropped_before) {
+            logger_->warn("{} is full ({} events): dropped the oldest ({}); {} dropped so far",
+                name_, capacity_, dropped_name, dropped_now);
+            break;
+        }
 }
 
 void detail::EventQueueState::close(std::exception_ptr cause)

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include <qmp/event.hpp>
 #include <qmp/event_queue.hpp>
@@ -30,6 +31,8 @@ public:
     EventQueueState(std::size_t capacity, std::shared_ptr<spdlog::logger> logger, const char* name);
 
     void push(Event event);
+    /// push() for each of \p events, under one lock and with one wake-up.
+    void push_all(std::vector<Event>&& events);
 
     /// Ends the stream: once empty, waiters get \p cause (a DisconnectedError).
     void close(std::exception_ptr cause);

@@ -54,21 +54,47 @@ bool EventRouter::accepts(const Filter& filter, const Event& event) const
     return false;
 }
 
-void EventRouter::deliver(Event&& event)
+void EventRouter::deliver(std::vector<Event>& events)
 {
     const auto entries = snapshot();
-    // Each taker but the last gets a copy; the last gets the event itself.
-    std::shared_ptr<EventQueueState> previous;
+    // Which queue takes which event, each filter run once; then each queue gets its events in
+    // one push, copies except for the last queue that takes an event, which gets the event.
+    std::vector<std::shared_ptr<EventQueueState>> queues;
+    std::vector<std::vector<char>> takes;
     for (const Entry& entry : *entries) {
         auto queue = entry.queue.lock();
-        if (!queue || !accepts(entry.filter, event))
+        if (!queue)
             continue;
-        if (previous)
-            previous->push(event);
-        previous = std::move(queue);
+        std::vector<char> taken(events.size());
+        bool any = false;
+        for (std::size_t i = 0; i < events.size(); ++i)
+            any |= (taken[i] = accepts(entry.filter, events[i])) != 0;
+        if (!any)
+            continue;
+        queues.push_back(std::move(queue));
+        takes.push_back(std::move(taken));
     }
-    if (previous)
-        previous->push(std::move(event));
+    if (queues.size() == 1 && std::all_of(takes[0].begin(), takes[0].end(), [](char t) {
+            return t != 0;
+        })) { // the usual case: events() alone, or one listener, takes them all
+        queues[0]->push_all(std::move(events));
+        events.clear();
+        return;
+    }
+    std::vector<std::size_t> last_taker(events.size(), queues.size());
+    for (std::size_t q = 0; q < queues.size(); ++q)
+        for (std::size_t i = 0; i < events.size(); ++i)
+            if (takes[q][i])
+                last_taker[i] = q;
+    for (std::size_t q = 0; q < queues.size(); ++q) {
+        std::vector<Event> batch;
+        batch.reserve(static_cast<std::size_t>(std::count(takes[q].begin(), takes[q].end(), 1)));
+        for (std::size_t i = 0; i < events.size(); ++i)
+            if (takes[q][i])
+                batch.push_back(last_taker[i] == q ? std::move(events[i]) : events[i]);
+        queues[q]->push_all(std::move(batch));
+    }
+    events.clear();
 }
 
 void EventRouter::close_all(const std::exception_ptr& cause)

@@ -37,8 +37,9 @@ public:
     /// session is open, closed otherwise.
     std::shared_ptr<EventQueueState> add(Filter filter, std::size_t capacity, const char* name);
 
-    /// Gives \p event to every queue that takes it (the reader thread).
-    void deliver(Event&& event);
+    /// Gives each of \p events, in order, to every queue that takes it (the reader thread);
+    /// empties \p events.
+    void deliver(std::vector<Event>& events);
 
     /// The session ended: every queue ends with \p cause once drained.
     void close_all(const std::exception_ptr& cause);

@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "framer.hpp"
 
+#include <cstdint>
 #include <cstdio>
+
+#if defined(__SSE2__) && !defined(QMP_FRAMER_NO_SIMD)
+#include <emmintrin.h>
+#define QMP_FRAMER_SSE2 1
+#endif
 
 namespace qmp::detail {
 
@@ -121,8 +127,116 @@ const char* Framer::scan(const char* p, const char* const end)
     bool escaped = escaped_; // in a string, the byte at p is escaped
     const std::size_t max_depth = max_depth_;
 
+#ifdef QMP_FRAMER_SSE2
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i open = _mm_set1_epi8('{');
+    const __m128i close = _mm_set1_epi8('}');
+    const __m128i case_bit = _mm_set1_epi8(0x20); // '[' | 0x20 == '{', ']' | 0x20 == '}'
 
-    // A byte at a time, skipping runs of bytes that cannot change the state.
+    // 16 bytes at p: a bit mask of the bytes that can change the state (quotes and backslashes
+    // in a string; quotes and brackets outside), then one step per such byte. Returns the end of
+    // the message, or nullptr if it does not end in these bytes.
+    const auto step16 = [&](const char* block) -> const char* {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
+        const __m128i folded = _mm_or_si128(bytes, case_bit);
+        const __m128i quotes = _mm_cmpeq_epi8(bytes, quote);
+        const auto string_events = static_cast<unsigned>(
+            _mm_movemask_epi8(_mm_or_si128(quotes, _mm_cmpeq_epi8(bytes, backslash))));
+        const auto structure_events = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(
+            quotes, _mm_or_si128(_mm_cmpeq_epi8(folded, open), _mm_cmpeq_epi8(folded, close)))));
+        unsigned todo = escaped ? ~1u : ~0u; // the bytes not yet examined
+        escaped = false;
+        for (;;) {
+            const unsigned events = (in_string ? string_events : structure_events) & todo;
+            if (events == 0)
+                return nullptr;
+            const auto i = static_cast<unsigned>(__builtin_ctz(events));
+            const char c = block[i];
+            todo = ~1u << i;
+            if (in_string) {
+                if (c == '"') {
+                    in_string = false;
+                } else { // a backslash: skip the next byte, which may be in the next block
+                    todo <<= 1;
+                    escaped = i == 15;
+                }
+            } else if (c == '"') {
+                in_string = true;
+            } else if ((c | 0x20) == '{') {
+                if (++depth > max_depth) {
+                    depth_ = depth;
+                    too_deep(max_depth);
+                }
+            } else if (--depth == 0) {
+                return block + i + 1;
+            }
+        }
+    };
+
+    // 64 bytes at a time. Without backslashes, the quotes alone tell which bytes are in strings
+    // (a prefix XOR of their mask), and only the brackets outside strings need a step each.
+    while (end - p >= 64) {
+        std::uint64_t quotes = 0, backslashes = 0, brackets = 0;
+        for (int k = 0; k < 4; ++k) {
+            const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+            const __m128i folded = _mm_or_si128(bytes, case_bit);
+            const auto shift = 16 * k;
+            quotes |= std::uint64_t(unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, quote))))
+                << shift;
+            backslashes |=
+                std::uint64_t(unsigned(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, backslash))))
+                << shift;
+            brackets |= std::uint64_t(unsigned(_mm_movemask_epi8(_mm_or_si128(
+                            _mm_cmpeq_epi8(folded, open), _mm_cmpeq_epi8(folded, close)))))
+                << shift;
+        }
+        if (backslashes != 0) {
+            for (int k = 0; k < 4; ++k, p += 16)
+                if (const char* message_end = step16(p)) {
+                    depth_ = 0;
+                    in_string_ = escaped_ = false;
+                    return message_end;
+                }
+            continue;
+        }
+        if (escaped) { // the first byte, escaped, is neither a quote nor a bracket
+            quotes &= ~std::uint64_t(1);
+            brackets &= ~std::uint64_t(1);
+            escaped = false;
+        }
+        // Bit i of in_strings: byte i is in a string (an opening quote counts as in it, a
+        // closing quote as out of it; neither is a bracket, so that does not matter).
+        std::uint64_t in_strings = quotes;
+        for (int shift = 1; shift < 64; shift *= 2)
+            in_strings ^= in_strings << shift;
+        if (in_string)
+            in_strings = ~in_strings;
+        for (std::uint64_t steps = brackets & ~in_strings; steps != 0; steps &= steps - 1) {
+            const auto i = static_cast<unsigned>(__builtin_ctzll(steps));
+            if ((p[i] | 0x20) == '{') {
+                if (++depth > max_depth) {
+                    depth_ = depth;
+                    too_deep(max_depth);
+                }
+            } else if (--depth == 0) {
+                depth_ = 0;
+                in_string_ = escaped_ = false;
+                return p + i + 1;
+            }
+        }
+        in_string = (in_strings >> 63) != 0;
+        p += 64;
+    }
+    for (; end - p >= 16; p += 16)
+        if (const char* message_end = step16(p)) {
+            depth_ = 0;
+            in_string_ = escaped_ = false;
+            return message_end;
+        }
+#endif
+
+    // The rest (or all of it without SSE2), a byte at a time.
     if (escaped && p != end) {
         ++p;
         escaped = false;

@@ -42,7 +42,7 @@ bool someone_listens(const std::string& path)
 
 Listening listen_unix(const std::string& path)
 {
-    struct stat existing {};
+    struct stat existing { };
     if (::lstat(path.c_str(), &existing) == 0) {
         if (!S_ISSOCK(existing.st_mode))
             throw TransportError(EEXIST, path + " exists and is not a socket");
@@ -85,7 +85,8 @@ Listening listen_tcp(const Address& address)
             EHOSTUNREACH, "cannot resolve " + address.to_string() + ": " + ::gai_strerror(rc));
     std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, &::freeaddrinfo);
     Listening listening;
-    listening.socket = Fd(::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    listening.socket =
+        Fd(::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!listening.socket)
         throw TransportError(errno, "cannot create a socket: " + error_text(errno));
     const int one = 1;

@@ -29,7 +29,8 @@ PendingReply::~PendingReply()
 json PendingReply::get()
 {
     if (!state_ || state_->finished)
-        throw UsageError("qmp: the reply of '" + command() + "' was already collected or cancelled");
+        throw UsageError(
+            "qmp: the reply of '" + command() + "' was already collected or cancelled");
     state_->finished = true;
     detail::Call& call = *state_->call;
     return detail::qmp_result(call.command, detail::qmp_wait(*state_->session, call));

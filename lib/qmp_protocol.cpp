@@ -108,7 +108,8 @@ std::optional<json> QmpRules::wait_greeting(
         text = greeting_text_;
         return std::move(*greeting_);
     }
-    throw ConnectError("qmp: " + peer + ": the connection ended before the greeting: " + end_->reason);
+    throw ConnectError(
+        "qmp: " + peer + ": the connection ended before the greeting: " + end_->reason);
 }
 
 Greeting qmp_handshake(Session& session, QmpRules& rules, const ClientOptions& options,
@@ -123,8 +124,8 @@ Greeting qmp_handshake(Session& session, QmpRules& rules, const ClientOptions& o
             "or is it not a QMP server?");
     Greeting greeting = parse_greeting(*message, text, peer);
 
-    const bool offered_oob = std::find(greeting.capabilities.begin(),
-                                 greeting.capabilities.end(), "oob") != greeting.capabilities.end();
+    const bool offered_oob = std::find(greeting.capabilities.begin(), greeting.capabilities.end(),
+                                 "oob") != greeting.capabilities.end();
     greeting.oob_enabled = offered_oob && options.enable_oob;
     const json arguments =
         greeting.oob_enabled ? json{{"enable", json::array({"oob"})}} : json::object();
@@ -157,7 +158,6 @@ Greeting qmp_handshake(Session& session, QmpRules& rules, const ClientOptions& o
     return greeting;
 }
 
-
 json qmp_wait(Session& session, Call& call)
 {
     try {
@@ -174,15 +174,18 @@ json qmp_wait(Session& session, Call& call)
 
 json qmp_result(const std::string& command, json&& reply)
 {
-    const auto error = reply.find("error");
-    if (error != reply.end()) {
-        if (!error->is_object())
-            throw ExecuteError(command, "GenericError", excerpt(*error));
-        throw ExecuteError(command, text_member(*error, "class", "GenericError"),
-            text_member(*error, "desc", ""));
+    // One pass: a reply has two or three members.
+    for (auto& [key, value] : reply.get_ref<json::object_t&>()) {
+        if (key == "return")
+            return std::move(value);
+        if (key == "error") {
+            if (!value.is_object())
+                throw ExecuteError(command, "GenericError", excerpt(value));
+            throw ExecuteError(command, text_member(value, "class", "GenericError"),
+                text_member(value, "desc", ""));
+        }
     }
-    const auto value = reply.find("return");
-    return value != reply.end() ? std::move(*value) : json();
+    return json();
 }
 
 } // namespace qmp::detail

@@ -48,7 +48,6 @@ private:
 Greeting qmp_handshake(Session& session, QmpRules& rules, const ClientOptions& options,
     Clock::time_point deadline, std::chrono::milliseconds timeout);
 
-
 /// Waits for \p call's reply message. 'quit' succeeds when the peer ends the session instead of
 /// replying (QEMU may close first), but not when the client or a protocol error ended it.
 /// \throws as Session::wait().

@@ -2,7 +2,6 @@
 #include "request.hpp"
 
 #include <algorithm>
-#include <cctype>
 
 #include <qmp/error.hpp>
 
@@ -13,24 +12,54 @@ namespace qmp::detail {
 
 namespace {
 
-std::string command_message(
-    const std::string& command, const json& arguments, const std::string& id, bool oob)
+// QAPI names and the ids the client makes need no escaping: only unusual text goes through the
+// serializer (whose set-up alone costs more than writing a plain name).
+struct PlainBytes {
+    bool plain[256] = {};
+    constexpr PlainBytes()
+    {
+        for (int c = 'a'; c <= 'z'; ++c)
+            plain[c] = plain[c - 'a' + 'A'] = true;
+        for (int c = '0'; c <= '9'; ++c)
+            plain[c] = true;
+        plain[int('-')] = plain[int('_')] = plain[int('.')] = true;
+    }
+};
+constexpr PlainBytes plain_bytes;
+
+bool is_plain(const std::string& text)
+{
+    for (const char c : text)
+        if (!plain_bytes.plain[static_cast<unsigned char>(c)])
+            return false;
+    return !text.empty();
+}
+
+void append_string(std::string& out, const std::string& text, bool known_plain = false)
+{
+    if (known_plain || is_plain(text)) {
+        out += '"';
+        out += text;
+        out += '"';
+    } else {
+        out += json(text).dump(-1, ' ', false, json::error_handler_t::strict);
+    }
+}
+
+std::string command_message(const std::string& command, const json& arguments,
+    const std::string& id, bool oob, bool plain_id = false)
 {
     // Written by hand rather than built as a json object: a request is mostly fixed text.
     std::string text;
     text.reserve(32 + command.size() + id.size());
     text += oob ? "{\"exec-oob\":" : "{\"execute\":";
-    // QAPI names need no escaping; only an unusual name goes through the serializer.
-    const bool plain = !command.empty() && std::all_of(command.begin(), command.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-    });
-    text += plain ? '"' + command + '"' : json(command).dump();
+    append_string(text, command);
     if (arguments.is_object() && !arguments.empty()) {
         text += ",\"arguments\":";
         text += arguments.dump(-1, ' ', false, json::error_handler_t::strict);
     }
     text += ",\"id\":";
-    text += json(id).dump();
+    append_string(text, id, plain_id);
     text += '}';
     return text;
 }
@@ -64,11 +93,12 @@ void check_request(const Request& request)
         return;
     }
     if (request.arguments && !request.arguments->is_null() && !request.arguments->is_object())
-        throw UsageError("qmp: arguments of '" + request.command +
-            "' must be a JSON object, not " + request.arguments->type_name());
+        throw UsageError("qmp: arguments of '" + request.command + "' must be a JSON object, not " +
+            request.arguments->type_name());
 }
 
-std::string serialize_request(const Request& request, const std::string& id)
+std::string serialize_request(
+    const Request& request, const std::string& command, const std::string& id)
 {
     try {
         if (request.message) {
@@ -76,15 +106,17 @@ std::string serialize_request(const Request& request, const std::string& id)
             message["id"] = id;
             return message.dump(-1, ' ', false, json::error_handler_t::strict);
         }
+        // Without a caller's message the id is one of ours: digits.
+        static const json none;
         return command_message(
-            request.command, request.arguments ? *request.arguments : json(), id, request.oob);
+            command, request.arguments ? *request.arguments : none, id, request.oob, true);
     } catch (const json::exception& e) {
-        throw UsageError(
-            "qmp: arguments of '" + request.command + "' cannot be serialized: " + e.what());
+        throw UsageError("qmp: arguments of '" + command + "' cannot be serialized: " + e.what());
     }
 }
 
-std::string request_for_log(const Request& request, const std::string& id)
+std::string request_for_log(
+    const Request& request, const std::string& command, const std::string& id)
 {
     try {
         json arguments;
@@ -98,11 +130,11 @@ std::string request_for_log(const Request& request, const std::string& id)
         }
         if (request.arguments && request.arguments->is_object()) {
             arguments = *request.arguments;
-            redact_secrets(request.command, arguments);
+            redact_secrets(command, arguments);
         }
-        return command_message(request.command, arguments, id, request.oob);
+        return command_message(command, arguments, id, request.oob);
     } catch (const std::exception&) {
-        return "{\"execute\":" + json(request.command).dump() + ",...}"; // never the secret
+        return "{\"execute\":" + json(command).dump() + ",...}"; // never the secret
     }
 }
 

@@ -29,7 +29,8 @@ Server::Impl::~Impl()
 detail::Fd Server::Impl::accept(detail::Clock::time_point deadline, detail::Canceller& cancel)
 {
     for (;;) {
-        detail::Fd connection = detail::accept_connection(listening_.socket.get(), deadline, cancel);
+        detail::Fd connection =
+            detail::accept_connection(listening_.socket.get(), deadline, cancel);
         if (!options_.peer_uid && !options_.peer_pid)
             return connection;
         const auto peer = detail::peer_credentials(connection.get());

@@ -20,18 +20,17 @@ namespace {
 // an idle connection.
 constexpr std::size_t read_chunk = 16 * 1024;
 
-std::chrono::system_clock::time_point event_time(const json& message)
+std::chrono::system_clock::time_point event_time(const json& stamp_member)
 {
-    const auto stamp = message.find("timestamp");
-    if (stamp == message.end() || !stamp->is_object())
+    const json* stamp = &stamp_member;
+    if (!stamp->is_object())
         return {};
     const auto seconds = stamp->find("seconds");
     const auto micros = stamp->find("microseconds");
     // -1/-1: QEMU could not read its clock. Beyond what a time_point holds (the year 2262 with
     // libstdc++'s nanoseconds) or with microseconds out of range the peer lies: unknown too.
     constexpr std::int64_t last_second =
-        std::chrono::duration_cast<std::chrono::seconds>(
-            std::chrono::system_clock::duration::max())
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max())
             .count() -
         1;
     if (seconds == stamp->end() || micros == stamp->end() || !seconds->is_number_integer() ||
@@ -192,8 +191,10 @@ void Session::read_loop() noexcept
                 read_available(framer);
         }
     } catch (const FramingError& e) {
+        flush_events();
         close(SessionEnd::Kind::protocol_error, e.what());
     } catch (const PeerError& e) {
+        flush_events();
         close(SessionEnd::Kind::protocol_error, e.what());
     } catch (const std::exception& e) {
         close(SessionEnd::Kind::protocol_error, std::string("reader failed: ") + e.what());
@@ -208,6 +209,7 @@ void Session::read_available(Framer& framer)
         if (n > 0) {
             framer.feed(buffer, static_cast<std::size_t>(n),
                 [this](std::string_view message) { handle_message(message); });
+            flush_events();
             if (static_cast<std::size_t>(n) < sizeof buffer)
                 return; // most likely all there was: wait again rather than read EAGAIN
             continue;
@@ -215,19 +217,71 @@ void Session::read_available(Framer& framer)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
         const int error = n == 0 ? 0 : errno;
+        flush_events(); // what came before the end is delivered before the queues close
         std::string reason = error == 0 ? "connection closed by the peer (EOF)"
             : error == ECONNRESET       ? "connection reset by the peer"
                                         : "cannot read from the socket: " + error_text(error);
         if (framer.buffered() > 0)
             reason += " in the middle of a message (" + std::to_string(framer.buffered()) +
                 " bytes unread)";
-        close(error == 0        ? SessionEnd::Kind::peer_closed
+        close(error == 0              ? SessionEnd::Kind::peer_closed
                 : error == ECONNRESET ? SessionEnd::Kind::peer_reset
                                       : SessionEnd::Kind::io_error,
             reason);
         return;
     }
 }
+
+// The members the session looks at, found in one pass over a message's few members instead of
+// one string-compared map lookup each. Pointers into the message.
+struct Session::Members {
+    const json* event = nullptr;
+    const json* id = nullptr;
+    const json* data = nullptr;
+    const json* timestamp = nullptr;
+    bool is_reply = false; // has "return" or "error"
+};
+
+namespace {
+
+Session::Members members_of(const json& message)
+{
+    Session::Members found;
+    for (const auto& [key, value] : message.get_ref<const json::object_t&>()) {
+        // The switch matched the length: comparing the bytes is enough.
+        const auto is = [&key = key](const char* name) {
+            return std::char_traits<char>::compare(key.data(), name, key.size()) == 0;
+        };
+        switch (key.size()) {
+        case 2:
+            if (is("id"))
+                found.id = &value;
+            break;
+        case 4:
+            if (is("data"))
+                found.data = &value;
+            break;
+        case 5:
+            if (is("event"))
+                found.event = &value;
+            else if (is("error"))
+                found.is_reply = true;
+            break;
+        case 6:
+            found.is_reply = found.is_reply || is("return");
+            break;
+        case 9:
+            if (is("timestamp"))
+                found.timestamp = &value;
+            break;
+        default:
+            break;
+        }
+    }
+    return found;
+}
+
+} // namespace
 
 void Session::handle_message(std::string_view text)
 {
@@ -242,53 +296,65 @@ void Session::handle_message(std::string_view text)
     }
     if (!message.is_object())
         throw PeerError("message is not a JSON object: " + excerpt(text));
-    const auto event = message.find("event");
-    if (event != message.end() && event->is_string())
-        deliver_event(std::move(message));
+    const Members members = members_of(message);
+    if (members.event && members.event->is_string())
+        deliver_event(std::move(message), members);
     else
-        route(std::move(message), text);
+        route(std::move(message), members, text);
 }
 
-void Session::deliver_event(json&& message)
+void Session::deliver_event(json&& message, const Members& members)
 {
     Event event;
-    event.name = message["event"].get<std::string>();
-    const auto data = message.find("data");
-    if (data != message.end())
-        event.data = *data;
-    event.timestamp = event_time(message);
+    event.name = members.event->get_ref<const std::string&>();
+    if (members.data)
+        event.data = *members.data;
+    if (members.timestamp)
+        event.timestamp = event_time(*members.timestamp);
     event.raw = std::move(message);
-    shared_->router.deliver(std::move(event));
+    if (event_batch_.capacity() == 0)
+        event_batch_.reserve(256); // not grown from 1: a 16 KiB read brings ~200 QEMU events
+    event_batch_.push_back(std::move(event));
 }
 
-void Session::route(json&& message, std::string_view text)
+// The events of one read go to the queues together: one lock and one wake-up per queue for a
+// burst instead of one per event. Called before anything else leaves the reader (a reply,
+// the end), so that events keep their place before it.
+void Session::flush_events()
 {
-    const auto id = message.find("id");
-    const bool is_reply = message.contains("return") || message.contains("error");
-    if (id == message.end()) {
+    if (!event_batch_.empty())
+        shared_->router.deliver(event_batch_);
+}
+
+void Session::route(json&& message, const Members& members, std::string_view text)
+{
+    flush_events(); // a caller that sees the reply to 'stop' finds STOP queued
+    if (!members.id) {
         rules_->on_unrouted(std::move(message), text);
         return;
     }
     std::shared_ptr<Call> call;
-    bool write = false;
-    if (id->is_string()) {
+    bool write = false, abandoned = false, quiet = false;
+    if (members.id->is_string()) {
         std::lock_guard<std::mutex> lock(mutex_);
-        const auto found = pending_.find(id->get_ref<const std::string&>());
+        const auto found = pending_.find(members.id->get_ref<const std::string&>());
         if (found != pending_.end()) {
             call = found->second;
-            if (is_reply) {
+            if (members.is_reply) {
                 pending_.erase(found);
                 write = release_locked(*call);
+                abandoned = call->abandoned;
+                quiet = call->quiet;
             }
         }
     }
-    if (call && !is_reply)
+    if (call && !members.is_reply)
         throw PeerError("a message with the id of '" + call->command +
             "' is neither a reply nor an event: " + excerpt(text));
     if (write)
         write_queued(true);
     if (!call) {
-        if (!is_reply) {
+        if (!members.is_reply) {
             rules_->on_unrouted(std::move(message), text);
             return;
         }
@@ -297,12 +363,6 @@ void Session::route(json&& message, std::string_view text)
                   "client of the monitor?): {}",
             peer(), excerpt(text));
         return;
-    }
-    bool abandoned, quiet;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        abandoned = call->abandoned;
-        quiet = call->quiet;
     }
     if (!abandoned && call->complete(std::move(message)))
         return;
@@ -366,13 +426,14 @@ bool Session::take_writer_locked()
     return true;
 }
 
-std::shared_ptr<Call> Session::submit(const Request& request)
+std::shared_ptr<Call> Session::submit(Request request)
 {
     check_request(request);
     auto call = std::make_shared<Call>();
-    call->command = request.message ? raw_command_name(*request.message) : request.command;
+    call->command =
+        request.message ? raw_command_name(*request.message) : std::move(request.command);
     call->timeout = request.timeout;
-    call->deadline = deadline_after(request.timeout);
+    call->deadline = request.deadline ? *request.deadline : deadline_after(request.timeout);
     const bool oob = request.message ? request.message->contains("exec-oob") : request.oob;
     call->in_band = !oob;
     call->carries_fd = request.fd >= 0;
@@ -387,7 +448,7 @@ std::shared_ptr<Call> Session::submit(const Request& request)
 
     Outgoing out;
     out.call = call;
-    out.bytes = serialize_request(request, call->id);
+    out.bytes = serialize_request(request, call->command, call->id);
     if (call->carries_fd) {
         out.fd = Fd(::fcntl(request.fd, F_DUPFD_CLOEXEC, 0));
         if (!out.fd)
@@ -395,7 +456,8 @@ std::shared_ptr<Call> Session::submit(const Request& request)
                 call->command + "': " + error_text(errno));
     }
     if (log_.should_log(spdlog::level::trace))
-        log_.trace("--> {}", limits_.redact_secrets ? request_for_log(request, call->id) : out.bytes);
+        log_.trace("--> {}",
+            limits_.redact_secrets ? request_for_log(request, call->command, call->id) : out.bytes);
 
     bool write;
     {
@@ -409,7 +471,7 @@ std::shared_ptr<Call> Session::submit(const Request& request)
         while (!given_id && pending_.count(call->id) != 0) {
             // A raw message in flight took this id itself: take the next one (rare).
             call->id = std::to_string(++shared_->next_id);
-            out.bytes = serialize_request(request, call->id);
+            out.bytes = serialize_request(request, call->command, call->id);
         }
         if (!pending_.emplace(call->id, call).second)
             throw UsageError("qmp: id \"" + call->id + "\" of '" + call->command +
@@ -430,57 +492,49 @@ std::shared_ptr<Call> Session::submit(const Request& request)
 // writer's role (take_writer_locked()); it is given back here.
 void Session::write_queued(bool on_reader)
 {
+    std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-        Outgoing* out;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            while (!outbox_.empty() && outbox_.front().sent == 0 &&
-                outbox_.front().call->abandoned) { // never sent: never will be
-                Call& dropped = *outbox_.front().call;
-                pending_.erase(dropped.id);
-                outbox_.pop_front();
-                release_locked(dropped); // may admit more; this thread keeps writing them
-            }
-            if (outbox_.empty() || end_) {
-                writer_busy_ = false;
-                return;
-            }
-            out = &outbox_.front(); // only the writer pops, so this stays valid
-            out->call->stage = Call::Stage::sending;
+        while (!outbox_.empty() && outbox_.front().sent == 0 && outbox_.front().call->abandoned) {
+            // Never sent, and now never will be.
+            Call& dropped = *outbox_.front().call;
+            pending_.erase(dropped.id);
+            outbox_.pop_front();
+            release_locked(dropped); // may admit more; this thread keeps writing them
         }
-        const ssize_t n = transport_.send_some(out->bytes.data() + out->sent,
-            out->bytes.size() - out->sent, out->sent == 0 ? out->fd.get() : -1);
+        if (outbox_.empty() || end_) {
+            writer_busy_ = false;
+            return;
+        }
+        // Written under the lock: the send never waits (it takes what fits at once), and one
+        // lock per request costs less than letting go and taking it again.
+        Outgoing& out = outbox_.front();
+        out.call->stage = Call::Stage::sending;
+        const ssize_t n = transport_.send_some(out.bytes.data() + out.sent,
+            out.bytes.size() - out.sent, out.sent == 0 ? out.fd.get() : -1);
         const int error = errno;
         if (n > 0) {
-            std::lock_guard<std::mutex> lock(mutex_);
-            out->sent += static_cast<std::size_t>(n);
-            out->fd.reset(); // went with the first byte
-            if (out->sent == out->bytes.size()) {
-                out->call->stage = Call::Stage::sent;
+            out.sent += static_cast<std::size_t>(n);
+            out.fd.reset(); // went with the first byte
+            if (out.sent == out.bytes.size()) {
+                out.call->stage = Call::Stage::sent;
                 outbox_.pop_front();
             }
             continue;
         }
+        writer_busy_ = false;
         if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK)) {
-            {
-                std::lock_guard<std::mutex> lock(mutex_);
-                if (out->sent == 0)
-                    out->call->stage = Call::Stage::queued;
-                writer_busy_ = false;
-                write_blocked_ = true;
-            }
+            if (out.sent == 0)
+                out.call->stage = Call::Stage::queued;
+            write_blocked_ = true;
+            lock.unlock();
             if (!on_reader)
                 wake(wake_); // the reader takes over when the socket drains
             return;
         }
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            writer_busy_ = false;
-        }
-        close(error == EPIPE || error == ECONNRESET ? SessionEnd::Kind::peer_reset
-                                                    : SessionEnd::Kind::io_error,
-            error == EPIPE || error == ECONNRESET ? "connection closed by the peer"
-                                                  : "cannot write: " + error_text(error));
+        lock.unlock();
+        const bool reset = error == EPIPE || error == ECONNRESET;
+        close(reset ? SessionEnd::Kind::peer_reset : SessionEnd::Kind::io_error,
+            reset ? "connection closed by the peer" : "cannot write: " + error_text(error));
         return;
     }
 }
@@ -517,50 +571,52 @@ void Session::expire_blocked_write()
 
 json Session::wait(Call& call)
 {
-    if (!call.wait_until(call.deadline)) {
-        std::string why, partial;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (!call.done()) {
-                call.abandoned = true;
-                switch (call.stage) {
-                case Call::Stage::waiting:
-                    call.quiet = true;
-                    why = call.carries_fd && fd_in_flight_
-                        ? "could not send within " + ms_text(call.timeout) +
-                            ": an earlier fd-carrying command is still unanswered"
-                        : "could not send within " + ms_text(call.timeout) + ": " +
-                            std::to_string(in_band_in_flight_) +
-                            " in-band commands are still in flight";
+    json reply;
+    if (call.wait_and_take(call.deadline, reply))
+        return reply;
+    // Timed out: why, as far as this call got.
+    std::string why, partial;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!call.done()) {
+            call.abandoned = true;
+            switch (call.stage) {
+            case Call::Stage::waiting:
+                call.quiet = true;
+                why = call.carries_fd && fd_in_flight_
+                    ? "could not send within " + ms_text(call.timeout) +
+                        ": an earlier fd-carrying command is still unanswered"
+                    : "could not send within " + ms_text(call.timeout) + ": " +
+                        std::to_string(in_band_in_flight_) +
+                        " in-band commands are still in flight";
+                break;
+            case Call::Stage::queued:
+                call.quiet = true;
+                why = "could not send within " + ms_text(call.timeout) +
+                    ": the peer is not reading its socket";
+                break;
+            case Call::Stage::sending:
+                if (write_blocked_ && !outbox_.empty() && outbox_.front().call.get() == &call &&
+                    outbox_.front().sent > 0) {
+                    // Half a request is on the wire: nothing sent after it could be
+                    // understood, so the session cannot go on.
+                    partial = "sending '" + call.command + "' timed out after " +
+                        std::to_string(outbox_.front().sent) + " of " +
+                        std::to_string(outbox_.front().bytes.size()) +
+                        " bytes; the stream cannot be resumed";
                     break;
-                case Call::Stage::queued:
-                    call.quiet = true;
-                    why = "could not send within " + ms_text(call.timeout) +
-                        ": the peer is not reading its socket";
-                    break;
-                case Call::Stage::sending:
-                    if (write_blocked_ && !outbox_.empty() && outbox_.front().call.get() == &call &&
-                        outbox_.front().sent > 0) {
-                        // Half a request is on the wire: nothing sent after it could be
-                        // understood, so the session cannot go on.
-                        partial = "sending '" + call.command + "' timed out after " +
-                            std::to_string(outbox_.front().sent) + " of " +
-                            std::to_string(outbox_.front().bytes.size()) +
-                            " bytes; the stream cannot be resumed";
-                        break;
-                    }
-                    [[fallthrough]];
-                case Call::Stage::sent:
-                    why = "no reply within " + ms_text(call.timeout) +
-                        " (it may still complete; its late reply will be dropped)";
                 }
+                [[fallthrough]];
+            case Call::Stage::sent:
+                why = "no reply within " + ms_text(call.timeout) +
+                    " (it may still complete; its late reply will be dropped)";
             }
         }
-        if (!partial.empty())
-            close(SessionEnd::Kind::io_error, partial); // fails the call too
-        else if (!why.empty())
-            throw TimeoutError("qmp: '" + call.command + "' on " + peer() + ": " + why);
     }
+    if (!partial.empty())
+        close(SessionEnd::Kind::io_error, partial); // fails the call too
+    else if (!why.empty())
+        throw TimeoutError("qmp: '" + call.command + "' on " + peer() + ": " + why);
     return call.take();
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <qmp/json.hpp>
 #include <spdlog/logger.h>
@@ -91,7 +92,7 @@ public:
 
     /// Registers and sends (or queues) a request. Never waits for the peer.
     /// \throws UsageError for a bad request; DisconnectedError/ProtocolError when closed.
-    std::shared_ptr<Call> submit(const Request& request);
+    std::shared_ptr<Call> submit(Request request);
 
     /// Waits for \p call's reply message until its deadline. On timeout the call is abandoned
     /// (removed unsent if it was never written) and TimeoutError thrown.
@@ -117,6 +118,9 @@ public:
     const std::string& peer() const { return transport_.peer(); }
     bool can_pass_fds() const { return transport_.can_pass_fds(); }
 
+    /// The members of a message the session routes by (session.cpp).
+    struct Members;
+
 private:
     struct Outgoing {
         std::shared_ptr<Call> call;
@@ -128,8 +132,9 @@ private:
     void read_loop() noexcept;
     void read_available(class Framer& framer);
     void handle_message(std::string_view text);
-    void route(json&& message, std::string_view text);
-    void deliver_event(json&& message);
+    void route(json&& message, const Members& members, std::string_view text);
+    void deliver_event(json&& message, const Members& members);
+    void flush_events();
     bool has_room_locked(const Call& call) const;
     void admit_locked(Outgoing&& out);
     bool release_locked(Call& call);
@@ -156,6 +161,8 @@ private:
     bool fd_in_flight_ = false; // QEMU keeps only the latest passed fd: one at a time
     bool oob_ = false;
     std::optional<SessionEnd> end_;
+
+    std::vector<Event> event_batch_; // the reader's, until flush_events()
 
     std::mutex join_mutex_;
     std::thread reader_;

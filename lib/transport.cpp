@@ -91,8 +91,8 @@ struct Lookup {
     }
 };
 
-AddressList resolve(const Address& address, Clock::time_point deadline, Canceller& cancel,
-    const std::string& what)
+AddressList resolve(
+    const Address& address, Clock::time_point deadline, Canceller& cancel, const std::string& what)
 {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -112,8 +112,8 @@ AddressList resolve(const Address& address, Clock::time_point deadline, Cancelle
         addrinfo hints{};
         hints.ai_family = AF_UNSPEC;
         hints.ai_socktype = SOCK_STREAM;
-        lookup->rc = ::getaddrinfo(lookup->host.c_str(), lookup->port.c_str(), &hints,
-            &lookup->found);
+        lookup->rc =
+            ::getaddrinfo(lookup->host.c_str(), lookup->port.c_str(), &hints, &lookup->found);
         const std::uint64_t one = 1;
         [[maybe_unused]] const auto n = ::write(lookup->done.get(), &one, sizeof one);
     }).detach();
@@ -184,8 +184,8 @@ bool is_not_ready_error(int error)
     return error == ENOENT || error == ECONNREFUSED || error == EAGAIN;
 }
 
-Fd connect_socket(const Address& address, const TcpSettings& tcp, Clock::time_point deadline,
-    Canceller& cancel)
+Fd connect_socket(
+    const Address& address, const TcpSettings& tcp, Clock::time_point deadline, Canceller& cancel)
 {
     const std::string what = address.to_string();
     if (address.kind == Address::Kind::unix_socket) {
@@ -196,8 +196,8 @@ Fd connect_socket(const Address& address, const TcpSettings& tcp, Clock::time_po
                 "socket path is longer than " + std::to_string(sizeof addr.sun_path - 1) +
                     " bytes: " + address.path);
         std::memcpy(addr.sun_path, address.path.c_str(), address.path.size() + 1);
-        return connect_one(reinterpret_cast<sockaddr*>(&addr), sizeof addr, AF_UNIX, tcp,
-            deadline, cancel, what);
+        return connect_one(
+            reinterpret_cast<sockaddr*>(&addr), sizeof addr, AF_UNIX, tcp, deadline, cancel, what);
     }
     const AddressList list = resolve(address, deadline, cancel, what);
     TransportError last(ECONNREFUSED, "cannot connect to " + what);
@@ -228,7 +228,8 @@ Transport::Transport(Fd socket, std::string peer)
 Transport::Ready Transport::wait(bool want_write, int wake_fd, Clock::time_point deadline) const
 {
     for (;;) {
-        pollfd fds[2] = {{socket_.get(), static_cast<short>(POLLIN | (want_write ? POLLOUT : 0)), 0},
+        pollfd fds[2] = {
+            {socket_.get(), static_cast<short>(POLLIN | (want_write ? POLLOUT : 0)), 0},
             {wake_fd, POLLIN, 0}};
         const int n = ::poll(fds, wake_fd >= 0 ? 2 : 1, poll_timeout(deadline));
         if (n < 0 && errno == EINTR)

@@ -66,8 +66,8 @@ struct TcpSettings {
 /// Connects a stream socket to \p address before \p deadline, host name resolution included.
 /// \throws TransportError (ETIMEDOUT when the deadline passed, ECANCELED when cancelled,
 /// EAGAIN when a unix listener's backlog is full).
-Fd connect_socket(const Address& address, const TcpSettings& tcp, Clock::time_point deadline,
-    Canceller& cancel);
+Fd connect_socket(
+    const Address& address, const TcpSettings& tcp, Clock::time_point deadline, Canceller& cancel);
 
 /// Waits until \p fd has \p events, \p cancel is cancelled, or \p deadline passes.
 /// \throws TransportError (ETIMEDOUT, ECANCELED) naming \p what ("connecting to X").

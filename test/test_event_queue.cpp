@@ -20,7 +20,8 @@ namespace {
 
 std::shared_ptr<spdlog::logger> null_logger()
 {
-    return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+    return std::make_shared<spdlog::logger>(
+        "test", std::make_shared<spdlog::sinks::null_sink_mt>());
 }
 
 std::shared_ptr<qmp::detail::EventQueueState> make_state(std::size_t capacity)
@@ -33,7 +34,9 @@ std::shared_ptr<qmp::detail::EventQueueState> make_state(std::size_t capacity)
 // What EventQueue's members do, on the state itself (an EventQueue is made by a Client only).
 class Queue {
 public:
-    explicit Queue(std::shared_ptr<qmp::detail::EventQueueState> state) : state_(std::move(state)) { }
+    explicit Queue(std::shared_ptr<qmp::detail::EventQueueState> state) : state_(std::move(state))
+    {
+    }
     qmp::Event pop() { return *state_->pop_until(std::chrono::steady_clock::time_point::max()); }
     std::optional<qmp::Event> pop(std::chrono::milliseconds timeout)
     {
@@ -152,18 +155,50 @@ TEST(EventQueue, ClearDoesNotCountAsDropped)
     EXPECT_EQ(queue.capacity(), 3u);
 }
 
+namespace {
+
+void deliver(qmp::detail::EventRouter& router, qmp::Event event)
+{
+    std::vector<qmp::Event> one;
+    one.push_back(std::move(event));
+    router.deliver(one);
+}
+
+} // namespace
+
+TEST(EventRouter, BatchGoesToEachListenerInOrder)
+{
+    qmp::detail::EventRouter router(null_logger());
+    Queue all(router.add({}, 10, "all"));
+    Queue stops(router.add({{"STOP"}, nullptr}, 2, "stops"));
+    router.reopen_all();
+    std::vector<qmp::Event> batch;
+    for (int n = 0; n < 6; ++n) {
+        batch.push_back(named(n % 2 == 0 ? "STOP" : "RESUME"));
+        batch.back().data = {{"n", n}};
+    }
+    router.deliver(batch);
+    EXPECT_TRUE(batch.empty());
+    ASSERT_EQ(all.size(), 6u);
+    for (int n = 0; n < 6; ++n)
+        EXPECT_EQ(all.pop().data["n"], n);
+    EXPECT_EQ(stops.dropped(), 1u); // three STOPs into a queue of two: the oldest went
+    EXPECT_EQ(stops.pop().data["n"], 2);
+    EXPECT_EQ(stops.pop().data["n"], 4);
+}
+
 TEST(EventRouter, EachListenerGetsItsOwnCopyOfWhatItSelects)
 {
     qmp::detail::EventRouter router(null_logger());
     Queue all(router.add({}, 10, "all"));
     Queue stops(router.add({{"STOP"}, nullptr}, 10, "stops"));
-    Queue odd(router.add({{}, [](const qmp::Event& e) { return e.data.value("n", 0) % 2 == 1; }},
-        10, "odd"));
+    Queue odd(router.add(
+        {{}, [](const qmp::Event& e) { return e.data.value("n", 0) % 2 == 1; }}, 10, "odd"));
     router.reopen_all();
     for (int n = 0; n < 4; ++n) {
         qmp::Event event = named(n == 2 ? "STOP" : "RESUME");
         event.data = {{"n", n}};
-        router.deliver(std::move(event));
+        deliver(router, std::move(event));
     }
     EXPECT_EQ(all.size(), 4u);
     ASSERT_EQ(stops.size(), 1u);
@@ -181,7 +216,7 @@ TEST(EventRouter, PredicateThatThrowsSkipsOnlyThatListener)
     Queue throwing(router.add(
         {{}, [](const qmp::Event&) -> bool { throw std::runtime_error("no"); }}, 10, "throws"));
     router.reopen_all();
-    router.deliver(named("STOP"));
+    deliver(router, named("STOP"));
     EXPECT_EQ(all.size(), 1u);
     EXPECT_EQ(throwing.size(), 0u);
 }
@@ -194,7 +229,7 @@ TEST(EventRouter, DroppedListenerIsNoLongerFed)
         auto state = router.add({}, 10, "gone");
         weak = state;
     }
-    router.deliver(named("STOP"));
+    deliver(router, named("STOP"));
     EXPECT_TRUE(weak.expired());
 }
 
@@ -204,7 +239,7 @@ TEST(EventRouter, CloseAllEndsEveryQueueAndReopenAllStartsThemAgain)
     Queue queue(router.add({}, 10, "q"));
     EXPECT_THROW(queue.pop(1s), qmp::DisconnectedError); // closed before the first session
     router.reopen_all();
-    router.deliver(named("A"));
+    deliver(router, named("A"));
     router.close_all(std::make_exception_ptr(qmp::DisconnectedError("gone")));
     EXPECT_EQ(queue.pop().name, "A"); // drained first
     EXPECT_THROW(queue.pop(), qmp::DisconnectedError);
