@@ -22,6 +22,7 @@ struct Request {
     const json* message = nullptr; ///< a whole message instead of command + arguments
     bool oob = false; ///< send as exec-oob
     int fd = -1; ///< pass a duplicate of this fd with SCM_RIGHTS
+    std::string prefix; ///< bytes sent just before the message (the guest agent's 0xFF)
     std::chrono::milliseconds timeout{0}; ///< the bound the caller asked for (for messages)
     /// When the bound ends; now + timeout when unset.
     std::optional<Clock::time_point> deadline;

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,7 +67,7 @@ Fd keep_clear_of_stdio(Fd fd)
 
 // What the child reports through the exec-status pipe when it could not exec.
 struct ChildFailure {
-    enum Step : int { redirect_streams, exec } step;
+    enum Step : int { redirect_streams, inherit_descriptors, exec } step;
     int error;
 };
 
@@ -77,6 +78,8 @@ struct ChildSetup {
     int stdin_fd;
     int output_fd;
     int report_fd;
+    const int* inherited;
+    std::size_t inherited_count;
     pid_t parent;
     bool kill_with_parent;
 };
@@ -106,12 +109,18 @@ void reset_signals() noexcept
 }
 
 // Descriptors the host program opened without O_CLOEXEC would otherwise live on in QEMU, and
-// keep, say, a peer's socket open long after the program closed it.
-void close_inherited_descriptors_on_exec() noexcept
+// keep, say, a peer's socket open long after the program closed it. Those the child is meant to
+// have (the monitor's socket) are then made inheritable again: the parent created them
+// close-on-exec, so that no other fork of the program gets a copy.
+bool close_inherited_descriptors_on_exec(const ChildSetup& setup) noexcept
 {
 #ifdef CLOSE_RANGE_CLOEXEC
     ::close_range(STDERR_FILENO + 1, ~0U, CLOSE_RANGE_CLOEXEC); // best effort (Linux >= 5.11)
 #endif
+    for (std::size_t i = 0; i < setup.inherited_count; ++i)
+        if (::fcntl(setup.inherited[i], F_SETFD, 0) != 0)
+            return false;
+    return true;
 }
 
 // Runs in the child between fork() and execve(): async-signal-safe calls only.
@@ -132,7 +141,8 @@ void close_inherited_descriptors_on_exec() noexcept
     if (::dup2(setup.stdin_fd, STDIN_FILENO) < 0 || ::dup2(setup.output_fd, STDOUT_FILENO) < 0 ||
         ::dup2(setup.output_fd, STDERR_FILENO) < 0)
         report_and_exit(setup.report_fd, ChildFailure::redirect_streams, errno);
-    close_inherited_descriptors_on_exec();
+    if (!close_inherited_descriptors_on_exec(setup))
+        report_and_exit(setup.report_fd, ChildFailure::inherit_descriptors, errno);
     ::execve(setup.argv[0], setup.argv, setup.envp);
     report_and_exit(setup.report_fd, ChildFailure::exec, errno);
 }
@@ -263,9 +273,25 @@ StandardStreams open_standard_streams(const std::string& log_path)
     return streams;
 }
 
-ChildProcess spawn(const std::vector<std::string>& command, const StandardStreams& streams,
-    bool kill_with_parent, milliseconds kill_wait, Clock::time_point deadline, std::string& failure)
+SocketPair make_socket_pair()
 {
+    int ends[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0)
+        throw system_failure("cannot create a socket pair", errno);
+    SocketPair pair{Fd(ends[0]), Fd(ends[1])};
+    pair.child = keep_clear_of_stdio(std::move(pair.child));
+    return pair;
+}
+
+ChildProcess spawn(const std::vector<std::string>& command, const StandardStreams& streams,
+    const std::vector<int>& inherited, bool kill_with_parent, milliseconds kill_wait,
+    Clock::time_point deadline, std::string& failure)
+{
+    for (const int fd : inherited)
+        if (fd <= STDERR_FILENO)
+            throw UsageError("qmp: spawn(): descriptor " + std::to_string(fd) +
+                " is a standard stream and cannot be inherited as it is");
+
     // Built before fork(): the child must not allocate.
     std::vector<char*> argv;
     for (const auto& arg : command)
@@ -281,7 +307,7 @@ ChildProcess spawn(const std::vector<std::string>& command, const StandardStream
     Fd report_writer = keep_clear_of_stdio(Fd(report_pipe[1]));
 
     const ChildSetup setup{argv.data(), environ, streams.input.get(), streams.output.get(),
-        report_writer.get(), ::getpid(), kill_with_parent};
+        report_writer.get(), inherited.data(), inherited.size(), ::getpid(), kill_with_parent};
 
     sigset_t all_signals, previous_mask;
     ::sigfillset(&all_signals);
@@ -299,10 +325,11 @@ ChildProcess spawn(const std::vector<std::string>& command, const StandardStream
     ChildFailure report{};
     if (read_child_failure(report_reader, deadline, report)) {
         child.kill_and_reap(); // it is already exiting; this only reaps
-        failure = (report.step == ChildFailure::exec
-                          ? "cannot execute '" + command[0] + "'"
-                          : "cannot redirect the standard streams of '" + command[0] + "'") +
-            ": " + error_text(report.error);
+        const char* what = report.step == ChildFailure::exec ? "cannot execute '"
+            : report.step == ChildFailure::inherit_descriptors
+            ? "cannot pass a descriptor to '"
+            : "cannot redirect the standard streams of '";
+        failure = what + command[0] + "': " + error_text(report.error);
     }
     return child;
 }

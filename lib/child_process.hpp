@@ -88,15 +88,28 @@ struct StandardStreams {
 /// \throws ConnectError if either cannot be opened.
 StandardStreams open_standard_streams(const std::string& log_path);
 
+/// Two connected unix stream sockets, both close-on-exec (no other fork of the program inherits
+/// them); the child's end is numbered above the standard streams, so spawn() can hand it on.
+struct SocketPair {
+    Fd parent; ///< this program's end
+    Fd child; ///< for spawn()'s \p inherited; close it once the child runs
+};
+
+/// \throws ConnectError if socketpair() fails.
+SocketPair make_socket_pair();
+
 /// Forks and execs \p command (command[0] a path) with \p streams, default signal dispositions
 /// and a process group of its own; with \p kill_with_parent, SIGKILL when the calling thread
-/// exits (PR_SET_PDEATHSIG). Waits for the outcome of execve() until \p deadline at most.
+/// exits (PR_SET_PDEATHSIG). Of the program's other descriptors the child keeps only
+/// \p inherited (each above 2, e.g. SocketPair::child), at the same numbers; everything else is
+/// closed on exec. Waits for the outcome of execve() until \p deadline at most.
 /// \returns the child, or (through \p failure) why it could not exec; in that case the child
 /// has been reaped (or abandoned after \p kill_wait).
-/// \throws ConnectError if the pipe or the fork fails.
+/// \throws ConnectError if the pipe or the fork fails; UsageError if an inherited descriptor
+/// is one of the standard streams.
 ChildProcess spawn(const std::vector<std::string>& command, const StandardStreams& streams,
-    bool kill_with_parent, std::chrono::milliseconds kill_wait, Clock::time_point deadline,
-    std::string& failure);
+    const std::vector<int>& inherited, bool kill_with_parent, std::chrono::milliseconds kill_wait,
+    Clock::time_point deadline, std::string& failure);
 
 /// "exited with status 1", "was killed by signal 9".
 std::string describe_wait_status(int status);

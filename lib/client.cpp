@@ -112,14 +112,18 @@ public:
         const std::string peer = "fd:" + std::to_string(socket.get());
         int type = 0;
         socklen_t size = sizeof type;
-        if (::getsockopt(socket.get(), SOL_SOCKET, SO_TYPE, &type, &size) != 0 ||
-            type != SOCK_STREAM)
-            throw ConnectError("qmp: " + peer + " is not a stream socket" +
-                (errno == ENOTSOCK ? " (not a socket at all)" : ""));
+        if (::getsockopt(socket.get(), SOL_SOCKET, SO_TYPE, &type, &size) != 0) {
+            const int error = errno;
+            throw ConnectError("qmp: " + peer + " is not a socket: " + detail::error_text(error));
+        }
+        if (type != SOCK_STREAM)
+            throw ConnectError("qmp: " + peer + " is not a stream socket");
         sockaddr_storage other{};
         socklen_t other_size = sizeof other;
-        if (::getpeername(socket.get(), reinterpret_cast<sockaddr*>(&other), &other_size) != 0)
-            throw ConnectError("qmp: " + peer + " is not connected: " + detail::error_text(errno));
+        if (::getpeername(socket.get(), reinterpret_cast<sockaddr*>(&other), &other_size) != 0) {
+            const int error = errno;
+            throw ConnectError("qmp: " + peer + " is not connected: " + detail::error_text(error));
+        }
         establish(peer, options_.connect_timeout,
             [&](Clock::time_point, detail::Canceller&) { return std::move(socket); });
     }
@@ -168,9 +172,11 @@ public:
                 session_ = session; // from here on disconnect() closes it
             }
             shared_->router.reopen_all(); // events may come before the greeting
-            session->start();
+            // The handshake reads on this thread (no hop to the reader and back for the
+            // greeting and the negotiation's reply); the reader takes over after it.
             Greeting greeting =
                 detail::qmp_handshake(*session, *rules, options_, deadline, timeout);
+            session->start(reader_);
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 if (cancel->cancelled())
@@ -408,6 +414,8 @@ private:
     const ClientOptions options_;
     const std::shared_ptr<detail::SessionShared> shared_;
     EventQueue events_; // the default listener: every event
+    // Reads each session in turn: started by the first, parked between sessions.
+    const std::shared_ptr<detail::ReaderThread> reader_ = std::make_shared<detail::ReaderThread>();
 
     std::mutex connect_mutex_; // one connect() at a time
     mutable std::mutex mutex_; // guards the members below

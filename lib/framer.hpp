@@ -60,6 +60,15 @@ public:
     /// Bytes received but not yet part of a complete message.
     std::size_t buffered() const { return partial_.size() + unread_.size(); }
 
+    /// Forgets any incomplete message: the stream starts afresh (the guest agent's 0xFF).
+    void reset()
+    {
+        partial_.clear();
+        unread_.clear();
+        depth_ = 0;
+        in_string_ = escaped_ = handed_out_ = false;
+    }
+
 private:
     bool next_message(const char*& next, const char* end, std::string_view& message);
     const char* scan(const char* next, const char* end);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "listener.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -40,8 +41,31 @@ bool someone_listens(const std::string& path)
         errno == EAGAIN;
 }
 
+// A free-looking name for binding before the rename into \p path: in the same directory
+// (rename() stays within the file system), never longer than a socket path may be, so that
+// every path that fits fits with it. Bind retries on a clash.
+std::string temporary_name(const std::string& path, std::random_device& random)
+{
+    constexpr std::size_t longest = sizeof(sockaddr_un::sun_path) - 1;
+    static constexpr char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    const auto slash = path.rfind('/');
+    const std::string directory = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+    if (directory.size() >= longest) // only "DIR/" fills it: no name at all
+        throw TransportError(EINVAL, "not a socket path (no file name): " + path);
+    const std::size_t room = longest - directory.size();
+    std::string name;
+    do {
+        name = room >= 2 ? directory + "." : directory; // hidden where there is room
+        const std::size_t length = room >= 2 ? std::min<std::size_t>(12, room - 1) : room;
+        for (std::size_t i = 0; i < length; ++i)
+            name += alphabet[random() % (sizeof alphabet - 1)];
+    } while (name == path);
+    return name;
+}
+
 Listening listen_unix(const std::string& path)
 {
+    unix_address(path); // too long: say so, naming the path given
     struct stat existing { };
     if (::lstat(path.c_str(), &existing) == 0) {
         if (!S_ISSOCK(existing.st_mode))
@@ -52,15 +76,21 @@ Listening listen_unix(const std::string& path)
     }
     // Bound under a random name, made private, then renamed into place: nobody but the owner
     // can connect at any moment (a unix socket file's mode decides who may connect).
-    std::random_device random;
-    const std::string temporary = path + ".tmp" + std::to_string(random());
-    const sockaddr_un addr = unix_address(temporary);
     Listening listening;
     listening.socket = Fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!listening.socket)
         throw TransportError(errno, "cannot create a socket: " + error_text(errno));
-    if (::bind(listening.socket.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
-        throw TransportError(errno, "cannot bind " + path + ": " + error_text(errno));
+    std::random_device random;
+    std::string temporary;
+    for (int attempt = 0;; ++attempt) {
+        temporary = temporary_name(path, random);
+        const sockaddr_un addr = unix_address(temporary);
+        if (::bind(listening.socket.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) ==
+            0)
+            break;
+        if (errno != EADDRINUSE || attempt == 15)
+            throw TransportError(errno, "cannot bind " + path + ": " + error_text(errno));
+    }
     if (::chmod(temporary.c_str(), 0600) != 0 || ::listen(listening.socket.get(), 16) != 0 ||
         ::rename(temporary.c_str(), path.c_str()) != 0) {
         const int error = errno;
@@ -111,6 +141,17 @@ Listening listen_tcp(const Address& address)
     return listening;
 }
 
+// Whether the peer of a connection just accepted has already gone without sending a byte: a
+// connection that waited in the backlog after its peer closed it, such as the liveness probe of
+// someone_listens() run by another Server at the same path. Handing it to a Client would fail
+// its accept() ("ended before the greeting") instead of waiting for the next, real peer.
+bool hung_up_silently(int connection)
+{
+    char byte;
+    const ssize_t n = ::recv(connection, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 } // namespace
 
 Listening listen_at(const Address& address)
@@ -139,8 +180,11 @@ Fd accept_connection(int listening, Clock::time_point deadline, Canceller& cance
     for (;;) {
         wait_or_throw(listening, POLLIN, cancel, deadline, "waiting for a connection");
         Fd connection(::accept4(listening, nullptr, nullptr, SOCK_CLOEXEC));
-        if (connection)
-            return connection;
+        if (connection) {
+            if (!hung_up_silently(connection.get()))
+                return connection;
+            continue;
+        }
         // Gone before we took it, or interrupted: wait for the next one.
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
             throw TransportError(errno, "cannot accept a connection: " + error_text(errno));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// qmp::Machine: starts a disposable QEMU with a QMP monitor in a private directory, connects a
-// Client to it, and always kills, reaps and cleans up after it. The parts are in
+// qmp::Machine: starts a disposable QEMU with a QMP monitor on a socket pair (or a unix socket
+// in a private directory), connects a Client to it, and always kills, reaps and cleans up after
+// it. The parts are in
 // qemu_command.hpp (the command line), temporary_directory.hpp and child_process.hpp.
 
 #include <qmp/error.hpp>
@@ -32,12 +33,15 @@ using detail::deadline_after;
 using detail::describe_wait_status;
 using detail::Fd;
 using detail::find_program;
+using detail::make_socket_pair;
+using detail::MonitorEndpoint;
 using detail::ms_text;
 using detail::open_standard_streams;
 using detail::pause_until_next_poll;
 using detail::qemu_command;
 using detail::read_whole_file;
 using detail::require_fits_sun_path;
+using detail::SocketPair;
 using detail::spawn;
 using detail::StandardStreams;
 using detail::tail_of_output;
@@ -50,6 +54,11 @@ using std::chrono::milliseconds;
 
 // How often start() looks for the monitor socket: QEMU gives no notification we could block on.
 constexpr milliseconds start_poll_interval{10};
+
+// How long start() waits for the exit status of a QEMU that hung up its end of the socket pair
+// before the greeting. A QEMU that fails to start closes it only as it exits; the wait is there
+// for the exit status and QEMU's last words, and the status makes the better error.
+constexpr milliseconds exit_after_hangup_wait{2000};
 
 // How much of QEMU's output a start-up error quotes: enough for any error QEMU prints, small
 // enough for a log line.
@@ -103,6 +112,33 @@ std::unique_ptr<Client> connect_when_ready(ChildProcess& child, const std::strin
     }
 }
 
+// Reads the greeting and negotiates on \p socket, QEMU's peer in a socket pair. Returns the
+// connected client, or null with the reason in \p failure. A QEMU that fails to start (a bad
+// argument, a bad -device) ends the connection before the greeting by exiting; that is reported
+// as the exit, with its status.
+std::unique_ptr<Client> connect_socket_pair(ChildProcess& child, const std::string& program_name,
+    Fd socket, const MachineOptions& options, Clock::time_point deadline, std::string& failure)
+{
+    ClientOptions client_options = options.client;
+    client_options.retry_connect = false;
+    client_options.connect_timeout = std::max(time_left(deadline), milliseconds(1));
+    auto client = std::make_unique<Client>(client_options);
+    try {
+        client->connect_fd(socket.release());
+        return client;
+    } catch (const ConnectError& e) {
+        if (child.wait_exit(std::min(time_left(deadline), exit_after_hangup_wait)))
+            failure = program_name + " " + describe_wait_status(child.status()) +
+                " before its monitor was ready";
+        else if (time_left(deadline) == milliseconds(0)) // less than a millisecond left
+            failure = program_name + "'s monitor did not answer within " +
+                ms_text(options.start_timeout) + " (" + e.what() + ")";
+        else
+            failure = program_name + "'s monitor failed before the greeting (" + e.what() + ")";
+        return nullptr;
+    }
+}
+
 ConnectError start_failure(
     const std::string& reason, const std::vector<std::string>& command, const Fd& log)
 {
@@ -145,21 +181,36 @@ public:
         const auto deadline = deadline_after(options_.start_timeout);
         const std::string program = find_program(options_.binary);
         TemporaryDirectory directory = TemporaryDirectory::create();
-        std::string socket_path = directory.path() + "/qmp.sock";
-        require_fits_sun_path(socket_path);
-        const auto command = qemu_command(program, options_, socket_path);
+        const bool by_path = options_.monitor == MachineOptions::Monitor::socket_path;
+        MonitorEndpoint monitor;
+        SocketPair pair;
+        std::vector<int> inherited;
+        if (by_path) {
+            monitor.socket_path = directory.path() + "/qmp.sock";
+            require_fits_sun_path(monitor.socket_path);
+        } else {
+            pair = make_socket_pair();
+            monitor.fd = pair.child.get();
+            inherited.push_back(monitor.fd);
+        }
+        const auto command = qemu_command(program, options_, monitor);
         StandardStreams streams = open_standard_streams(directory.path() + "/qemu.log");
 
         std::string failure;
-        ChildProcess child = spawn(command, streams, options_.kill_with_parent,
+        ChildProcess child = spawn(command, streams, inherited, options_.kill_with_parent,
             options_.shutdown_timeout, deadline, failure);
+        // QEMU has its own copy now; ours would keep its end open after QEMU exited, and the
+        // client would see no end of the connection.
+        pair.child.reset();
         if (failure.empty() && logger_->should_log(spdlog::level::debug))
             logger_->debug("qmp: started {} (pid {}): {}", options_.binary, child.pid(),
                 command_line_text(command));
         std::unique_ptr<Client> client;
         if (failure.empty())
-            client = connect_when_ready(
-                child, options_.binary, socket_path, options_, deadline, failure);
+            client = by_path ? connect_when_ready(child, options_.binary, monitor.socket_path,
+                                   options_, deadline, failure)
+                             : connect_socket_pair(child, options_.binary, std::move(pair.parent),
+                                   options_, deadline, failure);
         if (!client) {
             // Kill before quoting stderr, so the quote holds everything QEMU wrote; the
             // directory goes when `directory` goes out of scope.
@@ -168,7 +219,7 @@ public:
         }
 
         directory_ = std::move(directory);
-        socket_path_ = std::move(socket_path);
+        socket_path_ = std::move(monitor.socket_path);
         log_ = std::move(streams.log_reader);
         process_ = std::move(child);
         client_ = std::move(client);

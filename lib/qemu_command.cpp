@@ -122,12 +122,14 @@ void require_fits_sun_path(const std::string& socket_path)
 }
 
 std::vector<std::string> qemu_command(
-    const std::string& program, const MachineOptions& options, const std::string& socket_path)
+    const std::string& program, const MachineOptions& options, const MonitorEndpoint& monitor)
 {
     std::vector<std::string> command{program};
     command.insert(command.end(), options.args.begin(), options.args.end());
-    const std::string chardev =
-        "socket,id=qmp0,path=" + escape_qemu_option_value(socket_path) + ",server=on,wait=off";
+    const std::string chardev = monitor.socket_path.empty()
+        ? "socket,id=qmp0,fd=" + std::to_string(monitor.fd)
+        : "socket,id=qmp0,path=" + escape_qemu_option_value(monitor.socket_path) +
+            ",server=on,wait=off";
     if (is_storage_daemon(options.binary)) {
         command.insert(command.end(), {"--chardev", chardev, "--monitor", "chardev=qmp0"});
     } else {

@@ -22,10 +22,16 @@ std::string find_program(const std::string& program);
 /// \throws ConnectError if \p socket_path does not fit in a unix socket address.
 void require_fits_sun_path(const std::string& socket_path);
 
-/// \p program, MachineOptions::args, then a QMP monitor on \p socket_path: `-chardev ... -mon`
+/// Where QEMU's monitor is: a unix socket QEMU listens on, or a connected socket it inherits.
+struct MonitorEndpoint {
+    std::string socket_path; ///< `path=...,server=on,wait=off` when not empty
+    int fd = -1; ///< else `fd=N`
+};
+
+/// \p program, MachineOptions::args, then a QMP monitor on \p monitor: `-chardev ... -mon`
 /// for qemu-system-*, `--chardev ... --monitor` for a binary named like qemu-storage-daemon.
 std::vector<std::string> qemu_command(
-    const std::string& program, const MachineOptions& options, const std::string& socket_path);
+    const std::string& program, const MachineOptions& options, const MonitorEndpoint& monitor);
 
 /// \p command as text that can be pasted into a shell.
 std::string command_line_text(const std::vector<std::string>& command);

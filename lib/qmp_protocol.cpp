@@ -95,6 +95,12 @@ void QmpRules::on_end(const SessionEnd& end) noexcept
     changed_.notify_all();
 }
 
+bool QmpRules::greeted()
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return greeted_;
+}
+
 std::optional<json> QmpRules::wait_greeting(
     const std::string& peer, Clock::time_point deadline, std::string& text)
 {
@@ -117,6 +123,7 @@ Greeting qmp_handshake(Session& session, QmpRules& rules, const ClientOptions& o
 {
     const std::string& peer = session.peer();
     std::string text;
+    session.pump_until([&rules] { return rules.greeted(); }, deadline);
     std::optional<json> message = rules.wait_greeting(peer, deadline, text);
     if (!message)
         throw ConnectError("qmp: no greeting from " + peer + " within " + ms_text(timeout) +
@@ -140,6 +147,7 @@ Greeting qmp_handshake(Session& session, QmpRules& rules, const ClientOptions& o
     json reply;
     try {
         auto call = session.submit(request);
+        session.pump_until([&call] { return call->done(); }, deadline);
         reply = session.wait(*call);
     } catch (const TimeoutError&) {
         throw ConnectError(failed + "no reply within " + ms_text(timeout));

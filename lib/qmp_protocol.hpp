@@ -25,6 +25,9 @@ public:
     void on_unrouted(json&& message, std::string_view text) override;
     void on_end(const SessionEnd& end) noexcept override;
 
+    /// Whether the greeting (or what came instead) is there.
+    bool greeted();
+
     /// Waits for the greeting (the first unrouted message) until \p deadline.
     /// \returns the message, and its text in \p text; std::nullopt on timeout.
     /// \throws ConnectError when the session ended first.
@@ -43,7 +46,8 @@ private:
 
 /// Reads the greeting and negotiates capabilities (with "oob" when offered and wanted), all
 /// before \p deadline (\p timeout after the start, for messages), then sets the session's flow
-/// control.
+/// control. On a session not started yet, the calling thread does the reading
+/// (Session::pump_until()); start it afterwards.
 /// \throws ConnectError (one "qmp:" prefix, one cause).
 Greeting qmp_handshake(Session& session, QmpRules& rules, const ClientOptions& options,
     Clock::time_point deadline, std::chrono::milliseconds timeout);

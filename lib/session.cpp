@@ -2,6 +2,7 @@
 #include "session.hpp"
 
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -59,7 +60,8 @@ Session::Session(Transport transport, SessionLimits limits, std::shared_ptr<Sess
       shared_(std::move(shared)),
       rules_(std::move(rules)),
       log_(*shared_->logger),
-      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
+      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      framer_(std::make_unique<Framer>(limits_.max_message_size, limits_.max_depth))
 {
     if (!wake_)
         throw ConnectError("qmp: " + peer() + ": cannot create an eventfd: " + error_text(errno));
@@ -70,9 +72,13 @@ Session::~Session()
     close_and_join("disconnected");
 }
 
-void Session::start()
+void Session::start(std::shared_ptr<ReaderThread> reader)
 {
-    reader_ = std::thread([this] { read_loop(); });
+    {
+        std::lock_guard<std::mutex> lock(join_mutex_);
+        reader_ = reader;
+    }
+    reader->serve(shared_from_this());
 }
 
 bool Session::is_open() const
@@ -144,52 +150,66 @@ void Session::close(SessionEnd::Kind kind, const std::string& reason) noexcept
 void Session::close_and_join(const std::string& reason) noexcept
 {
     close(SessionEnd::Kind::closed_by_client, reason);
-    std::lock_guard<std::mutex> lock(join_mutex_);
-    if (!reader_.joinable())
-        return;
-    if (reader_.get_id() == std::this_thread::get_id())
-        reader_.detach(); // the last owner let go on the reader thread, which is ending
-    else
-        reader_.join();
+    std::shared_ptr<ReaderThread> reader;
+    {
+        std::lock_guard<std::mutex> lock(join_mutex_);
+        reader = reader_;
+    }
+    if (reader)
+        reader->wait_done(this);
 }
 
 // ---- reading ---------------------------------------------------------------------------------
 
 void Session::read_loop() noexcept
 {
+    while (turn(Clock::time_point::max())) { }
+}
+
+bool Session::pump_until(const std::function<bool()>& done, Clock::time_point deadline)
+{
+    while (!done()) {
+        if (Clock::now() >= deadline || !turn(deadline))
+            return false;
+    }
+    return true;
+}
+
+bool Session::turn(Clock::time_point until) noexcept
+{
     try {
-        Framer framer(limits_.max_message_size, limits_.max_depth);
-        for (;;) {
-            bool want_write;
-            Clock::time_point deadline = Clock::time_point::max();
+        bool want_write;
+        Clock::time_point write_deadline = Clock::time_point::max();
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (end_)
+                return false;
+            want_write = write_blocked_;
+            if (want_write && !outbox_.empty())
+                write_deadline = outbox_.front().call->deadline;
+        }
+        const auto ready =
+            transport_.wait(want_write, wake_.get(), std::min(until, write_deadline));
+        if (ready.woken) {
+            std::uint64_t count;
+            [[maybe_unused]] const auto n = ::read(wake_.get(), &count, sizeof count);
+        }
+        if (ready.writable) {
+            bool mine;
             {
                 std::lock_guard<std::mutex> lock(mutex_);
-                if (end_)
-                    return;
-                want_write = write_blocked_;
-                if (want_write && !outbox_.empty())
-                    deadline = outbox_.front().call->deadline;
+                write_blocked_ = false;
+                mine = take_writer_locked();
             }
-            const auto ready = transport_.wait(want_write, wake_.get(), deadline);
-            if (ready.woken) {
-                std::uint64_t count;
-                [[maybe_unused]] const auto n = ::read(wake_.get(), &count, sizeof count);
-            }
-            if (ready.writable) {
-                bool mine;
-                {
-                    std::lock_guard<std::mutex> lock(mutex_);
-                    write_blocked_ = false;
-                    mine = take_writer_locked();
-                }
-                if (mine)
-                    write_queued(true);
-            } else if (want_write && !ready.readable && !ready.woken && Clock::now() >= deadline) {
-                expire_blocked_write();
-            }
-            if (ready.readable)
-                read_available(framer);
+            if (mine)
+                write_queued(true);
+        } else if (want_write && !ready.readable && !ready.woken &&
+            Clock::now() >= write_deadline) {
+            expire_blocked_write();
         }
+        if (ready.readable)
+            read_available(*framer_);
+        return true;
     } catch (const FramingError& e) {
         flush_events();
         close(SessionEnd::Kind::protocol_error, e.what());
@@ -199,6 +219,7 @@ void Session::read_loop() noexcept
     } catch (const std::exception& e) {
         close(SessionEnd::Kind::protocol_error, std::string("reader failed: ") + e.what());
     }
+    return false;
 }
 
 void Session::read_available(Framer& framer)
@@ -207,8 +228,7 @@ void Session::read_available(Framer& framer)
     for (;;) {
         const ssize_t n = transport_.receive(buffer, sizeof buffer);
         if (n > 0) {
-            framer.feed(buffer, static_cast<std::size_t>(n),
-                [this](std::string_view message) { handle_message(message); });
+            feed(framer, buffer, static_cast<std::size_t>(n));
             flush_events();
             if (static_cast<std::size_t>(n) < sizeof buffer)
                 return; // most likely all there was: wait again rather than read EAGAIN
@@ -230,6 +250,34 @@ void Session::read_available(Framer& framer)
             reason);
         return;
     }
+}
+
+void Session::feed(Framer& framer, const char* data, std::size_t size)
+{
+    const auto deliver = [this](std::string_view message) { handle_message(message); };
+    if (!limits_.delimiter_resets) {
+        framer.feed(data, size, deliver);
+        return;
+    }
+    const char* const end = data + size;
+    while (data != end) {
+        const auto* delimiter = static_cast<const char*>(
+            std::memchr(data, static_cast<unsigned char>(sync_delimiter), end - data));
+        if (!discarding_.load(std::memory_order_acquire))
+            framer.feed(data, (delimiter ? delimiter : end) - data, deliver);
+        if (!delimiter)
+            return;
+        // Whatever came before the delimiter is over: a partial message, the error the agent
+        // sends for our own 0xFF, stale replies of an earlier synchronisation.
+        framer.reset();
+        discarding_.store(false, std::memory_order_release);
+        data = delimiter + 1;
+    }
+}
+
+void Session::discard_until_delimiter()
+{
+    discarding_.store(true, std::memory_order_release);
 }
 
 // The members the session looks at, found in one pass over a message's few members instead of
@@ -448,7 +496,7 @@ std::shared_ptr<Call> Session::submit(Request request)
 
     Outgoing out;
     out.call = call;
-    out.bytes = serialize_request(request, call->command, call->id);
+    out.bytes = request.prefix + serialize_request(request, call->command, call->id);
     if (call->carries_fd) {
         out.fd = Fd(::fcntl(request.fd, F_DUPFD_CLOEXEC, 0));
         if (!out.fd)
@@ -471,7 +519,7 @@ std::shared_ptr<Call> Session::submit(Request request)
         while (!given_id && pending_.count(call->id) != 0) {
             // A raw message in flight took this id itself: take the next one (rare).
             call->id = std::to_string(++shared_->next_id);
-            out.bytes = serialize_request(request, call->command, call->id);
+            out.bytes = request.prefix + serialize_request(request, call->command, call->id);
         }
         if (!pending_.emplace(call->id, call).second)
             throw UsageError("qmp: id \"" + call->id + "\" of '" + call->command +

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,6 +22,7 @@
 
 #include "call.hpp"
 #include "event_router.hpp"
+#include "reader_thread.hpp"
 #include "transport.hpp"
 
 namespace qmp::detail {
@@ -66,7 +68,13 @@ struct SessionLimits {
     std::size_t max_message_size = 0;
     std::size_t max_depth = 0;
     bool redact_secrets = true;
+    /// The guest agent's rule: a byte 0xFF from the peer ends whatever came before it (a
+    /// partial message is dropped) and is itself skipped.
+    bool delimiter_resets = false;
 };
+
+/// The byte the guest agent writes before the reply to guest-sync-delimited.
+inline constexpr char sync_delimiter = '\xff';
 
 /// One session on one transport.
 ///
@@ -79,7 +87,7 @@ struct SessionLimits {
 /// cause, exactly once, and the event queues are closed.
 ///
 /// Thread safety: every member is thread-safe; the destructor joins the reader.
-class Session {
+class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(Transport transport, SessionLimits limits, std::shared_ptr<SessionShared> shared,
         std::shared_ptr<SessionRules> rules);
@@ -87,8 +95,16 @@ public:
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
 
-    /// Starts the reader thread.
-    void start();
+    /// Hands the session to \p reader, which reads it from now until it ends.
+    void start(std::shared_ptr<ReaderThread> reader);
+
+    /// The reader's work until the session ends (ReaderThread calls it).
+    void read_loop() noexcept;
+
+    /// Before start() only: does the reader's work on the calling thread until \p done()
+    /// (checked after each read) or \p deadline, so that a handshake needs no thread hops.
+    /// \returns whether \p done() became true; false also when the session ended.
+    bool pump_until(const std::function<bool()>& done, Clock::time_point deadline);
 
     /// Registers and sends (or queues) a request. Never waits for the peer.
     /// \throws UsageError for a bad request; DisconnectedError/ProtocolError when closed.
@@ -103,13 +119,18 @@ public:
     /// never written, it never will be.
     void abandon(Call& call, bool quiet) noexcept;
 
+    /// From now on, every byte read is discarded up to and including the next sync_delimiter
+    /// (the guest agent's synchronisation; needs SessionLimits::delimiter_resets).
+    void discard_until_delimiter();
+
     /// After negotiation: at most \p in_band_limit in-band calls in flight (0: no limit), and
     /// whether exec-oob may be used.
     void set_flow_control(std::size_t in_band_limit, bool oob);
 
     /// Ends the session (only the first call counts) and wakes every waiter and the reader.
     void close(SessionEnd::Kind kind, const std::string& reason) noexcept;
-    /// close() by the client, then joins the reader thread (unless called on it).
+    /// close() by the client, then waits until the reader is done with the session (unless
+    /// called on the reader).
     void close_and_join(const std::string& reason) noexcept;
 
     bool is_open() const;
@@ -129,8 +150,9 @@ private:
         std::size_t sent = 0;
     };
 
-    void read_loop() noexcept;
+    bool turn(Clock::time_point until) noexcept;
     void read_available(class Framer& framer);
+    void feed(Framer& framer, const char* data, std::size_t size);
     void handle_message(std::string_view text);
     void route(json&& message, const Members& members, std::string_view text);
     void deliver_event(json&& message, const Members& members);
@@ -149,6 +171,7 @@ private:
     const std::shared_ptr<SessionRules> rules_;
     spdlog::logger& log_;
     Fd wake_; // an eventfd: the reader's poll() also watches it
+    std::unique_ptr<class Framer> framer_; // the reader's (or pump_until()'s before start())
 
     mutable std::mutex mutex_; // guards everything below
     std::unordered_map<std::string, std::shared_ptr<Call>> pending_;
@@ -163,9 +186,10 @@ private:
     std::optional<SessionEnd> end_;
 
     std::vector<Event> event_batch_; // the reader's, until flush_events()
+    std::atomic<bool> discarding_{false}; // see discard_until_delimiter()
 
-    std::mutex join_mutex_;
-    std::thread reader_;
+    std::mutex join_mutex_; // guards reader_
+    std::shared_ptr<ReaderThread> reader_;
 };
 
 } // namespace qmp::detail

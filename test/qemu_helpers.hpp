@@ -49,6 +49,15 @@ inline qmp::MachineOptions options_with_oob(bool enable_oob)
     return options;
 }
 
+// A machine whose monitor is a unix socket (Machine::socket_path()): for tests that connect
+// another client to it or reconnect. The default socket pair serves one connection only.
+inline qmp::MachineOptions socket_path_monitor()
+{
+    qmp::MachineOptions options;
+    options.monitor = qmp::MachineOptions::Monitor::socket_path;
+    return options;
+}
+
 inline qmp::ExecOptions exec(std::chrono::milliseconds timeout, bool oob = false)
 {
     qmp::ExecOptions options;

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -95,6 +96,21 @@ bool process_exists(pid_t pid)
     return ::kill(pid, 0) == 0 || errno != ESRCH;
 }
 
+using Monitor = qmp::MachineOptions::Monitor;
+constexpr Monitor both_monitors[] = {Monitor::socketpair, Monitor::socket_path};
+
+const char* name_of(Monitor monitor)
+{
+    return monitor == Monitor::socketpair ? "socketpair" : "socket_path";
+}
+
+qmp::MachineOptions path_options()
+{
+    qmp::MachineOptions options;
+    options.monitor = Monitor::socket_path;
+    return options;
+}
+
 std::size_t open_descriptor_count()
 {
     std::size_t count = 0;
@@ -109,6 +125,7 @@ TEST(Machine, StartConnectsToQemu7)
     qmp::Client& client = machine.start();
 
     EXPECT_TRUE(client.is_connected());
+    EXPECT_EQ(client.address().rfind("fd:", 0), 0u) << client.address();
     EXPECT_EQ(client.greeting().version.major, 7);
     const qmp::json status = client.execute("query-status");
     ASSERT_TRUE(status.is_object());
@@ -119,7 +136,9 @@ TEST(Machine, StartConnectsToQemu7)
 TEST(Machine, StorageDaemonAnswersQueryVersion)
 {
     qmp::Machine machine(qmp::MachineOptions::storage_daemon());
-    const qmp::json version = machine.start().execute("query-version");
+    qmp::Client& client = machine.start();
+    EXPECT_EQ(client.address().rfind("fd:", 0), 0u) << client.address();
+    const qmp::json version = client.execute("query-version");
 
     EXPECT_EQ(version["qemu"]["major"], 7);
     const int status = machine.shutdown();
@@ -127,9 +146,67 @@ TEST(Machine, StorageDaemonAnswersQueryVersion)
     EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
-TEST(Machine, SocketLivesInAPrivateDirectory)
+TEST(Machine, StorageDaemonWithASocketPath)
+{
+    qmp::MachineOptions options = qmp::MachineOptions::storage_daemon();
+    options.monitor = Monitor::socket_path;
+    qmp::Machine machine(options);
+    qmp::Client& client = machine.start();
+
+    EXPECT_EQ(client.address(), "unix:" + machine.socket_path());
+    EXPECT_EQ(client.execute("query-version")["qemu"]["major"], 7);
+}
+
+// The default: a socket pair, no socket file, QEMU's end passed as fd=N and inherited.
+TEST(Machine, DefaultMonitorIsASocketPairWithoutSocketFile)
 {
     qmp::Machine machine;
+    qmp::Client& client = machine.start();
+
+    EXPECT_EQ(client.address().rfind("fd:", 0), 0u) << client.address();
+    EXPECT_EQ(machine.socket_path(), "");
+    for (const auto& entry : fs::directory_iterator(machine.directory()))
+        EXPECT_FALSE(entry.is_socket()) << entry.path();
+    std::ifstream cmdline("/proc/" + std::to_string(machine.pid()) + "/cmdline");
+    std::string arguments((std::istreambuf_iterator<char>(cmdline)), {});
+    const auto at = arguments.find("socket,id=qmp0,fd=");
+    ASSERT_NE(at, std::string::npos);
+    const std::string number = arguments.substr(at + 18, arguments.find('\0', at) - at - 18);
+    std::error_code error;
+    const auto target =
+        fs::read_symlink("/proc/" + std::to_string(machine.pid()) + "/fd/" + number, error);
+    EXPECT_FALSE(error) << "QEMU does not have descriptor " << number;
+    EXPECT_EQ(target.string().rfind("socket:", 0), 0u) << target;
+
+    EXPECT_TRUE(client.execute("query-status").contains("status"));
+    const int status = machine.shutdown();
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// With a socket path, other clients can use the monitor once the machine's client let go.
+TEST(Machine, SocketPathLetsASecondClientConnectAfterTheFirstDisconnects)
+{
+    qmp::Machine machine(path_options());
+    qmp::Client& first = machine.start();
+    EXPECT_EQ(first.address(), "unix:" + machine.socket_path());
+    first.execute("stop");
+    first.disconnect();
+
+    qmp::Client second;
+    second.connect(machine.socket_path());
+    EXPECT_EQ(second.execute("query-status")["status"], "paused");
+    second.disconnect();
+
+    first.connect(machine.socket_path()); // and the machine's client may come back
+    EXPECT_TRUE(first.execute("query-status").contains("status"));
+    const int status = machine.shutdown();
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+}
+
+TEST(Machine, SocketLivesInAPrivateDirectory)
+{
+    qmp::Machine machine(path_options());
     machine.start();
 
     EXPECT_EQ(machine.socket_path(), machine.directory() + "/qmp.sock");
@@ -140,37 +217,63 @@ TEST(Machine, SocketLivesInAPrivateDirectory)
     EXPECT_TRUE(machine.running());
 }
 
+// With a socket pair, the failure shows as the end of the connection before the greeting; the
+// error still names the exit status and quotes QEMU's stderr.
 TEST(Machine, BadArgumentThrowsConnectErrorWithQemuStderr)
 {
-    ScopedTmpdir tmpdir;
-    qmp::MachineOptions options;
-    options.args = {"-nosuchoption"};
-    qmp::Machine machine(options);
+    for (const Monitor monitor : both_monitors) {
+        SCOPED_TRACE(name_of(monitor));
+        ScopedTmpdir tmpdir;
+        qmp::MachineOptions options;
+        options.monitor = monitor;
+        options.args = {"-nosuchoption"};
+        qmp::Machine machine(options);
 
-    const std::string message = start_failure_message(machine);
+        const auto started = std::chrono::steady_clock::now();
+        const std::string message = start_failure_message(machine);
 
-    // "invalid option" is QEMU's stderr; the option name alone would also match the command line.
-    EXPECT_THAT(message, HasSubstr("invalid option"));
-    EXPECT_THAT(message, HasSubstr("nosuchoption"));
-    EXPECT_THAT(message, HasSubstr("exited with status 1"));
-    EXPECT_TRUE(tmpdir.is_empty());
-    EXPECT_EQ(machine.pid(), 0);
+        // "invalid option" is QEMU's stderr; the option name alone would also match the command
+        // line.
+        EXPECT_THAT(message, HasSubstr("invalid option"));
+        EXPECT_THAT(message, HasSubstr("nosuchoption"));
+        EXPECT_THAT(message, HasSubstr("exited with status 1"));
+        EXPECT_LT(std::chrono::steady_clock::now() - started, options.start_timeout / 2);
+        EXPECT_TRUE(tmpdir.is_empty());
+        EXPECT_EQ(machine.pid(), 0);
+    }
 }
 
 // QEMU creates its monitor socket before it creates devices; when a device fails, the socket
 // file stays behind. start() must report the exit, not retry the dead socket until the timeout.
+// With a socket pair QEMU has opened its end of the monitor by then.
 TEST(Machine, ExitAfterCreatingTheSocketIsReportedAsAnExit)
 {
-    ScopedTmpdir tmpdir;
-    qmp::MachineOptions options;
-    options.args.insert(options.args.end(), {"-device", "nosuchdevice"});
+    for (const Monitor monitor : both_monitors) {
+        SCOPED_TRACE(name_of(monitor));
+        ScopedTmpdir tmpdir;
+        qmp::MachineOptions options;
+        options.monitor = monitor;
+        options.args.insert(options.args.end(), {"-device", "nosuchdevice"});
+        qmp::Machine machine(options);
+
+        const std::string message = start_failure_message(machine);
+
+        EXPECT_THAT(message, HasSubstr("exited with status 1"));
+        EXPECT_THAT(message, HasSubstr("'nosuchdevice' is not a valid device model name"));
+        EXPECT_TRUE(tmpdir.is_empty());
+    }
+}
+
+TEST(Machine, StorageDaemonBadArgumentIsReportedWithItsStderr)
+{
+    qmp::MachineOptions options = qmp::MachineOptions::storage_daemon();
+    options.args = {"--nosuchoption"};
     qmp::Machine machine(options);
 
     const std::string message = start_failure_message(machine);
 
-    EXPECT_THAT(message, HasSubstr("exited with status 1"));
-    EXPECT_THAT(message, HasSubstr("'nosuchdevice' is not a valid device model name"));
-    EXPECT_TRUE(tmpdir.is_empty());
+    EXPECT_THAT(message, HasSubstr("qemu-storage-daemon exited with status 1"));
+    EXPECT_THAT(message, HasSubstr("unrecognized option"));
 }
 
 // The same, made independent of timing: a stand-in for QEMU links a socket nobody listens on
@@ -189,6 +292,7 @@ TEST(Machine, ExitWhileTheSocketRefusesConnectionsIsReportedAsAnExit)
         ::close(fd); // the file stays; connecting to it is refused
     }
     qmp::MachineOptions options;
+    options.monitor = Monitor::socket_path;
     options.binary = "/bin/sh";
     // $0 is the stale socket, $2 the "socket,id=qmp0,path=...,server=on,wait=off" argument.
     options.args = {"-c",
@@ -210,6 +314,7 @@ TEST(Machine, NoMonitorSocketWithinStartTimeoutIsReported)
 {
     ScopedTmpdir tmpdir;
     qmp::MachineOptions options;
+    options.monitor = Monitor::socket_path;
     options.binary = "/bin/sh";
     options.args = {"-c", "exec sleep 600"}; // runs, but never creates the socket
     options.start_timeout = 200ms;
@@ -219,6 +324,42 @@ TEST(Machine, NoMonitorSocketWithinStartTimeoutIsReported)
 
     EXPECT_THAT(message, HasSubstr("did not create its monitor socket within 200 ms"));
     EXPECT_TRUE(tmpdir.is_empty());
+}
+
+// A process that holds its end of the socket pair but never greets.
+TEST(Machine, NoGreetingOnTheSocketPairWithinStartTimeoutIsReported)
+{
+    ScopedTmpdir tmpdir;
+    qmp::MachineOptions options;
+    options.binary = "/bin/sh";
+    options.args = {"-c", "exec sleep 600"};
+    options.start_timeout = 200ms;
+    qmp::Machine machine(options);
+
+    const auto started = std::chrono::steady_clock::now();
+    const std::string message = start_failure_message(machine);
+
+    EXPECT_THAT(message, HasSubstr("/bin/sh's monitor did not answer within 200 ms"));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+    EXPECT_TRUE(tmpdir.is_empty());
+    EXPECT_EQ(machine.pid(), 0);
+}
+
+// A process that closes its end and goes on running: not an exit, and no wait for start_timeout.
+TEST(Machine, SocketPairClosedByARunningProcessIsReported)
+{
+    qmp::MachineOptions options;
+    options.binary = "/bin/sh";
+    // $0 is "-chardev", $1 "socket,id=qmp0,fd=N".
+    options.args = {"-c", "fd=${1##*fd=}; eval \"exec $fd<&-\"; exec sleep 600"};
+    options.start_timeout = 60s;
+    qmp::Machine machine(options);
+
+    const auto started = std::chrono::steady_clock::now();
+    const std::string message = start_failure_message(machine);
+
+    EXPECT_THAT(message, HasSubstr("/bin/sh's monitor failed before the greeting"));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
 }
 
 // A process that exits leaves nothing behind in its process group: here a shell that starts a
@@ -263,19 +404,33 @@ TEST(Machine, QemuInheritsNoDescriptorOfTheProgram)
 
 TEST(Machine, LeaksNoDescriptors)
 {
-    const std::size_t before = open_descriptor_count();
-    {
-        qmp::Machine machine;
-        machine.start();
-        machine.shutdown();
+    for (const Monitor monitor : both_monitors) {
+        SCOPED_TRACE(name_of(monitor));
+        const std::size_t before = open_descriptor_count();
+        {
+            qmp::MachineOptions options;
+            options.monitor = monitor;
+            qmp::Machine machine(options);
+            machine.start();
+            machine.shutdown();
+        }
+        EXPECT_EQ(open_descriptor_count(), before) << "after start() and shutdown()";
+        {
+            qmp::MachineOptions options;
+            options.monitor = monitor;
+            qmp::Machine machine(options);
+            machine.start();
+        }
+        EXPECT_EQ(open_descriptor_count(), before) << "after start() and the destructor";
+        {
+            qmp::MachineOptions options;
+            options.monitor = monitor;
+            options.args = {"-nosuchoption"};
+            qmp::Machine machine(options);
+            start_failure_message(machine);
+        }
+        EXPECT_EQ(open_descriptor_count(), before) << "after a failed start()";
     }
-    {
-        qmp::MachineOptions options;
-        options.args = {"-nosuchoption"};
-        qmp::Machine machine(options);
-        start_failure_message(machine);
-    }
-    EXPECT_EQ(open_descriptor_count(), before);
 }
 
 TEST(Machine, MissingBinaryIsReportedWithPath)
@@ -322,7 +477,7 @@ TEST(Machine, UnexecutableBinaryReportsTheExecError)
 TEST(Machine, SocketPathTooLongForSunPathIsRefused)
 {
     ScopedTmpdir tmpdir(std::string(100, 'd'));
-    qmp::Machine machine;
+    qmp::Machine machine(path_options());
 
     const std::string message = start_failure_message(machine);
 
@@ -330,10 +485,18 @@ TEST(Machine, SocketPathTooLongForSunPathIsRefused)
     EXPECT_TRUE(tmpdir.is_empty());
 }
 
+TEST(Machine, SocketPairNeedsNoShortDirectory)
+{
+    ScopedTmpdir tmpdir(std::string(100, 'd'));
+    qmp::Machine machine;
+
+    EXPECT_TRUE(machine.start().execute("query-status").contains("status"));
+}
+
 TEST(Machine, CommaInDirectoryIsEscapedForQemu)
 {
     ScopedTmpdir tmpdir("with,comma");
-    qmp::Machine machine;
+    qmp::Machine machine(path_options());
 
     machine.start();
 

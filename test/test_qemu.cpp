@@ -403,7 +403,7 @@ TEST(Qemu, TimeoutOnBlockedQemuLeavesClientUsableAndDropsTheLateReply)
 // give up after connect_timeout with an error that says why.
 TEST(Qemu, SecondClientOnBusyMonitorGetsConnectErrorAndFirstKeepsWorking)
 {
-    qmp::Machine vm;
+    qmp::Machine vm(socket_path_monitor());
     qmp::Client& first = vm.start();
 
     qmp::ClientOptions options;
@@ -425,7 +425,7 @@ TEST(Qemu, SecondClientOnBusyMonitorGetsConnectErrorAndFirstKeepsWorking)
 
 TEST(Qemu, ClientReconnectsAfterDisconnect)
 {
-    qmp::Machine vm;
+    qmp::Machine vm(socket_path_monitor());
     qmp::Client& client = vm.start();
     EXPECT_TRUE(client.execute("query-status").contains("status"));
 

@@ -857,7 +857,7 @@ TEST(QemuListen, EachListenerDropsItsOwnOldestEvents)
 
 TEST(QemuListen, ListenerClosesWhenTheConnectionEnds)
 {
-    qmp::Machine vm;
+    qmp::Machine vm(socket_path_monitor());
     qmp::Client& client = vm.start();
     qmp::EventQueue listener = client.listen({"STOP"});
     client.execute("stop");
@@ -997,7 +997,7 @@ TEST(QemuCallbacks, CallbacksRunCanExecuteSurviveThrowingOnesAndCanBeRemoved)
     // of its quit included), so what they touch must outlive it.
     Seen thrower_seen, removed_seen, executor_seen, all_seen;
     std::atomic<std::thread::id> callback_thread{};
-    qmp::Machine vm;
+    qmp::Machine vm(socket_path_monitor());
     qmp::Client& client = vm.start();
     EXPECT_THROW(client.on_event(nullptr), qmp::UsageError);
 
@@ -1048,7 +1048,7 @@ TEST(QemuCallbacks, CallbacksRunCanExecuteSurviveThrowingOnesAndCanBeRemoved)
 }
 
 // A Client of our own on the machine's monitor (the machine's client steps aside: QMP serves one
-// client at a time).
+// client at a time). The machine must have been started with socket_path_monitor().
 std::unique_ptr<qmp::Client> own_client(qmp::Machine& vm)
 {
     vm.client().disconnect();
@@ -1062,7 +1062,7 @@ std::unique_ptr<qmp::Client> own_client(qmp::Machine& vm)
 // DisconnectedError from then on.)
 TEST(QemuCallbacks, DestroyingTheClientWhileACallbackExecutesIsSafe)
 {
-    qmp::Machine vm;
+    qmp::Machine vm(socket_path_monitor());
     vm.start();
     auto client = own_client(vm);
     qmp::Client* raw = client.get();
@@ -1090,7 +1090,7 @@ TEST(QemuCallbacks, DestroyingTheClientWhileACallbackExecutesIsSafe)
 // A PendingReply may outlive its Client: get() then reports the end of the connection.
 TEST(QemuAsync, PendingReplyOutlivesItsClient)
 {
-    qmp::Machine vm;
+    qmp::Machine vm(socket_path_monitor());
     vm.start();
     auto client = own_client(vm);
     const std::string fifo = vm.directory() + "/own.fifo";
@@ -1146,7 +1146,7 @@ TEST(QemuCallbacks, ACallbackMayRemoveItself)
 
 TEST(QemuSchema, FetchedOncePerConnectionAndIndexed)
 {
-    qmp::Machine vm;
+    qmp::Machine vm(socket_path_monitor());
     qmp::Client& client = vm.start();
 
     const auto schema = client.schema();

@@ -39,7 +39,9 @@ struct Usage {
 TEST(Soak, ConnectCyclesAgainstQemuLeakNoDescriptorThreadOrMemory)
 {
     const int cycles = env_or("QMP_SOAK_CYCLES", 200);
-    qmp::Machine machine;
+    qmp::MachineOptions options;
+    options.monitor = qmp::MachineOptions::Monitor::socket_path; // reconnected to below
+    qmp::Machine machine(options);
     machine.start();
     machine.client().disconnect(); // the monitor serves one client: ours from now on
     const std::string address = machine.socket_path();

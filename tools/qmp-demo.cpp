@@ -52,8 +52,8 @@ int main(int argc, char** argv)
     try {
         qmp::Machine vm(options);
         qmp::Client& client = vm.start();
-        std::cout << "started " << options.binary << " (pid " << vm.pid() << "), monitor at "
-                  << vm.socket_path() << "\n";
+        std::cout << "started " << options.binary << " (pid " << vm.pid() << "), monitor on "
+                  << client.address() << "\n";
         show("greeting", client.greeting().raw);
         show("query-version", client.execute("query-version"));
         show("query-status", client.execute("query-status"));

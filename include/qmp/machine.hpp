@@ -24,16 +24,38 @@ struct QMP_EXPORT MachineOptions {
     /// other `-chardev ... -mon ...,mode=control`.
     std::string binary = "qemu-system-x86_64";
 
+    /// How the QMP monitor is reached.
+    enum class Monitor {
+        /// One end of a connected socket pair is given to QEMU (`-chardev socket,id=qmp0,fd=N`;
+        /// it is the only descriptor of this program that QEMU inherits), the other to the
+        /// Client (Client::connect_fd(); Client::address() is "fd:N"). No file, nothing another
+        /// process could connect to, no wait for a socket to appear. The monitor serves this one
+        /// connection: once it ends (Client::disconnect(), for instance) nothing can connect to
+        /// the monitor again, though QEMU keeps running until shutdown().
+        socketpair,
+        /// QEMU listens on a unix socket, Machine::socket_path(), in the private directory
+        /// (`-chardev socket,id=qmp0,path=...,server=on,wait=off`); start() waits for it to
+        /// appear and connects. QMP serves one client at a time: another Client or tool can
+        /// connect there once the machine's client has disconnected, and the machine's client
+        /// can reconnect later (Client::connect(socket_path())). The path must fit in a unix
+        /// socket address (107 bytes on Linux): set TMPDIR to a short directory if need be.
+        socket_path,
+    };
+
+    /// The monitor's transport; see Monitor.
+    Monitor monitor = Monitor::socketpair;
+
     /// Arguments before the monitor's. The default suits qemu-system-*: no guest, no devices,
     /// no display, so nothing runs but the monitor.
     std::vector<std::string> args = {"-machine", "none", "-nodefaults", "-display", "none"};
 
-    /// Options of the Client connected to the monitor. start() retries by itself, checking the
-    /// process between attempts, and sets connect_timeout to what is left of start_timeout; the
-    /// Client keeps retry_connect off.
+    /// Options of the Client connected to the monitor. start() sets connect_timeout to what is
+    /// left of start_timeout and turns retry_connect off: with Monitor::socket_path it retries by
+    /// itself, checking the process between attempts.
     ClientOptions client;
 
-    /// Bound on start(): exec, the monitor socket appearing, connect and negotiation.
+    /// Bound on start(): exec, the greeting and negotiation (with Monitor::socket_path also the
+    /// socket appearing and the connection).
     std::chrono::milliseconds start_timeout{std::chrono::seconds(20)};
 
     /// Bound on each stage of shutdown() and of the destructor: `quit` and the wait for the
@@ -50,13 +72,17 @@ struct QMP_EXPORT MachineOptions {
     static MachineOptions storage_daemon();
 };
 
-/// A QEMU process started by this program, with its QMP monitor on a unix socket in a private
-/// temporary directory (mode 0700) and a connected Client.
+/// A QEMU process started by this program, with a Client connected to its QMP monitor, and a
+/// private temporary directory (mode 0700) for its files.
 ///
 ///     qmp::Machine vm;                       // qemu-system-x86_64 -machine none ...
 ///     qmp::Client& client = vm.start();
 ///     client.execute("stop");
 ///     vm.shutdown();                         // or let the destructor clean up
+///
+/// By default the monitor is one end of a socket pair, the client holds the other
+/// (MachineOptions::Monitor::socketpair); with MachineOptions::Monitor::socket_path it is a unix
+/// socket in the directory that other clients can connect to as well.
 ///
 /// QEMU's stdout and stderr go to a file in the directory; stderr_output() reads it, and start()
 /// includes it in its error when QEMU fails to start. The destructor always kills the process
@@ -81,10 +107,12 @@ public:
     Machine(const Machine&) = delete;
     Machine& operator=(const Machine&) = delete;
 
-    /// Creates the directory, starts the process, waits for its monitor and connects.
+    /// Creates the directory, starts the process, connects to its monitor and negotiates, all
+    /// within start_timeout.
     /// \returns the connected client (the same as client()).
-    /// \throws ConnectError with QEMU's stderr when the process cannot be started, exits early,
-    /// or does not answer within start_timeout; everything is cleaned up in that case.
+    /// \throws ConnectError when the process cannot be started, exits early (the message names
+    /// its exit status), or does not answer within start_timeout; the message quotes the command
+    /// line and the end of QEMU's stderr. Everything is cleaned up in that case.
     /// \throws UsageError if already started (a Machine starts its process once; after a failed
     /// start() it may be called again).
     Client& start();
@@ -119,7 +147,9 @@ public:
     /// machine (it is removed with it).
     const std::string& directory() const;
 
-    /// Path of the QMP monitor's unix socket.
+    /// Path of the QMP monitor's unix socket with MachineOptions::Monitor::socket_path (set by a
+    /// successful start()); an empty string with MachineOptions::Monitor::socketpair, where there
+    /// is no socket file, and before start().
     const std::string& socket_path() const;
 
     /// What QEMU wrote to stdout and stderr so far.

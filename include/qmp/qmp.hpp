@@ -7,6 +7,7 @@
 #include <qmp/error.hpp>
 #include <qmp/event.hpp>
 #include <qmp/event_queue.hpp>
+#include <qmp/guest_agent.hpp>
 #include <qmp/json.hpp>
 #include <qmp/machine.hpp>
 #include <qmp/options.hpp>

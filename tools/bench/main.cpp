@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // qmp-bench: measures qmp against a minimal hand-written baseline client, in one process and
 // one run, against the same peers (an instant fake server and real QEMU), and prints medians
-// and library/baseline ratios beside the targets of the issue "Performance".
+// and library/baseline ratios beside the targets of issue 13 ("Performance"), judged on real
+// QEMU and on instruction counts; the fake server's rows are information only.
 //
 //   qmp-bench                 full run (under 3 minutes)
 //   qmp-bench --quick         smoke run (under 20 seconds)

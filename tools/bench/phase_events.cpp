@@ -127,7 +127,7 @@ void run_events(const Peer& peer, const Scale& scale, Report& report)
         baseline_switches += baseline.switches;
     }
     report.add({"4 events/s via pop()", peer.name, "ev/s", median(library_rates),
-        median(baseline_rates), Goal::at_least, 0.9,
+        median(baseline_rates), Goal::none, 0,
         std::to_string(scale.events) + " events x " + std::to_string(rounds) + " rounds; lost " +
             std::to_string(lost) + ", dropped " + std::to_string(dropped),
         ""});

@@ -157,7 +157,7 @@ void run_throughput(const Peer& peer, const Scale& scale, Report& report)
         }
         const bool judged = !peer.is_fake && c.width > 1;
         report.add({c.label, peer.name, "cmd/s", median(library_rates), median(baseline_rates),
-            judged ? Goal::at_least : Goal::none, 0.95, c.note, ""});
+            judged ? Goal::at_least : Goal::none, 0.97, c.note, ""});
         const double calls = static_cast<double>(scale.rounds) * scale.throughput_calls;
         report.add({std::string(c.label) + ": csw/cmd", peer.name, "csw", library_switches / calls,
             baseline_switches / calls, Goal::none, 0, "context switches per command, all threads",

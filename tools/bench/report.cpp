@@ -55,8 +55,10 @@ int Report::print() const
             std::snprintf(
                 text, sizeof text, "%s%.2f", row.goal == Goal::at_most ? "<=" : ">=", row.bound);
             target = text;
-            const bool met = row.goal == Goal::at_most ? ratio <= row.bound : ratio >= row.bound;
-            verdict = met ? "met" : "MISSED";
+            const bool ratio_met =
+                row.goal == Goal::at_most ? ratio <= row.bound : ratio >= row.bound;
+            const bool met = ratio_met && row.also_met;
+            verdict = met ? "met" : ratio_met ? "MISSED*" : "MISSED";
             missed += met ? 0 : 1;
         }
         std::printf("%-40s %-5s %-7s %12s %12s %7.2f %-8s %s%s%s\n", row.phase.c_str(),
@@ -64,6 +66,9 @@ int Report::print() const
             format_figure(row.baseline).c_str(), ratio, target.c_str(), verdict.c_str(),
             row.note.empty() ? "" : (verdict.empty() ? "" : "  "), row.note.c_str());
     }
+    std::printf("\ntarget: issue 13's, judged on real QEMU rows and on phase 7's instruction counts;"
+                "\nfake-server rows are information only. MISSED*: the ratio is met, the rest of"
+                "\nthe target (see the row's note) is not.\n");
     if (!notes_.empty()) {
         std::printf("\nNotes:\n");
         for (const auto& line : notes_)

@@ -48,6 +48,9 @@ Target TargetOptions::target() const
         return target;
     }
     qmp::MachineOptions options;
+    // A unix socket in the machine's directory rather than a socket pair: the monitor stays
+    // reachable at a path (the tool's tests find the directory from QEMU's command line).
+    options.monitor = qmp::MachineOptions::Monitor::socket_path;
     auto next = qemu_.begin();
     if (next != qemu_.end() && !next->empty() && next->front() != '-') {
         options.binary = *next++;

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: MIT
+// Real QEMU as the connecting side (-chardev socket,server=off,reconnect=1 to a qmp::Server)
+// and on a handed-over socket (-chardev socket,fd=N, the other end of a socketpair given to
+// Client::connect_fd()). QEMU is started here directly, not by qmp::Machine: the Machine adds a
+// monitor of its own and marks inherited descriptors close-on-exec, and fd=N needs one inherited.
+#include "qemu_helpers.hpp"
+
+#include <iterator>
+
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+namespace {
+
+using namespace qmp_test;
+
+// The first executable \p name in PATH (resolved before fork(): the child must not allocate).
+std::string find_in_path(const std::string& name)
+{
+    const char* path = std::getenv("PATH");
+    std::string directories = path ? path : "/usr/bin:/bin";
+    std::size_t start = 0;
+    for (;;) {
+        const auto end = directories.find(':', start);
+        const std::string directory = directories.substr(start, end - start);
+        const std::string candidate = (directory.empty() ? "." : directory) + "/" + name;
+        if (::access(candidate.c_str(), X_OK) == 0)
+            return candidate;
+        if (end == std::string::npos)
+            throw std::runtime_error(name + " not found in PATH");
+        start = end + 1;
+    }
+}
+
+// A qemu-system-x86_64 -machine none started by this test, its output in a file of a private
+// temporary directory. \p inherit_fd (if >= 0) stays open across exec in QEMU, at the same
+// number; every other descriptor of ours is close-on-exec. The destructor sends SIGTERM to this
+// pid (SIGKILL after 5 s) and reaps it; PR_SET_PDEATHSIG kills QEMU if the test dies first.
+class Qemu {
+public:
+    Qemu(const TemporaryDirectory& dir, const std::vector<std::string>& monitor_args,
+        int inherit_fd = -1)
+        : log_path_(dir.path() + "/qemu.log")
+    {
+        std::vector<std::string> args = {find_in_path("qemu-system-x86_64"), "-machine", "none",
+            "-nodefaults", "-display", "none"};
+        args.insert(args.end(), monitor_args.begin(), monitor_args.end());
+        std::vector<char*> argv;
+        for (auto& arg : args)
+            argv.push_back(arg.data());
+        argv.push_back(nullptr);
+        const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        const int log_fd =
+            ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (null_fd < 0 || log_fd < 0)
+            throw std::runtime_error(std::string("open: ") + std::strerror(errno));
+        const pid_t parent = ::getpid();
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            // The child of a multi-threaded process: async-signal-safe calls only.
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != parent)
+                ::_exit(126);
+            if (::dup2(null_fd, STDIN_FILENO) < 0 || ::dup2(log_fd, STDOUT_FILENO) < 0 ||
+                ::dup2(log_fd, STDERR_FILENO) < 0)
+                ::_exit(126);
+            if (inherit_fd >= 0 && ::fcntl(inherit_fd, F_SETFD, 0) != 0)
+                ::_exit(126);
+            ::execv(argv[0], argv.data());
+            ::_exit(127);
+        }
+        const int fork_error = errno;
+        ::close(null_fd);
+        ::close(log_fd);
+        if (pid_ < 0)
+            throw std::runtime_error(std::string("fork: ") + std::strerror(fork_error));
+    }
+
+    ~Qemu()
+    {
+        if (pid_ <= 0)
+            return;
+        ::kill(pid_, SIGTERM);
+        if (!wait_exit(5s)) {
+            ::kill(pid_, SIGKILL);
+            wait_exit(5s);
+        }
+    }
+
+    Qemu(const Qemu&) = delete;
+    Qemu& operator=(const Qemu&) = delete;
+
+    pid_t pid() const { return pid_; }
+
+    // Waits at most \p timeout for QEMU to exit and reaps it; \returns true once it has.
+    bool wait_exit(std::chrono::milliseconds timeout)
+    {
+        if (pid_ <= 0)
+            return true;
+        const auto deadline = SteadyClock::now() + timeout;
+        const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+        for (;;) {
+            int status = 0;
+            const pid_t reaped = ::waitpid(pid_, &status, WNOHANG);
+            if (reaped == pid_ || (reaped < 0 && errno == ECHILD)) {
+                status_ = status;
+                pid_ = 0;
+                break;
+            }
+            const auto left = ms(deadline - SteadyClock::now());
+            if (left <= 0)
+                break;
+            if (pidfd >= 0) {
+                pollfd exited{pidfd, POLLIN, 0};
+                ::poll(&exited, 1, static_cast<int>(left)); // readable once the process exits
+            } else {
+                std::this_thread::sleep_for(10ms); // no pidfd: a bounded poll
+            }
+        }
+        if (pidfd >= 0)
+            ::close(pidfd);
+        return pid_ == 0;
+    }
+
+    int status() const { return status_; }
+
+    std::string output() const
+    {
+        std::ifstream log(log_path_);
+        return std::string(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
+    }
+
+private:
+    std::string log_path_;
+    pid_t pid_ = -1;
+    int status_ = -1;
+};
+
+qmp::ClientOptions client_options()
+{
+    qmp::ClientOptions options;
+    options.connect_timeout = 10s;
+    options.command_timeout = 10s;
+    return options;
+}
+
+// Asks QEMU to quit and expects it to exit cleanly.
+void quit(qmp::Client& client, Qemu& qemu)
+{
+    client.execute("quit");
+    EXPECT_TRUE(qemu.wait_exit(10s)) << qemu.output();
+    EXPECT_TRUE(WIFEXITED(qemu.status()) && WEXITSTATUS(qemu.status()) == 0)
+        << "status " << qemu.status() << "\n"
+        << qemu.output();
+}
+
+} // namespace
+
+TEST(QemuPeers, QemuConnectsToServerAndReconnectsAfterDisconnect)
+{
+    TemporaryDirectory dir;
+    const std::string path = dir.path() + "/qmp.sock";
+    qmp::ServerOptions server_options;
+    server_options.peer_uid = ::getuid();
+    qmp::Server server("unix:" + path, server_options);
+    Qemu qemu(dir,
+        {"-chardev", "socket,id=mon0,path=" + path + ",server=off,reconnect=1", "-mon",
+            "chardev=mon0,mode=control"});
+
+    qmp::Client client(client_options());
+    try {
+        client.accept(server, 10s);
+    } catch (const qmp::ConnectError& e) {
+        FAIL() << e.what() << "\nQEMU's output:\n" << qemu.output();
+    }
+    EXPECT_EQ(client.address(), "accepted from unix:" + path);
+    EXPECT_EQ(client.greeting().version.major, 7);
+    EXPECT_TRUE(client.execute("query-status").contains("status"));
+
+    // QEMU sees the hang-up and connects again after reconnect=1 (about a second).
+    client.disconnect();
+    const auto start = SteadyClock::now();
+    try {
+        client.accept(server, 10s);
+    } catch (const qmp::ConnectError& e) {
+        FAIL() << "QEMU did not reconnect: " << e.what() << "\nQEMU's output:\n" << qemu.output();
+    }
+    EXPECT_LT(ms_since(start), 10000);
+    EXPECT_TRUE(client.is_connected());
+    EXPECT_TRUE(client.execute("query-status").contains("status"));
+    quit(client, qemu);
+}
+
+TEST(QemuPeers, SocketpairHandedToQemuAndConnectFd)
+{
+    TemporaryDirectory dir;
+    int pair[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    const int ours = pair[0];
+    const int theirs = pair[1];
+    std::optional<Qemu> qemu;
+    try {
+        qemu.emplace(dir,
+            std::vector<std::string>{"-chardev", "socket,id=mon0,fd=" + std::to_string(theirs),
+                "-mon", "chardev=mon0,mode=control"},
+            theirs);
+    } catch (...) {
+        ::close(ours);
+        ::close(theirs);
+        throw;
+    }
+    ::close(theirs); // QEMU has its copy; ours alone would keep the connection from ending
+
+    qmp::Client client(client_options());
+    try {
+        client.connect_fd(ours); // the client owns it from here on
+    } catch (const qmp::ConnectError& e) {
+        FAIL() << e.what() << "\nQEMU's output:\n" << qemu->output();
+    }
+    EXPECT_EQ(client.address(), "fd:" + std::to_string(ours));
+    EXPECT_EQ(client.greeting().version.major, 7);
+    EXPECT_TRUE(client.execute("query-status").contains("status"));
+
+    const qmp::Event stop = client.execute_and_wait("stop", nullptr, "STOP", 5s);
+    EXPECT_EQ(stop.name, "STOP");
+    EXPECT_EQ(client.execute("query-status")["status"], "paused");
+
+    // fd passing over the handed-over unix socket: QEMU gets the descriptor and can close it.
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+    EXPECT_NO_THROW(client.execute_with_fd("getfd", {{"fdname", "x"}}, pipe_fds[1]));
+    EXPECT_NO_THROW(client.execute("closefd", {{"fdname", "x"}}));
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+
+    quit(client, *qemu);
+}
