@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
+#include <deque>
 #include <sys/socket.h>
+#include <thread>
 
 #include "address.hpp"
 #include "callback_dispatcher.hpp"
@@ -43,6 +45,10 @@ void check_options(const ClientOptions& options)
         fail("event_queue_capacity is 0 (qmp::unbounded for no limit)");
     if (options.tcp_keepalive.count() < 0)
         fail("tcp_keepalive is negative");
+    if (options.reconnect &&
+        (options.reconnect_delay.count() <= 0 ||
+            options.reconnect_max_delay < options.reconnect_delay))
+        fail("reconnect_delay must be positive and at most reconnect_max_delay");
 }
 
 // Connects the socket, retrying "not there yet" failures until the deadline when asked to.
@@ -82,22 +88,33 @@ public:
     {
     }
 
-    ~Impl() { disconnect(); }
+    ~Impl()
+    {
+        disconnect();
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stopping_ = true;
+        }
+        state_changed_.notify_all();
+        if (supervisor_.joinable())
+            supervisor_.join(); // it tells the last changes first
+    }
 
     void connect(const std::string& text)
     {
         const detail::Address address = detail::parse_address(text);
         establish(address.to_string(), options_.connect_timeout,
-            [&](Clock::time_point deadline, detail::Canceller& cancel) {
+            [this, address](Clock::time_point deadline, detail::Canceller& cancel) {
                 return connect_with_retries(address, options_, deadline, cancel);
             });
     }
 
     void accept(Server& server, std::chrono::milliseconds timeout)
     {
-        Server::Impl& listener = *server.impl_;
-        establish("accepted from " + listener.address(), timeout,
-            [&](Clock::time_point deadline, detail::Canceller& cancel) {
+        Server::Impl* const server_impl = server.impl_.get();
+        establish("accepted from " + server_impl->address(), timeout,
+            [server_impl, timeout](Clock::time_point deadline, detail::Canceller& cancel) {
+                Server::Impl& listener = *server_impl;
                 try {
                     return listener.accept(deadline, cancel);
                 } catch (const detail::TransportError& e) {
@@ -124,16 +141,25 @@ public:
             const int error = errno;
             throw ConnectError("qmp: " + peer + " is not connected: " + detail::error_text(error));
         }
-        establish(peer, options_.connect_timeout,
-            [&](Clock::time_point, detail::Canceller&) { return std::move(socket); });
+        auto handed_over = std::make_shared<detail::Fd>(std::move(socket));
+        establish(
+            peer, options_.connect_timeout,
+            [handed_over](Clock::time_point, detail::Canceller&) {
+                if (!*handed_over)
+                    throw ConnectError("qmp: a handed-over socket cannot be reconnected");
+                return std::move(*handed_over);
+            },
+            false, false);
     }
 
     // Opens a socket (connecting, accepting, or taking one handed over), then greeting and
     // negotiation, all within \p timeout; disconnect() from another thread ends it promptly.
+    // \p again: a reconnection attempt (the state stays "reconnecting" if it fails).
     using OpenSocket = std::function<detail::Fd(Clock::time_point, detail::Canceller&)>;
-    void establish(
-        const std::string& peer, std::chrono::milliseconds timeout, const OpenSocket& open)
+    void establish(const std::string& peer, std::chrono::milliseconds timeout, OpenSocket open,
+        bool again = false, bool reopenable = true)
     {
+        start_supervisor(); // on_state_change hears of this attempt too
         std::lock_guard<std::mutex> one_at_a_time(connect_mutex_);
         std::shared_ptr<detail::Session> previous;
         std::shared_ptr<detail::Canceller> cancel;
@@ -144,11 +170,16 @@ public:
         }
         {
             std::lock_guard<std::mutex> lock(mutex_);
+            if (again && state_ != ConnectionState::reconnecting)
+                throw ConnectError("qmp: reconnecting to " + peer + " was stopped");
+            if (!again && state_ == ConnectionState::reconnecting)
+                throw UsageError("qmp: reconnecting to " + address_ + "; call disconnect() first");
             if (session_ && session_->is_open())
                 throw UsageError(
                     "qmp: already connected to " + address_ + "; call disconnect() first");
-            previous = std::move(session_); // ended on its own: its reader has exited
-            state_ = State::connecting;
+            previous = std::move(session_); // ended on its own: its reader is done with it
+            if (!again)
+                set_state_locked(ConnectionState::connecting);
             cancel_ = cancel;
             address_ = peer;
             schema_.reset();
@@ -160,11 +191,14 @@ public:
         try {
             const auto deadline = detail::deadline_after(timeout);
             detail::Fd socket = open(deadline, *cancel);
-            auto rules = std::make_shared<detail::QmpRules>(shared_->logger);
+            auto ended = std::make_shared<const detail::Session*>(nullptr);
+            auto rules = std::make_shared<detail::QmpRules>(shared_->logger,
+                [this, ended](const detail::SessionEnd& end) { session_ended(*ended, end); });
             session = std::make_shared<detail::Session>(detail::Transport(std::move(socket), peer),
                 detail::SessionLimits{
                     options_.max_message_size, options_.max_nesting_depth, options_.redact_secrets},
                 shared_, rules);
+            *ended = session.get();
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 if (cancel->cancelled())
@@ -176,27 +210,31 @@ public:
             // greeting and the negotiation's reply); the reader takes over after it.
             Greeting greeting =
                 detail::qmp_handshake(*session, *rules, options_, deadline, timeout);
-            session->start(reader_);
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 if (cancel->cancelled())
                     throw ConnectError("qmp: cancelled while connecting to " + peer);
                 greeting_ = std::move(greeting);
                 has_greeting_ = true;
-                state_ = State::connected;
                 cancel_.reset();
+                reopen_ = reopenable ? std::move(open) : OpenSocket();
+                reopen_timeout_ = timeout;
+                shared_->queues_stay_open = options_.reconnect;
+                set_state_locked(ConnectionState::connected);
             }
-            state_changed_.notify_all();
+            session->start(reader_);
+            if (const auto end = session->end()) // it ended before it was published
+                session_ended(session.get(), *end);
         } catch (...) {
             const bool cancelled = cancel->cancelled();
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 if (session_ == session)
                     session_.reset();
-                state_ = State::disconnected;
+                if (!again || cancelled)
+                    set_state_locked(ConnectionState::disconnected);
                 cancel_.reset();
             }
-            state_changed_.notify_all();
             if (session)
                 session->close_and_join("connect() failed");
             if (cancelled)
@@ -210,25 +248,35 @@ public:
     void disconnect() noexcept
     {
         std::shared_ptr<detail::Session> session;
+        bool close_queues = false;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (cancel_)
                 cancel_->cancel(); // connect() sees it and fails
             session = session_;
-            if (state_ == State::connected) {
+            close_queues = shared_->queues_stay_open.exchange(false);
+            if (state_ == ConnectionState::connected || state_ == ConnectionState::reconnecting) {
                 session_.reset();
-                state_ = State::disconnected;
+                set_state_locked(ConnectionState::disconnected);
             }
         }
-        state_changed_.notify_all();
         if (session)
             session->close_and_join("disconnected by the client");
+        if (close_queues) // left open across a reconnection that now stops
+            shared_->router.close_all(std::make_exception_ptr(
+                DisconnectedError("qmp: " + address() + ": disconnected by the client")));
     }
 
     bool is_connected() const
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        return state_ == State::connected && session_ && session_->is_open();
+        return state_ == ConnectionState::connected && session_ && session_->is_open();
+    }
+
+    ConnectionState state() const
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return state_;
     }
 
     Greeting greeting() const
@@ -326,7 +374,97 @@ public:
     const ClientOptions& options() const { return options_; }
 
 private:
-    enum class State { disconnected, connecting, connected };
+    // With every change: waiters in prepare() wake, and on_state_change hears of it.
+    void set_state_locked(ConnectionState state)
+    {
+        if (state_ == state)
+            return;
+        state_ = state;
+        if (options_.on_state_change)
+            state_changes_.push_back(state);
+        state_changed_.notify_all();
+    }
+
+    // A session ended (on whichever thread ended it; no user code here).
+    void session_ended(const detail::Session* session, const detail::SessionEnd& end)
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (session_.get() != session || state_ != ConnectionState::connected)
+            return; // a failed connect, or disconnect() already took it
+        const bool again =
+            options_.reconnect && reopen_ && end.kind != detail::SessionEnd::Kind::closed_by_client;
+        set_state_locked(again ? ConnectionState::reconnecting : ConnectionState::disconnected);
+        reconnect_pending_ = again;
+    }
+
+    // The thread that tells on_state_change and reconnects; only when either is wanted.
+    void start_supervisor()
+    {
+        if (!options_.reconnect && !options_.on_state_change)
+            return;
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!supervisor_.joinable())
+            supervisor_ = std::thread([this] { supervise(); });
+        state_changed_.notify_all();
+    }
+
+    void supervise()
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        for (;;) {
+            state_changed_.wait(lock,
+                [this] { return stopping_ || !state_changes_.empty() || reconnect_pending_; });
+            if (!state_changes_.empty()) {
+                const ConnectionState state = state_changes_.front();
+                state_changes_.pop_front();
+                lock.unlock();
+                try {
+                    options_.on_state_change(state);
+                } catch (const std::exception& e) {
+                    shared_->logger->error("on_state_change threw: {}", e.what());
+                } catch (...) {
+                    shared_->logger->error("on_state_change threw");
+                }
+                lock.lock();
+                continue;
+            }
+            if (stopping_)
+                return;
+            reconnect_pending_ = false;
+            lock.unlock();
+            reconnect();
+            lock.lock();
+        }
+    }
+
+    // Attempts with exponential backoff until one succeeds or reconnecting stops.
+    void reconnect()
+    {
+        auto delay = options_.reconnect_delay;
+        for (;;) {
+            std::string peer;
+            OpenSocket open;
+            std::chrono::milliseconds timeout;
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                const auto stopped = [this] {
+                    return stopping_ || state_ != ConnectionState::reconnecting;
+                };
+                if (state_changed_.wait_for(lock, delay, stopped))
+                    return;
+                peer = address_;
+                open = reopen_;
+                timeout = reopen_timeout_;
+            }
+            try {
+                establish(peer, timeout, open, true);
+                return;
+            } catch (const std::exception& e) {
+                shared_->logger->warn("{}: reconnecting failed: {}", peer, e.what());
+            }
+            delay = std::min(delay * 2, options_.reconnect_max_delay);
+        }
+    }
 
     // The session to send \p command on (waiting, within the call's timeout, for a connect() in
     // progress) and the request for it; the command is checked against the schema if asked.
@@ -342,13 +480,17 @@ private:
         std::shared_ptr<detail::Session> session;
         {
             std::unique_lock<std::mutex> lock(mutex_);
-            const auto settled = [this] { return state_ != State::connecting; };
+            const auto settled = [this] {
+                return state_ != ConnectionState::connecting &&
+                    state_ != ConnectionState::reconnecting;
+            };
             if (deadline == Clock::time_point::max())
                 state_changed_.wait(lock, settled);
             else if (!state_changed_.wait_until(lock, deadline, settled))
-                throw TimeoutError("qmp: '" + command + "': still connecting to " + address_ +
-                    " after " + detail::ms_text(request.timeout));
-            if (state_ != State::connected || !session_)
+                throw TimeoutError("qmp: '" + command + "': still " +
+                    (state_ == ConnectionState::reconnecting ? "reconnecting" : "connecting") +
+                    " to " + address_ + " after " + detail::ms_text(request.timeout));
+            if (state_ != ConnectionState::connected || !session_)
                 throw DisconnectedError("qmp: '" + command + "': not connected" +
                     (address_.empty() ? std::string() : " (last connected to " + address_ + ")"));
             session = session_;
@@ -420,7 +562,13 @@ private:
     std::mutex connect_mutex_; // one connect() at a time
     mutable std::mutex mutex_; // guards the members below
     std::condition_variable state_changed_;
-    State state_ = State::disconnected;
+    ConnectionState state_ = ConnectionState::disconnected;
+    std::deque<ConnectionState> state_changes_; // for on_state_change, in order
+    OpenSocket reopen_; // how the current session's socket was opened, for reconnecting
+    std::chrono::milliseconds reopen_timeout_{0};
+    bool reconnect_pending_ = false;
+    bool stopping_ = false;
+    std::thread supervisor_;
     std::shared_ptr<detail::Canceller> cancel_; // while connecting
     std::shared_ptr<detail::Session> session_; // while connected (and during the handshake)
     std::string address_;
@@ -482,6 +630,11 @@ void Client::disconnect() noexcept
 bool Client::is_connected() const
 {
     return impl_ && impl().is_connected();
+}
+
+ConnectionState Client::state() const
+{
+    return impl_ ? impl().state() : ConnectionState::disconnected;
 }
 
 Greeting Client::greeting() const

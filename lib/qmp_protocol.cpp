@@ -93,6 +93,8 @@ void QmpRules::on_end(const SessionEnd& end) noexcept
         end_ = end;
     }
     changed_.notify_all();
+    if (ended_)
+        ended_(end);
 }
 
 bool QmpRules::greeted()

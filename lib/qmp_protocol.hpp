@@ -4,6 +4,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -20,7 +21,12 @@ namespace qmp::detail {
 /// Thread safety: every member is thread-safe.
 class QmpRules : public SessionRules {
 public:
-    explicit QmpRules(std::shared_ptr<spdlog::logger> logger) : logger_(std::move(logger)) { }
+    /// \p ended, if set, is told how the session ended (on whichever thread ended it).
+    explicit QmpRules(std::shared_ptr<spdlog::logger> logger,
+        std::function<void(const SessionEnd&)> ended = nullptr)
+        : logger_(std::move(logger)), ended_(std::move(ended))
+    {
+    }
 
     void on_unrouted(json&& message, std::string_view text) override;
     void on_end(const SessionEnd& end) noexcept override;
@@ -36,6 +42,7 @@ public:
 
 private:
     const std::shared_ptr<spdlog::logger> logger_;
+    const std::function<void(const SessionEnd&)> ended_;
     std::mutex mutex_;
     std::condition_variable changed_;
     bool greeted_ = false;

@@ -110,6 +110,18 @@ std::exception_ptr Session::closed_error_locked(const std::string& command) cons
     return std::make_exception_ptr(DisconnectedError(message));
 }
 
+std::exception_ptr Session::closed_error_locked(const Call& call) const
+{
+    if (call.stage != Call::Stage::sending && call.stage != Call::Stage::sent)
+        return closed_error_locked(call.command);
+    // It went out: whether the peer ran it cannot be known.
+    const std::string message = "qmp: '" + call.command + "' on " + peer() + ": " + end_->reason +
+        " (the command was sent; whether it ran is unknown)";
+    if (end_->kind == SessionEnd::Kind::protocol_error)
+        return std::make_exception_ptr(ProtocolError(message));
+    return std::make_exception_ptr(DisconnectedError(message));
+}
+
 void Session::close(SessionEnd::Kind kind, const std::string& reason) noexcept
 {
     try {
@@ -124,7 +136,7 @@ void Session::close(SessionEnd::Kind kind, const std::string& reason) noexcept
             end = *end_;
             pending.swap(pending_);
             for (const auto& entry : pending)
-                errors.push_back(closed_error_locked(entry.second->command));
+                errors.push_back(closed_error_locked(*entry.second));
             in_band_in_flight_ = 0;
             fd_in_flight_ = false;
         }
@@ -132,15 +144,19 @@ void Session::close(SessionEnd::Kind kind, const std::string& reason) noexcept
             log_.warn("{}: protocol error, closing: {}", peer(), reason);
         else
             log_.debug("{}: session ended: {}", peer(), reason);
+        // The protocol (and through it the client's state) hears of the end before any waiter
+        // wakes: a woken caller must find the client "reconnecting" or "disconnected".
+        rules_->on_end(end);
         // Woken outside the lock: a woken thread may call back into this object.
         auto error = errors.begin();
         for (const auto& entry : pending)
             entry.second->fail(*error++);
-        rules_->on_end(end);
-        const std::string message = "qmp: " + peer() + ": " + reason;
-        shared_->router.close_all(kind == SessionEnd::Kind::protocol_error
-                ? std::make_exception_ptr(ProtocolError(message))
-                : std::make_exception_ptr(DisconnectedError(message)));
+        if (kind == SessionEnd::Kind::closed_by_client || !shared_->queues_stay_open) {
+            const std::string message = "qmp: " + peer() + ": " + reason;
+            shared_->router.close_all(kind == SessionEnd::Kind::protocol_error
+                    ? std::make_exception_ptr(ProtocolError(message))
+                    : std::make_exception_ptr(DisconnectedError(message)));
+        }
     } catch (...) {
         // Only allocation can fail here; the shutdown below still wakes the reader.
     }

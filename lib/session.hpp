@@ -61,6 +61,9 @@ struct SessionShared {
     EventRouter router;
     std::atomic<std::uint64_t> next_id{0};
     std::atomic<std::uint64_t> dropped_replies{0};
+    /// While set, a session that ends unexpectedly leaves the event queues open (the client
+    /// reconnects); an end the client asked for still closes them.
+    std::atomic<bool> queues_stay_open{false};
 };
 
 /// Limits a session applies to what the peer sends.
@@ -164,6 +167,7 @@ private:
     void write_queued(bool on_reader);
     void expire_blocked_write();
     std::exception_ptr closed_error_locked(const std::string& command) const;
+    std::exception_ptr closed_error_locked(const Call& call) const;
 
     Transport transport_;
     const SessionLimits limits_;

@@ -104,6 +104,9 @@ public:
     /// hang-up, protocol error).
     bool is_connected() const;
 
+    /// Where the connection stands; see ClientOptions::reconnect and on_state_change.
+    ConnectionState state() const;
+
     /// The greeting of the current (or last) session.
     /// \throws DisconnectedError if connect() never succeeded.
     Greeting greeting() const;

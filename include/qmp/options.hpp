@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -20,6 +21,14 @@ inline constexpr std::chrono::milliseconds wait_forever = std::chrono::milliseco
 
 /// Pass as ClientOptions::event_queue_capacity for a queue without bound.
 inline constexpr std::size_t unbounded = std::numeric_limits<std::size_t>::max();
+
+/// Where a Client's connection stands (Client::state()).
+enum class ConnectionState {
+    disconnected, ///< before connect(), after disconnect(), or after the session ended
+    connecting, ///< connect() or accept() is in progress
+    connected, ///< a session is open
+    reconnecting, ///< the session ended unexpectedly and ClientOptions::reconnect is on
+};
 
 /// Per-call settings of Client::execute(), execute_async() and execute_with_fd().
 ///
@@ -90,6 +99,26 @@ struct ClientOptions {
     /// query-qmp-schema) before sending it: an unknown name fails at once with an ExecuteError
     /// of class "CommandNotFound" that suggests the closest known name, without a round trip.
     bool check_commands = false;
+
+    /// Reconnect by itself when the session ends unexpectedly (the peer hung up or reset, a
+    /// read or write failed, the peer broke the protocol): to the same address, or by
+    /// accept()ing again on the same Server (which must then outlive the Client), negotiating
+    /// each time. Not after disconnect(), and not for connect_fd(). While it reconnects,
+    /// events(), listen() queues and callbacks stay as they are (their queues stay open), calls
+    /// wait for the new session within their own timeout, and calls that were in flight when
+    /// the session ended fail with DisconnectedError (whether QEMU ran them is unknown).
+    /// disconnect() stops reconnecting.
+    bool reconnect = false;
+
+    /// With reconnect: the pause before the first attempt, doubled after each failed one up
+    /// to reconnect_max_delay. Each attempt is bounded by connect_timeout.
+    std::chrono::milliseconds reconnect_delay{std::chrono::milliseconds(100)};
+    std::chrono::milliseconds reconnect_max_delay{std::chrono::seconds(5)};
+
+    /// Called with every change of Client::state(), in order, on a thread of the client's
+    /// (never the reader thread, under no lock of the client's). It may call the client's
+    /// members except the destructor. Empty: no calls.
+    std::function<void(ConnectionState)> on_state_change;
 
     /// Where the client logs. Null (the default) logs nothing and touches no global spdlog
     /// state. Traffic is logged at trace level as "--> {json}" and "<-- {json}"; drops and

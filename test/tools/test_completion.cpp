@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// What TAB offers and what `help COMMAND` says, from a small hand-written schema.
+// What TAB offers and what `help COMMAND` says, from a small hand-written schema; the agent
+// mode's command names and completion from a hand-written guest-info.
 #include <gtest/gtest.h>
 
+#include "agent_commands.hpp"
 #include "completion.hpp"
 #include "schema.hpp"
 
@@ -92,4 +94,32 @@ TEST(SchemaHelp, ListFitsWidth)
          start = end + 1)
         EXPECT_LE(end - start, 30u);
     EXPECT_NE(text.find("query-status"), std::string::npos);
+}
+
+TEST(AgentCompletion, EnabledCommandsOfGuestInfoSorted)
+{
+    const json info = json::parse(R"({"version": "7.2.0", "supported_commands": [
+        {"enabled": true, "name": "guest-ping", "success-response": true},
+        {"enabled": false, "name": "guest-exec", "success-response": true},
+        {"enabled": true, "name": "guest-info", "success-response": true},
+        {"enabled": true, "name": "guest-shutdown", "success-response": false},
+        {"name": 3}, "junk"]})");
+    EXPECT_EQ(qmp_shell::enabled_agent_commands(info),
+        (std::vector<std::string>{"guest-info", "guest-ping", "guest-shutdown"}));
+    EXPECT_TRUE(qmp_shell::enabled_agent_commands(json()).empty());
+    EXPECT_TRUE(qmp_shell::enabled_agent_commands(json::object()).empty());
+}
+
+TEST(AgentCompletion, CommandNamesFirstAndAfterHelpOnly)
+{
+    const std::vector<std::string> names = {"guest-info", "guest-ping", "guest-shutdown"};
+    EXPECT_EQ(qmp_shell::complete_agent_command(names, "", "guest-p"),
+        (std::vector<std::string>{"guest-ping"}));
+    EXPECT_EQ(
+        qmp_shell::complete_agent_command(names, "", "h"), (std::vector<std::string>{"help"}));
+    EXPECT_EQ(qmp_shell::complete_agent_command(names, "  ", "").size(), 4u);
+    EXPECT_EQ(qmp_shell::complete_agent_command(names, "help ", "guest-i"),
+        (std::vector<std::string>{"guest-info"}));
+    EXPECT_TRUE(qmp_shell::complete_agent_command(names, "guest-ping ", "g").empty());
+    EXPECT_TRUE(qmp_shell::complete_agent_command(names, "help guest-ping ", "g").empty());
 }

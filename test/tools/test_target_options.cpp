@@ -203,3 +203,56 @@ TEST(TargetOptions, RefusedOptionsAreNamedAsTyped)
     EXPECT_EQ(refused({"tool", "--timeout"}), "unknown option or missing value: --timeout");
     EXPECT_EQ(refused({"tool", "-p"}), "");
 }
+
+TEST(TargetOptions, ListenAndFdAreWaysIn)
+{
+    QmpSocket socket(std::string("/from/environment"));
+    Argv argv({"qom"});
+    TargetOptions options(argv.argc(), argv.argv());
+    EXPECT_FALSE(options.given());
+    options.listen = "unix:/run/qmp.sock";
+    EXPECT_TRUE(options.given());
+    Target target = options.target();
+    EXPECT_EQ(target.listen, "unix:/run/qmp.sock");
+    EXPECT_EQ(target.address, "");
+    EXPECT_FALSE(target.fd);
+    EXPECT_FALSE(target.launch);
+    EXPECT_EQ(target.listen_timeout, Target::default_listen_timeout);
+
+    options.listen.clear();
+    options.fd = "7";
+    target = options.target();
+    ASSERT_TRUE(target.fd);
+    EXPECT_EQ(*target.fd, 7);
+    EXPECT_EQ(target.address, "");
+    EXPECT_FALSE(target.launch);
+}
+
+TEST(TargetOptions, OnlyOneWayIn)
+{
+    QmpSocket socket(std::nullopt);
+    const auto refused = [](const std::string& address, bool launch, const std::string& listen,
+                             const std::string& fd) {
+        Argv argv({"qom"});
+        TargetOptions options(argv.argc(), argv.argv());
+        options.address = address;
+        options.launch = launch;
+        options.listen = listen;
+        options.fd = fd;
+        try {
+            options.target();
+        } catch (const UsageError& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    const std::string only_one = "give only one of ADDRESS, --listen, --fd and --launch";
+    EXPECT_EQ(refused("/a", false, "unix:/b", ""), only_one);
+    EXPECT_EQ(refused("", false, "unix:/b", "3"), only_one);
+    EXPECT_EQ(refused("", true, "", "3"), only_one);
+    EXPECT_EQ(refused("", true, "unix:/b", ""), only_one);
+    for (const char* fd : {"x", "-1", "3x", "99999999999"})
+        EXPECT_EQ(
+            refused("", false, "", fd), std::string("--fd: not a file descriptor number: ") + fd);
+    EXPECT_EQ(refused("", false, "", "0"), "");
+}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "interrupt.hpp"
 
+#include <chrono>
 #include <csignal>
 #include <fcntl.h>
 #include <pthread.h>
@@ -55,6 +56,32 @@ void Interrupt::on_interrupt(std::function<void()> action)
     }
     if (now)
         now();
+}
+
+void Interrupt::interruptible(
+    const std::function<void()>& call, const std::function<void()>& cancel)
+{
+    std::atomic<bool> done{false};
+    const std::thread::id caller = std::this_thread::get_id();
+    on_interrupt([&done, &cancel, caller] {
+        cancel();
+        if (std::this_thread::get_id() == caller)
+            return; // a signal came before: on_interrupt() runs this at once, here
+        while (!done) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            cancel();
+        }
+    });
+    struct Finish {
+        Interrupt& interrupt;
+        std::atomic<bool>& done;
+        ~Finish()
+        {
+            done = true; // ends the watcher's loop, so that on_interrupt() can take the mutex
+            interrupt.on_interrupt({});
+        }
+    } finish{*this, done};
+    call();
 }
 
 void Interrupt::watch()

@@ -39,6 +39,12 @@ public:
     // Pass an empty function to remove it before what it refers to is destroyed.
     void on_interrupt(std::function<void()> action);
 
+    // Runs \p call (a connect or accept that blocks) so that an interrupt ends it: \p cancel
+    // (e.g. disconnect()) is called when a signal arrives, and again every 10 ms until \p call
+    // returns, because a cancel that comes before \p call has started waiting is lost. Removes
+    // any other on_interrupt() action; set it again afterwards. Exceptions of \p call pass.
+    void interruptible(const std::function<void()>& call, const std::function<void()>& cancel);
+
 private:
     void watch();
 

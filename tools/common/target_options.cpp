@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "target_options.hpp"
 
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -10,6 +12,13 @@ const char* const target_help =
     "Where to connect:\n"
     "  ADDRESS        a unix socket path, unix:PATH, tcp:HOST:PORT or HOST:PORT\n"
     "  $QMP_SOCKET    used when no ADDRESS is given\n"
+    "  --listen ADDRESS\n"
+    "                 listen at ADDRESS and wait for QEMU to connect, for a QEMU started\n"
+    "                 with -chardev socket,id=mon0,path=PATH,server=off[,reconnect=1]\n"
+    "                 -mon chardev=mon0,mode=control (ADDRESS unix:PATH); the wait is\n"
+    "                 bounded by --timeout (default 60 s here) and ended by Ctrl-C\n"
+    "  --fd N         use file descriptor N, a connected stream socket inherited from\n"
+    "                 the parent process (e.g. QEMU's -chardev socket,id=mon0,fd=M peer)\n"
     "  --launch [-- [PROGRAM] [QEMU ARGS...]]\n"
     "                 start a disposable QEMU (the default when there is no address):\n"
     "                 qemu-system-x86_64 -machine none -nodefaults -display none unless\n"
@@ -32,14 +41,37 @@ TargetOptions::TargetOptions(int argc, char** argv)
     tool_.push_back(nullptr);
 }
 
+bool TargetOptions::given() const
+{
+    return !address.empty() || launch || !listen.empty() || !fd.empty() || has_qemu_arguments_;
+}
+
 Target TargetOptions::target() const
 {
     const bool launching = launch || has_qemu_arguments_;
-    if (!address.empty() && launching)
-        throw UsageError("give either an address or --launch, not both");
+    const int ways =
+        int(!address.empty()) + int(launching) + int(!listen.empty()) + int(!fd.empty());
+    if (ways > 1) {
+        if (ways == 2 && !address.empty() && launching)
+            throw UsageError("give either an address or --launch, not both");
+        throw UsageError("give only one of ADDRESS, --listen, --fd and --launch");
+    }
     Target target;
     if (!address.empty()) {
         target.address = address;
+        return target;
+    }
+    if (!listen.empty()) {
+        target.listen = listen;
+        return target;
+    }
+    if (!fd.empty()) {
+        char* end = nullptr;
+        errno = 0;
+        const long number = std::strtol(fd.c_str(), &end, 10);
+        if (errno != 0 || end == fd.c_str() || *end != '\0' || number < 0 || number > INT_MAX)
+            throw UsageError("--fd: not a file descriptor number: " + fd);
+        target.fd = static_cast<int>(number);
         return target;
     }
     const char* from_environment = std::getenv("QMP_SOCKET");

@@ -7,12 +7,13 @@
 
 #include <qmp/qmp.hpp>
 
-#include "fd_lines.hpp"
+#include "agent.hpp"
 #include "interactive.hpp"
 #include "interrupt.hpp"
 #include "options.hpp"
 #include "output.hpp"
 #include "runner.hpp"
+#include "script.hpp"
 #include "session.hpp"
 #include "target_options.hpp"
 #include "traffic_log.hpp"
@@ -20,53 +21,6 @@
 using namespace qmp_shell;
 
 namespace {
-
-int status_of(LineResult result)
-{
-    switch (result) {
-    case LineResult::ok:
-    case LineResult::quit:
-        return exit_ok;
-    case LineResult::failed:
-        return exit_command_failed;
-    case LineResult::disconnected:
-        return exit_connection;
-    }
-    return exit_command_failed;
-}
-
-// Script mode: one command per line from stdin, until its end.
-int run_script(qmp_tools::Session& session, const ShellOptions& options, bool pretty,
-    qmp_tools::Interrupt& interrupt)
-{
-    Runner runner(session.client(), options, pretty);
-    FdLines lines(STDIN_FILENO);
-    int status = exit_ok;
-    while (!lines.at_end()) {
-        std::optional<std::string> line = lines.next(false);
-        if (!line) {
-            pollfd fds[] = {{STDIN_FILENO, POLLIN, 0}, {interrupt.fd(), POLLIN, 0}};
-            if (::poll(fds, 2, -1) < 0 && errno != EINTR)
-                return exit_connection;
-            if (fds[1].revents)
-                return interrupt.exit_status();
-            line = lines.next(true);
-            if (!line)
-                continue;
-        }
-        // Comments make scripts readable; no QMP command starts with '#'.
-        if (line->find_first_not_of(" \t") == std::string::npos ||
-            line->at(line->find_first_not_of(" \t")) == '#')
-            continue;
-        const LineResult result = runner.run_line(*line);
-        if (interrupt.requested())
-            return interrupt.exit_status();
-        if (result == LineResult::quit || result == LineResult::disconnected)
-            return std::max(status, status_of(result));
-        status = std::max(status, status_of(result));
-    }
-    return status;
-}
 
 int run_wait_event(qmp_tools::Session& session, const ShellOptions& options, bool pretty)
 {
@@ -124,7 +78,7 @@ int run(const ShellOptions& options, qmp_tools::Interrupt& interrupt)
     if (!options.log_file.empty())
         client_options.logger = qmp_tools::make_traffic_logger(options.log_file);
 
-    qmp_tools::Session session(options.target, client_options, interrupt);
+    qmp_tools::Session session(options.target, client_options, interrupt, "qmp-shell");
     if (options.verbose && session.launched())
         std::cerr << "qmp-shell: started " << session.describe() << std::endl;
     if (interrupt.requested())
@@ -145,8 +99,11 @@ int run(const ShellOptions& options, qmp_tools::Interrupt& interrupt)
     }
     if (options.wait_event && status == exit_ok)
         status = run_wait_event(session, options, pretty);
-    if (!options.command && !options.wait_event)
-        status = run_script(session, options, pretty, interrupt);
+    if (!options.command && !options.wait_event) {
+        Runner runner(session.client(), options, pretty);
+        status = run_script(
+            [&runner](const std::string& line) { return runner.run_line(line); }, interrupt);
+    }
     if (interrupt.requested())
         return interrupt.exit_status();
     return status;
@@ -170,7 +127,7 @@ int main(int argc, char** argv)
         return exit_ok;
     }
     try {
-        return run(options, interrupt);
+        return options.agent ? run_agent(options, interrupt) : run(options, interrupt);
     } catch (const qmp::DisconnectedError& e) {
         if (interrupt.requested())
             return interrupt.exit_status();

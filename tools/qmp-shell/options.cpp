@@ -10,7 +10,9 @@
 namespace qmp_shell {
 
 const char* const usage_text =
-    "Usage: qmp-shell [OPTIONS] [ADDRESS] [--launch] [-- [PROGRAM] [QEMU ARGS...]]\n"
+    "Usage: qmp-shell [OPTIONS] [ADDRESS | --listen ADDRESS | --fd N]\n"
+    "       qmp-shell [OPTIONS] [--launch] [-- [PROGRAM] [QEMU ARGS...]]\n"
+    "       qmp-shell [OPTIONS] --agent ADDRESS\n"
     "\n"
     "An interactive shell for QEMU's QMP monitor. Each line is a command:\n"
     "  COMMAND [KEY=VALUE ...]   e.g. device_add driver=virtio-rng-pci id=rng0\n"
@@ -34,18 +36,25 @@ const char* const usage_text =
     "  -C, --compact        one line per reply (the default otherwise)\n"
     "  -v, --verbose        echo each JSON command sent (on stderr, prefixed \"-> \")\n"
     "  -l, --log FILE       log all QMP traffic to FILE\n"
-    "      --timeout S      bound each command (default 30 s) and --wait-event (default none)\n"
+    "      --timeout S      bound each command (default 30 s), --wait-event (default none)\n"
+    "                       and the wait of --listen (default 60 s)\n"
+    "      --agent ADDRESS  talk to the QEMU guest agent (qemu-ga) at ADDRESS (unix:PATH, the\n"
+    "                       socket of QEMU's chardev for the guest's agent, or of qemu-ga\n"
+    "                       --method=unix-listen): the same lines, help, history\n"
+    "                       (~/.qmp-shell-agent_history) and TAB completion of the enabled\n"
+    "                       commands of guest-info; no events and no -H\n"
     "  -h, --help           show this help\n"
     "\n"
     "%s"
     "\n"
     "Exit status: 0 success; 1 a command failed, a line did not parse or --wait-event timed\n"
-    "out; 2 bad arguments; 3 cannot connect or start QEMU, or the connection was lost;\n"
-    "128+N after signal N (130 for Ctrl-C; --events ends with 0).\n";
+    "out; 2 bad arguments; 3 cannot connect, start QEMU or reach the agent, or the connection\n"
+    "was lost (also when --listen waited in vain); 128+N after signal N (130 for Ctrl-C;\n"
+    "--events ends with 0).\n";
 
 ShellOptions parse_options(int argc, char** argv)
 {
-    enum { opt_wait_event = 256, opt_events, opt_timeout };
+    enum { opt_wait_event = 256, opt_events, opt_timeout, opt_agent };
     static const option long_options[] = {
         {"command", required_argument, nullptr, 'c'},
         {"wait-event", required_argument, nullptr, opt_wait_event},
@@ -56,7 +65,10 @@ ShellOptions parse_options(int argc, char** argv)
         {"verbose", no_argument, nullptr, 'v'},
         {"log", required_argument, nullptr, 'l'},
         {"timeout", required_argument, nullptr, opt_timeout},
+        {"agent", required_argument, nullptr, opt_agent},
         qmp_tools::TargetOptions::launch_option,
+        qmp_tools::TargetOptions::listen_option,
+        qmp_tools::TargetOptions::fd_option,
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
@@ -96,8 +108,17 @@ ShellOptions parse_options(int argc, char** argv)
         case opt_timeout:
             options.timeout = qmp_tools::parse_timeout_seconds(optarg);
             break;
+        case opt_agent:
+            options.agent = optarg;
+            break;
         case qmp_tools::TargetOptions::launch_code:
             target.launch = true;
+            break;
+        case qmp_tools::TargetOptions::listen_code:
+            target.listen = optarg;
+            break;
+        case qmp_tools::TargetOptions::fd_code:
+            target.fd = optarg;
             break;
         case 'h':
             options.help = true;
@@ -112,7 +133,20 @@ ShellOptions parse_options(int argc, char** argv)
         throw qmp_tools::UsageError(std::string("unexpected argument: ") + target.argv()[optind]);
     if (options.events && (options.command || options.wait_event))
         throw qmp_tools::UsageError("--events cannot be combined with -c or --wait-event");
+    if (options.agent) {
+        if (options.agent->empty())
+            throw qmp_tools::UsageError("--agent: empty address");
+        if (target.given())
+            throw qmp_tools::UsageError(
+                "--agent cannot be combined with ADDRESS, --listen, --fd or --launch");
+        if (options.hmp || options.events || options.wait_event)
+            throw qmp_tools::UsageError(
+                "--agent cannot be combined with -H, --events or --wait-event");
+        return options;
+    }
     options.target = target.target();
+    if (options.timeout)
+        options.target.listen_timeout = *options.timeout;
     return options;
 }
 

@@ -19,7 +19,7 @@ enum ExitStatus {
 };
 
 struct ShellOptions {
-    qmp_tools::Target target;
+    qmp_tools::Target target; // unused in agent mode
     bool hmp = false;
     std::optional<bool> pretty; // unset: pretty on a terminal, compact otherwise
     bool verbose = false;
@@ -28,6 +28,7 @@ struct ShellOptions {
     std::optional<std::string> wait_event; // --wait-event
     bool events = false;
     std::optional<std::chrono::milliseconds> timeout;
+    std::optional<std::string> agent; // --agent ADDRESS: guest agent mode (agent.hpp)
     bool help = false;
 };
 

@@ -21,7 +21,8 @@
 namespace {
 
 const char* const usage_text =
-    "Usage: qom [OPTIONS] [ADDRESS] COMMAND [ARGS] [--launch] [-- [PROGRAM] [QEMU ARGS...]]\n"
+    "Usage: qom [OPTIONS] [ADDRESS | --listen ADDRESS | --fd N] COMMAND [ARGS]\n"
+    "       qom [OPTIONS] COMMAND [ARGS] [--launch] [-- [PROGRAM] [QEMU ARGS...]]\n"
     "\n"
     "Commands:\n"
     "  ls PATH                   children (name/), links (@name/) and properties of PATH\n"
@@ -33,7 +34,7 @@ const char* const usage_text =
     "Options:\n"
     "  -p, --pretty     pretty-print JSON values\n"
     "  -l, --log FILE   log all QMP traffic to FILE\n"
-    "      --timeout S  bound each command (default 30 s)\n"
+    "      --timeout S  bound each command (default 30 s) and --listen's wait (default 60 s)\n"
     "  -h, --help       show this help\n"
     "\n"
     "%s"
@@ -62,6 +63,8 @@ QomOptions parse_options(int argc, char** argv)
         {"log", required_argument, nullptr, 'l'},
         {"timeout", required_argument, nullptr, opt_timeout},
         qmp_tools::TargetOptions::launch_option,
+        qmp_tools::TargetOptions::listen_option,
+        qmp_tools::TargetOptions::fd_option,
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
@@ -87,6 +90,12 @@ QomOptions parse_options(int argc, char** argv)
         case qmp_tools::TargetOptions::launch_code:
             target.launch = true;
             break;
+        case qmp_tools::TargetOptions::listen_code:
+            target.listen = optarg;
+            break;
+        case qmp_tools::TargetOptions::fd_code:
+            target.fd = optarg;
+            break;
         case 'h':
             options.help = true;
             return options;
@@ -110,6 +119,8 @@ QomOptions parse_options(int argc, char** argv)
         throw qmp_tools::UsageError("wrong number of arguments for '" + name + "'");
     options.command = rest;
     options.target = target.target();
+    if (options.timeout)
+        options.target.listen_timeout = *options.timeout;
     return options;
 }
 
@@ -120,7 +131,7 @@ int run(const QomOptions& options, qmp_tools::Interrupt& interrupt)
         client_options.command_timeout = *options.timeout;
     if (!options.log_file.empty())
         client_options.logger = qmp_tools::make_traffic_logger(options.log_file);
-    qmp_tools::Session session(options.target, client_options, interrupt);
+    qmp_tools::Session session(options.target, client_options, interrupt, "qom");
     qmp::Client& client = session.client();
     const std::string& name = options.command[0];
     try {
