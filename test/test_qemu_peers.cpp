@@ -5,7 +5,10 @@
 // monitor of its own and marks inherited descriptors close-on-exec, and fd=N needs one inherited.
 #include "qemu_helpers.hpp"
 
+#include <algorithm>
 #include <iterator>
+#include <memory>
+#include <mutex>
 
 #include <poll.h>
 #include <sys/prctl.h>
@@ -236,4 +239,82 @@ TEST(QemuPeers, SocketpairHandedToQemuAndConnectFd)
     ::close(pipe_fds[1]);
 
     quit(client, *qemu);
+}
+
+// ClientOptions::reconnect against real QEMU: the QEMU behind a socket path is killed and a new
+// one is started on the same path; the client reconnects by itself, its events() queue stays
+// open across the gap, and commands work again on the new QEMU.
+TEST(QemuPeers, ReconnectsToANewQemuOnTheSamePath)
+{
+    TemporaryDirectory dir;
+    const std::string path = dir.path() + "/qmp.sock";
+    const std::vector<std::string> monitor = {"-chardev",
+        "socket,id=mon0,path=" + path + ",server=on,wait=off", "-mon", "chardev=mon0,mode=control"};
+    auto first = std::make_unique<Qemu>(dir, monitor);
+    auto options = client_options();
+    options.retry_connect = true;
+    options.reconnect = true;
+    options.reconnect_delay = 50ms;
+    options.reconnect_max_delay = 200ms;
+    std::vector<qmp::ConnectionState> states;
+    std::mutex states_mutex;
+    options.on_state_change = [&](qmp::ConnectionState state) {
+        std::lock_guard<std::mutex> lock(states_mutex);
+        states.push_back(state);
+    };
+    qmp::Client client(options);
+    client.connect("unix:" + path);
+    const pid_t first_pid = first->pid();
+    EXPECT_EQ(client.execute("query-status")["status"], "running");
+
+    ::kill(first_pid, SIGKILL); // only the QEMU this test started
+    ASSERT_TRUE(first->wait_exit(10s));
+    first.reset();
+    ::unlink(path.c_str()); // the dead QEMU's socket file; the new one binds the path again
+    Qemu second(dir, monitor);
+
+    // The call waits for the new session (bounded by its timeout) instead of failing.
+    const qmp::json status = client.execute("query-status", qmp::json::object(), 15s);
+    EXPECT_EQ(status["status"], "running");
+    EXPECT_TRUE(client.is_connected());
+    // The queue stayed open: an event of the new QEMU arrives in it.
+    client.execute("stop");
+    const auto event = client.events().pop(10s);
+    ASSERT_TRUE(event);
+    EXPECT_EQ(event->name, "STOP");
+    {
+        std::lock_guard<std::mutex> lock(states_mutex);
+        EXPECT_NE(std::find(states.begin(), states.end(), qmp::ConnectionState::reconnecting),
+            states.end());
+    }
+    quit(client, second);
+}
+
+// QEMU as the client, and ClientOptions::reconnect on our side: when the QEMU that connected
+// to our Server dies, the client accepts the next QEMU's connection by itself.
+TEST(QemuPeers, AcceptingClientReconnectsWhenQemuConnectsAgain)
+{
+    TemporaryDirectory dir;
+    const std::string path = dir.path() + "/qmp.sock";
+    qmp::Server server("unix:" + path);
+    const std::vector<std::string> monitor = {"-chardev",
+        "socket,id=mon0,path=" + path + ",server=off,reconnect=1", "-mon",
+        "chardev=mon0,mode=control"};
+    auto first = std::make_unique<Qemu>(dir, monitor);
+    auto options = client_options();
+    options.reconnect = true;
+    options.reconnect_delay = 50ms;
+    options.reconnect_max_delay = 200ms;
+    qmp::Client client(options);
+    client.accept(server, 10s);
+    EXPECT_EQ(client.execute("query-status")["status"], "running");
+
+    // The QEMU on the other end dies; a new one connects to the same Server.
+    ::kill(first->pid(), SIGKILL);
+    ASSERT_TRUE(first->wait_exit(10s));
+    first.reset();
+    Qemu second(dir, monitor);
+    const qmp::json status = client.execute("query-status", qmp::json::object(), 15s);
+    EXPECT_EQ(status["status"], "running");
+    quit(client, second);
 }
