@@ -59,12 +59,15 @@ void ReaderThread::run(const std::shared_ptr<State>& state)
             state->current = session.get();
         }
         session->read_loop();
+        // Let go before telling: whoever waits in wait_done() may then hold the last reference,
+        // and its socket closes when that thread lets go (disconnect() returns with it closed).
+        // This may destroy the session, and with it this object's owner.
+        session.reset();
         {
             std::lock_guard<std::mutex> lock(state->mutex);
             state->current = nullptr;
         }
         state->changed.notify_all();
-        session.reset(); // may destroy the session, and with it this object's owner
     }
 }
 
