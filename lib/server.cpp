@@ -13,6 +13,10 @@ Server::Impl::Impl(const std::string& address, ServerOptions options)
     : options_(std::move(options)), logger_(detail::logger_or_null(options_.logger))
 {
     const detail::Address parsed = detail::parse_address(address);
+    if (parsed.kind == detail::Address::Kind::tcp && (options_.peer_uid || options_.peer_pid))
+        // TCP tells nothing about who is at the other end: every peer would be refused.
+        throw UsageError("qmp: ServerOptions::peer_uid and peer_pid need a unix socket, not " +
+            parsed.to_string());
     try {
         listening_ = detail::listen_at(parsed);
     } catch (const detail::TransportError& e) {

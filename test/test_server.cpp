@@ -696,3 +696,15 @@ TEST(ConnectFd, DisconnectClosesTheFd)
     EXPECT_TRUE(peer.wait_for_close(5s));
     EXPECT_TRUE(is_closed(pair[0]));
 }
+
+// TCP carries no peer credentials: a check that would refuse every peer is refused up front.
+TEST(Server, PeerChecksOnTcpAreAUsageError)
+{
+    qmp::ServerOptions uid;
+    uid.peer_uid = ::getuid();
+    EXPECT_THROW(qmp::Server("tcp:127.0.0.1:0", uid), qmp::UsageError);
+    qmp::ServerOptions pid;
+    pid.peer_pid = ::getpid();
+    EXPECT_THROW(qmp::Server("tcp:127.0.0.1:0", pid), qmp::UsageError);
+    EXPECT_NO_THROW(qmp::Server("tcp:127.0.0.1:0"));
+}

@@ -107,7 +107,9 @@ public:
 
     /// Whether an agent answers a synchronisation within \p timeout: tells "no agent
     /// answering yet" (false) from "the agent answered" (true) without throwing for either.
-    /// \throws DisconnectedError when not connected or the connection ends.
+    /// \throws DisconnectedError when not connected or the connection ends; TimeoutError when
+    /// another thread's command keeps the channel busy for all of \p timeout (the agent may be
+    /// answering it: no verdict on the agent).
     bool ping(std::chrono::milliseconds timeout);
 
     /// The address of the current (or last) connection, canonical; empty before connect().

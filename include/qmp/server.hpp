@@ -46,8 +46,9 @@ struct ServerOptions {
 class QMP_EXPORT Server {
 public:
     /// Binds and listens at \p address ("unix:/path", a plain path, or "tcp:HOST:PORT").
-    /// \throws UsageError for an address that cannot be parsed; ConnectError when it cannot
-    /// listen there (a live listener already there, no permission, ...).
+    /// \throws UsageError for an address that cannot be parsed, or peer_uid/peer_pid with a TCP
+    /// address (TCP carries no credentials); ConnectError when it cannot listen there (a live
+    /// listener already there, no permission, ...).
     explicit Server(const std::string& address, ServerOptions options = {});
     /// Stops listening and removes a unix socket file. Connections already accepted go on.
     ~Server();
