@@ -184,11 +184,12 @@ json qmp_wait(Session& session, Call& call)
 
 json qmp_result(const std::string& command, json&& reply)
 {
-    // One pass: a reply has two or three members.
+    // One pass: a reply has two or three members (compared as string_view: no strlen).
+    using namespace std::string_view_literals;
     for (auto& [key, value] : reply.get_ref<json::object_t&>()) {
-        if (key == "return")
+        if (key == "return"sv)
             return std::move(value);
-        if (key == "error") {
+        if (key == "error"sv) {
             if (!value.is_object())
                 throw ExecuteError(command, "GenericError", excerpt(value));
             throw ExecuteError(command, text_member(value, "class", "GenericError"),

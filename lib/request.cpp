@@ -46,12 +46,13 @@ void append_string(std::string& out, const std::string& text, bool known_plain =
     }
 }
 
-std::string command_message(const std::string& command, const json& arguments,
-    const std::string& id, bool oob, bool plain_id = false)
+std::string command_message(const std::string& prefix, const std::string& command,
+    const json& arguments, const std::string& id, bool oob, bool plain_id = false)
 {
     // Written by hand rather than built as a json object: a request is mostly fixed text.
     std::string text;
-    text.reserve(32 + command.size() + id.size());
+    text.reserve(32 + prefix.size() + command.size() + id.size());
+    text += prefix;
     text += oob ? "{\"exec-oob\":" : "{\"execute\":";
     append_string(text, command);
     if (arguments.is_object() && !arguments.empty()) {
@@ -104,12 +105,12 @@ std::string serialize_request(
         if (request.message) {
             json message = *request.message;
             message["id"] = id;
-            return message.dump(-1, ' ', false, json::error_handler_t::strict);
+            return request.prefix + message.dump(-1, ' ', false, json::error_handler_t::strict);
         }
         // Without a caller's message the id is one of ours: digits.
         static const json none;
-        return command_message(
-            command, request.arguments ? *request.arguments : none, id, request.oob, true);
+        return command_message(request.prefix, command,
+            request.arguments ? *request.arguments : none, id, request.oob, true);
     } catch (const json::exception& e) {
         throw UsageError("qmp: arguments of '" + command + "' cannot be serialized: " + e.what());
     }
@@ -132,7 +133,7 @@ std::string request_for_log(
             arguments = *request.arguments;
             redact_secrets(command, arguments);
         }
-        return command_message(command, arguments, id, request.oob);
+        return command_message({}, command, arguments, id, request.oob);
     } catch (const std::exception&) {
         return "{\"execute\":" + json(command).dump() + ",...}"; // never the secret
     }

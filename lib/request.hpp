@@ -18,8 +18,8 @@ std::string raw_command_name(const json& message);
 /// \throws UsageError for arguments that are not an object or a raw message of the wrong shape.
 void check_request(const Request& request);
 
-/// The message for \p request (\p command, for one without a raw message) with \p id, compact,
-/// without a line end (QEMU needs none).
+/// The bytes to send for \p request: its prefix, then the message (\p command, for one without a
+/// raw message) with \p id, compact, without a line end (QEMU needs none).
 /// \throws UsageError when the arguments cannot be serialized (invalid UTF-8).
 std::string serialize_request(
     const Request& request, const std::string& command, const std::string& id);

@@ -165,6 +165,8 @@ private:
     bool release_locked(Call& call);
     bool take_writer_locked();
     void write_queued(bool on_reader);
+    /// write_queued() with mutex_ held by \p lock, which may be released on return.
+    void write_queued(std::unique_lock<std::mutex>& lock, bool on_reader);
     void expire_blocked_write();
     std::exception_ptr closed_error_locked(const std::string& command) const;
     std::exception_ptr closed_error_locked(const Call& call) const;
