@@ -320,6 +320,9 @@ private:
             return false;
         }
         needs_sync_ = false;
+        // Replies to what timed out before were skipped with everything before the agent's
+        // 0xFF: without this, every ping to a guest without a running agent would stay behind.
+        session.forget_abandoned();
         return true;
     }
 

@@ -122,6 +122,11 @@ public:
     /// never written, it never will be.
     void abandon(Call& call, bool quiet) noexcept;
 
+    /// Forgets the calls that were abandoned after being sent: their replies can no longer come
+    /// (the guest agent's synchronisation succeeded, and everything it sent before its 0xFF was
+    /// skipped), so they would otherwise wait in the pending table forever.
+    void forget_abandoned();
+
     /// From now on, every byte read is discarded up to and including the next sync_delimiter
     /// (the guest agent's synchronisation; needs SessionLimits::delimiter_resets).
     void discard_until_delimiter();

@@ -273,6 +273,25 @@ json Session::wait(Call& call)
     return call.take();
 }
 
+void Session::forget_abandoned()
+{
+    bool write = false;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (auto entry = pending_.begin(); entry != pending_.end();) {
+            Call& call = *entry->second;
+            if (call.abandoned && call.stage == Call::Stage::sent) {
+                write = release_locked(call) || write;
+                entry = pending_.erase(entry);
+            } else {
+                ++entry;
+            }
+        }
+    }
+    if (write)
+        write_queued(false);
+}
+
 void Session::abandon(Call& call, bool quiet) noexcept
 {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -23,6 +23,9 @@
 #include <vector>
 
 #include <qmp/qmp.hpp>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <sstream>
 
 #include "fake_server.hpp"
 
@@ -479,6 +482,43 @@ TEST(GuestAgent, PingIsFalseOnSilenceAndTrueOnAnswer)
     EXPECT_TRUE(agent.ping(5s));
     agent.disconnect();
     EXPECT_THROW(agent.ping(100ms), qmp::DisconnectedError);
+}
+
+TEST(GuestAgent, PingsThatTimedOutAreForgottenOnceASynchronisationSucceeds)
+{
+    // A guest whose agent is not running answers no ping; a program pinging it for days must not
+    // keep one pending call per ping. Once a synchronisation succeeds, the replies to earlier
+    // pings can no longer come (the agent's 0xFF skipped them): a reply carrying such an id
+    // afterwards is one nobody waits for, not the late reply of a call still kept.
+    FakeServer server([&](FakePeer& peer) {
+        RawAgent agent(peer);
+        agent.synchronise();
+        std::vector<Received> unanswered;
+        for (int i = 0; i < 3; ++i)
+            unanswered.push_back(agent.read_sync());
+        agent.answer_sync(agent.read_sync());
+        // Sent once the client has moved on (after the agent's 0xFF: not skipped); a real agent
+        // never sends them, they only show whether the client still keeps those calls.
+        const Received ping = agent.read_command("guest-ping");
+        for (const Received& old : unanswered)
+            agent.reply(old, old.message["arguments"]["id"]);
+        agent.reply(ping, json::object());
+        peer.wait_for_close();
+    });
+    std::ostringstream log_text;
+    auto options = quick_agent_options();
+    options.logger = std::make_shared<spdlog::logger>(
+        "agent", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
+    qmp::GuestAgent agent(options);
+    agent.connect(server.address());
+    for (int i = 0; i < 3; ++i)
+        EXPECT_FALSE(agent.ping(50ms));
+    EXPECT_TRUE(agent.ping(5s));
+    EXPECT_EQ(agent.execute("guest-ping"), json::object()); // the stale replies came before it
+    EXPECT_EQ(agent.dropped_replies(), 3u);
+    const std::string log = log_text.str();
+    EXPECT_EQ(log.find("its caller gave up"), std::string::npos) << log;
+    EXPECT_NE(log.find("a reply nobody waits for"), std::string::npos) << log;
 }
 
 TEST(GuestAgent, ACommandTimingOutMakesTheNextCommandSynchroniseFirst)
