@@ -243,10 +243,12 @@ public:
     {
         if (process_.pid() > 0) {
             const auto deadline = deadline_after(options_.shutdown_timeout);
-            request_quit(deadline);
+            // Without a connected client nobody can ask for `quit`: SIGTERM at once (QEMU shuts
+            // down as cleanly on it) rather than waiting shutdown_timeout for nothing.
+            const bool asked = request_quit(deadline);
             if (client_)
                 client_->disconnect();
-            if (process_.wait_exit(time_left(deadline)) || terminate())
+            if ((asked && process_.wait_exit(time_left(deadline))) || terminate())
                 logger_->debug(
                     "qmp: {} {}", options_.binary, describe_wait_status(process_.status()));
             directory_.remove();
@@ -298,15 +300,17 @@ private:
     }
 
     // QEMU may close the connection before it replies to `quit` (DisconnectedError), so any
-    // qmp::Error here is expected; the caller checks for the exit itself.
-    void request_quit(Clock::time_point deadline)
+    // qmp::Error here is expected; the caller checks for the exit itself. \returns whether
+    // `quit` could be sent (the client was connected).
+    bool request_quit(Clock::time_point deadline)
     {
         if (!client_ || !client_->is_connected())
-            return;
+            return false;
         try {
             client_->execute("quit", json::object(), time_left(deadline));
         } catch (const Error&) {
         }
+        return true;
     }
 
     MachineOptions options_;

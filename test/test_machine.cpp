@@ -558,6 +558,27 @@ TEST(Machine, ShutdownFallsBackToSigtermWhenQuitIsNotAnswered)
     EXPECT_THAT(machine.stderr_output(), HasSubstr("terminating on signal 15"));
 }
 
+TEST(Machine, ShutdownAfterTheClientDisconnectedTerminatesAtOnce)
+{
+    // Over the default socket pair nobody can send `quit` once the client let go of it: waiting
+    // shutdown_timeout for an exit that cannot come would only delay the SIGTERM.
+    qmp::MachineOptions options;
+    options.shutdown_timeout = 20s;
+    qmp::Machine machine(options);
+    machine.start();
+    machine.client().disconnect();
+
+    const auto start = std::chrono::steady_clock::now();
+    const int status = machine.shutdown();
+    const auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start)
+                             .count();
+
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_THAT(machine.stderr_output(), HasSubstr("terminating on signal 15"));
+    EXPECT_LT(took_ms, 10000) << "waited for a quit that was never sent";
+}
+
 TEST(Machine, ShutdownEscalatesToSigkillWhenQemuIsStopped)
 {
     qmp::MachineOptions options;

@@ -123,6 +123,8 @@ public:
 
     /// Sends `quit` and waits for the process to exit; after shutdown_timeout sends SIGTERM, after
     /// another shutdown_timeout SIGKILL, and waits at most a third shutdown_timeout for that.
+    /// When client() is not connected (you disconnected it, or QEMU closed the monitor), SIGTERM
+    /// comes at once: QEMU shuts down as cleanly on it as on `quit`.
     /// Reaps the process and removes the directory. Takes at most three times shutdown_timeout
     /// (plus scheduling delays), however the process behaves; if it could not be reaped by then
     /// it is abandoned (see the class description) and pid() is 0 afterwards.
