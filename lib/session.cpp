@@ -376,6 +376,7 @@ void Session::deliver_event(json&& message, const Members& members)
     if (members.timestamp)
         event.timestamp = event_time(*members.timestamp);
     event.raw = std::move(message);
+    event.sequence = shared_->router.next_sequence();
     if (event_batch_.capacity() == 0)
         event_batch_.reserve(256); // not grown from 1: a 16 KiB read brings ~200 QEMU events
     event_batch_.push_back(std::move(event));
@@ -497,6 +498,7 @@ std::shared_ptr<Call> Session::submit(Request request)
     call->command =
         request.message ? raw_command_name(*request.message) : std::move(request.command);
     call->timeout = request.timeout;
+    call->keep_waiting = request.keep_waiting;
     call->deadline = request.deadline ? *request.deadline : deadline_after(request.timeout);
     const bool oob = request.message ? request.message->contains("exec-oob") : request.oob;
     call->in_band = !oob;
@@ -673,7 +675,11 @@ json Session::wait(Call& call)
                 [[fallthrough]];
             case Call::Stage::sent:
                 why = "no reply within " + ms_text(call.timeout) +
-                    " (it may still complete; its late reply will be dropped)";
+                    ". The command may still complete in the peer; its late reply will be "
+                    "dropped and counted as a dropped reply" +
+                    (call.keep_waiting ? std::string(". To keep waiting instead, use ") +
+                                call.keep_waiting
+                                       : std::string());
             }
         }
     }
