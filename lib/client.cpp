@@ -362,8 +362,8 @@ public:
                    const json& arguments, std::optional<std::chrono::milliseconds> timeout) {
             const auto self = alive.lock();
             if (!self)
-                throw DisconnectedError("qmp: '" + command + "' for job '" + job_id +
-                    "': its Client was destroyed");
+                throw DisconnectedError(
+                    "qmp: '" + command + "' for job '" + job_id + "': its Client was destroyed");
             ExecOptions exec;
             exec.timeout = timeout;
             return (*self)->execute(command, arguments, exec);
@@ -731,7 +731,8 @@ EventQueue Client::listen(const EventMatch& match)
 Event Client::execute_and_wait(const std::string& command, const json& arguments,
     const std::string& event_name, std::chrono::milliseconds timeout)
 {
-    return impl().execute_and_wait(command, arguments, {{event_name}, nullptr}, event_name, timeout);
+    return impl().execute_and_wait(
+        command, arguments, {{event_name}, nullptr}, event_name, timeout);
 }
 
 Event Client::execute_and_wait(const std::string& command, const json& arguments,
@@ -770,7 +771,8 @@ Job Client::start_job(const std::string& command, const json& arguments, const E
     EventQueue events = impl().listen(detail::match_filter(start.matches));
     impl().execute(command, arguments, options);
     auto execute = impl().job_commands(start.id);
-    return Job(std::make_unique<Job::State>(std::move(start), std::move(events), std::move(execute)));
+    return Job(
+        std::make_unique<Job::State>(std::move(start), std::move(events), std::move(execute)));
 }
 
 Client::CallbackId Client::on_event(std::function<void(const Event&)> callback)

@@ -30,8 +30,8 @@ bool is_block_job_command(const std::string& command)
 {
     static const std::array<const char*, 6> names = {"blockdev-mirror", "blockdev-backup",
         "block-commit", "block-stream", "drive-mirror", "drive-backup"};
-    return std::any_of(names.begin(), names.end(),
-        [&](const char* name) { return command == name; });
+    return std::any_of(
+        names.begin(), names.end(), [&](const char* name) { return command == name; });
 }
 
 } // namespace

@@ -36,8 +36,8 @@ class Job::State {
 public:
     /// Sends a command through the client; the timeout is the call's (the client's default
     /// for the command when unset).
-    using Execute = std::function<json(
-        const std::string& command, const json& arguments, std::optional<std::chrono::milliseconds>)>;
+    using Execute = std::function<json(const std::string& command, const json& arguments,
+        std::optional<std::chrono::milliseconds>)>;
 
     State(detail::JobStart start, EventQueue events, Execute execute);
 

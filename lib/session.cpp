@@ -677,9 +677,9 @@ json Session::wait(Call& call)
                 why = "no reply within " + ms_text(call.timeout) +
                     ". The command may still complete in the peer; its late reply will be "
                     "dropped and counted as a dropped reply" +
-                    (call.keep_waiting ? std::string(". To keep waiting instead, use ") +
-                                call.keep_waiting
-                                       : std::string());
+                    (call.keep_waiting
+                            ? std::string(". To keep waiting instead, use ") + call.keep_waiting
+                            : std::string());
             }
         }
     }

@@ -199,9 +199,9 @@ TEST(ClientEventMatch, TheFirstEventMatchingAnyOfSeveralWins)
             {"GUEST_PANICKED", {{"action", "pause"}}}}),
         either, 5s);
     EXPECT_EQ(crashed.name, "GUEST_CRASHLOADED");
-    const qmp::Event panicked = client.execute_and_wait("trigger",
-        trigger({{"GUEST_PANICKED", {{"action", "pause"}}}}),
-        {EventMatch{"GUEST_PANICKED"}, EventMatch{"GUEST_CRASHLOADED"}}, 5s);
+    const qmp::Event panicked =
+        client.execute_and_wait("trigger", trigger({{"GUEST_PANICKED", {{"action", "pause"}}}}),
+            {EventMatch{"GUEST_PANICKED"}, EventMatch{"GUEST_CRASHLOADED"}}, 5s);
     EXPECT_EQ(panicked.name, "GUEST_PANICKED");
     EXPECT_GT(panicked.sequence, crashed.sequence);
 }
@@ -275,8 +275,8 @@ TEST(ClientEventMatch, AHangUpWakesAWaiterWithDisconnectedError)
     qmp::Client client(quick_options());
     client.connect(server.address());
     const auto begin = Clock::now();
-    EXPECT_THROW(client.execute_and_wait(
-                     "bye", {}, EventMatch{"MIGRATION", {{"status", "completed"}}}, 30s),
+    EXPECT_THROW(
+        client.execute_and_wait("bye", {}, EventMatch{"MIGRATION", {{"status", "completed"}}}, 30s),
         qmp::DisconnectedError);
     EXPECT_LT(ms_since(begin), slack(2000));
     EXPECT_THROW(client.wait_for_event(EventMatch{"STOP"}, 30s), qmp::DisconnectedError);
@@ -340,8 +340,8 @@ TEST(ClientEventMatch, AListenerTakesOnlyMatchingEventsAndNamesStillWork)
     EXPECT_FALSE(ready.try_pop());
     EXPECT_EQ(by_name.size(), 2u);
     // The name-only and predicate overloads keep working.
-    EXPECT_EQ(client.execute_and_wait("trigger", trigger({{"STOP", nullptr}}), "STOP", 5s).name,
-        "STOP");
+    EXPECT_EQ(
+        client.execute_and_wait("trigger", trigger({{"STOP", nullptr}}), "STOP", 5s).name, "STOP");
 }
 
 // ---- Event::sequence -------------------------------------------------------------------------

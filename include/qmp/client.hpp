@@ -48,8 +48,9 @@ namespace qmp {
 /// for connect()). Calls made while another thread's connect() is in progress wait for it (within
 /// their own timeout). One connect() runs at a time. User code runs only in on_event() callbacks
 /// (on the dispatcher thread, under no lock of the client's) and in predicates given to listen()
-/// and wait_for_event() (on the reader thread); EventMatch matching is library code. A moved-from Client is inert: its calls throw
-/// DisconnectedError, is_connected() is false and disconnect() does nothing.
+/// and wait_for_event() (on the reader thread); EventMatch matching is library code. A moved-from
+/// Client is inert: its calls throw DisconnectedError, is_connected() is false and disconnect()
+/// does nothing.
 class QMP_EXPORT Client {
 public:
     /// A disconnected client with default options.
@@ -218,8 +219,7 @@ public:
     /// `wait_for_event({qmp::EventMatch{"GUEST_PANICKED"}, qmp::EventMatch{"SHUTDOWN"}}, 60s)`.
     /// The returned event shows which.
     /// \throws UsageError if \p matches is empty.
-    Event wait_for_event(
-        const std::vector<EventMatch>& matches, std::chrono::milliseconds timeout);
+    Event wait_for_event(const std::vector<EventMatch>& matches, std::chrono::milliseconds timeout);
 
     /// Waits for the next event named \p name for which \p accept (may be empty) returns true,
     /// counting from this call on. \p accept runs on the reader thread, as a listen()
