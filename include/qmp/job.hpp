@@ -10,7 +10,6 @@
 #include <vector>
 
 #include <qmp/export.hpp>
-#include <qmp/json.hpp>
 
 namespace qmp {
 
