@@ -47,7 +47,7 @@ int main()
         create_qcow2(client, "disk0", vm.directory() + "/disk0.qcow2");
         create_qcow2(client, "copy0", vm.directory() + "/copy0.qcow2");
         client.execute(
-            "human-monitor-command", {{"command-line", "qemu-io -d disk0 \"write -P 0x5a 0 8M\""}});
+            "human-monitor-command", {{"command-line", "qemu-io disk0 \"write -P 0x5a 0 8M\""}});
 
         // The job is watched from before the command is sent: no status is missed.
         qmp::Job job = client.start_job("blockdev-mirror",
