@@ -53,8 +53,11 @@ QMP_EXPORT const char* to_string(JobStatus status) noexcept;
 /// and then dismisses the job.
 ///
 /// Every wait is bounded by its timeout. When the connection ends a waiter wakes with
-/// DisconnectedError. Destroying a Job (or its Client) leaves the job in QEMU alone: it keeps
-/// running, and is neither cancelled nor dismissed.
+/// DisconnectedError. With ClientOptions::reconnect the wait goes on across a reconnection
+/// instead, but QEMU does not keep the events it emitted while no client was connected: a
+/// status change in that gap is not seen (status() and history() miss it, and a job that
+/// ended then is noticed only by the timeout). Destroying a Job (or its Client) leaves the job in
+/// QEMU alone: it keeps running, and is neither cancelled nor dismissed.
 ///
 /// The commands (complete(), cancel(), ...) are sent through the Client with its default
 /// timeout for them (ClientOptions::command_timeout, command_timeouts) and throw what
