@@ -115,7 +115,8 @@ bool Job::State::next(detail::Clock::time_point deadline)
 
 bool Job::State::reached(JobStatus wanted) const
 {
-    return std::find(history.begin(), history.end(), wanted) != history.end();
+    const auto since = history.begin() + static_cast<std::ptrdiff_t>(since_command_);
+    return std::find(since, history.end(), wanted) != history.end();
 }
 
 std::optional<std::chrono::milliseconds> Job::State::left(detail::Clock::time_point deadline) const
@@ -206,6 +207,8 @@ void Job::State::command(const char* name)
 {
     if (std::strcmp(name, "job-cancel") == 0)
         cancel_requested_ = true;
+    drain(); // what came before the command does not answer a wait_until() after it
+    since_command_ = history.size();
     execute_(name, {{"id", id}}, std::nullopt);
     drain(); // what the command caused came before its reply
 }

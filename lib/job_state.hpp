@@ -71,6 +71,7 @@ private:
     std::optional<std::string> error_; // QEMU's error text once known
     bool cancelled_ = false; // BLOCK_JOB_CANCELLED, or cancel() and then an error
     bool cancel_requested_ = false;
+    std::size_t since_command_ = 0; // history before the last command does not count
 };
 
 } // namespace qmp

@@ -98,13 +98,15 @@ TEST(Job, MirrorReadyCompleteConcludedWithEveryStatusInOrder)
     EXPECT_EQ(job.id(), "m0");
     job.wait_until(JobStatus::ready, 5s);
     EXPECT_EQ(job.status(), JobStatus::ready);
+    job.wait_until(JobStatus::running, 0ms); // reached since start_job(), and left: at once
     job.complete();
     job.wait(5s);
     EXPECT_EQ(job.status(), JobStatus::null);
     EXPECT_THAT(job.history(),
         ElementsAre(JobStatus::created, JobStatus::running, JobStatus::ready, JobStatus::waiting,
             JobStatus::pending, JobStatus::concluded, JobStatus::null));
-    job.wait_until(JobStatus::running, 0ms); // reached earlier: returns at once
+    // Statuses before the last command (job-complete) do not count.
+    EXPECT_THROW(job.wait_until(JobStatus::running, 0ms), qmp::JobError);
     client.execute("sync");
     client.disconnect();
     ASSERT_TRUE(server.wait_scripts_done(1));
@@ -484,4 +486,52 @@ TEST(Job, StatusNamesAreQemus)
     EXPECT_STREQ(qmp::to_string(JobStatus::standby), "standby");
     EXPECT_STREQ(qmp::to_string(JobStatus::concluded), "concluded");
     EXPECT_STREQ(qmp::to_string(JobStatus::null), "null");
+}
+
+TEST(Job, PauseResumeFinalizeAndDismissSendTheirCommandsForThisJob)
+{
+    std::vector<json> commands;
+    FakeServer server([&](FakePeer& peer) {
+        peer.handshake();
+        const json start = expect(peer, "blockdev-backup");
+        status(peer, "b0", "created");
+        status(peer, "b0", "running");
+        peer.reply(start);
+        const json pause = expect(peer, "job-pause");
+        status(peer, "b0", "paused"); // QEMU 7.2 sends it when the job reaches a pause point
+        peer.reply(pause);
+        const json resume = expect(peer, "job-resume");
+        peer.reply(resume);
+        status(peer, "b0", "running");
+        status(peer, "b0", "waiting");
+        status(peer, "b0", "pending");
+        const json finalize = expect(peer, "job-finalize");
+        peer.send_event("BLOCK_JOB_COMPLETED", {{"device", "b0"}, {"type", "backup"}});
+        status(peer, "b0", "concluded");
+        peer.reply(finalize);
+        const json dismiss = expect(peer, "job-dismiss");
+        status(peer, "b0", "null");
+        peer.reply(dismiss);
+        commands = {pause, resume, finalize, dismiss};
+        rest_of(peer);
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    qmp::Job job = client.start_job("blockdev-backup",
+        {{"job-id", "b0"}, {"device", "disk0"}, {"target", "t0"}, {"sync", "full"},
+            {"auto-finalize", false}, {"auto-dismiss", false}});
+    job.pause();
+    EXPECT_EQ(job.status(), JobStatus::paused);
+    job.resume();
+    job.wait_until(JobStatus::pending, 5s);
+    job.finalize();
+    EXPECT_EQ(job.status(), JobStatus::concluded);
+    job.dismiss();
+    EXPECT_EQ(job.status(), JobStatus::null);
+    job.wait(0ms); // already gone: returns at once
+    client.disconnect();
+    ASSERT_TRUE(server.wait_scripts_done(1));
+    ASSERT_EQ(commands.size(), 4u);
+    for (const json& command : commands)
+        EXPECT_EQ(command["arguments"], (json{{"id", "b0"}})) << command.dump();
 }

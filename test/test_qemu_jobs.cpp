@@ -160,6 +160,30 @@ TEST(QemuJobs, ARateLimitedBackupIsCancelledAndWaitSaysSo)
     EXPECT_TRUE(client.execute("query-jobs").empty());
 }
 
+TEST(QemuJobs, ARateLimitedBackupIsPausedResumedAndCancelled)
+{
+    TwoDisks disks("64M");
+    qmp::Client& client = *disks.client;
+    qmp::Job job = client.start_job("blockdev-backup",
+        {{"job-id", "b1"}, {"device", "disk0"}, {"target", "copy0"}, {"sync", "full"},
+            {"speed", 65536}});
+    job.wait_until(JobStatus::running, 10s);
+    job.pause();
+    job.wait_until(JobStatus::paused, 10s);
+    const json listed = client.execute("query-jobs");
+    ASSERT_EQ(listed.size(), 1u) << listed.dump();
+    EXPECT_EQ(listed[0].value("status", ""), "paused") << listed.dump();
+    job.resume();
+    job.cancel();
+    try {
+        job.wait(30s);
+        ADD_FAILURE() << "a cancelled backup ended without a JobError";
+    } catch (const qmp::JobError& e) {
+        EXPECT_TRUE(e.cancelled()) << e.what();
+    }
+    EXPECT_THAT(job.history(), Contains(JobStatus::paused));
+}
+
 TEST(QemuJobs, AFailingBlockdevCreateIsAJobErrorWithQemusText)
 {
     qmp::Machine vm;

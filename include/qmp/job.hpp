@@ -79,8 +79,11 @@ public:
     /// Every status the job went through so far, in order, as QEMU reported them. Never waits.
     std::vector<JobStatus> history();
 
-    /// Waits until the job has reached \p status (now or earlier: a job already past `ready`
-    /// has reached it), at most \p timeout (qmp::wait_forever: no limit).
+    /// Waits until the job has reached \p status since the last command sent through this Job
+    /// (start_job(), pause(), resume(), ...), at most \p timeout (qmp::wait_forever: no limit).
+    /// A status reached and already left counts: a backup that went on to `concluded` has
+    /// reached `running`. Statuses from before that command do not: QEMU pauses a job briefly
+    /// while starting it, and that `paused` does not answer a wait_until(paused) after pause().
     /// \throws JobError if the job ends (concluded, or gone) without reaching \p status, with
     /// QEMU's error text when it failed.
     /// \throws TimeoutError if \p status is not reached in time (the job is left as it is).
