@@ -535,3 +535,31 @@ TEST(Job, PauseResumeFinalizeAndDismissSendTheirCommandsForThisJob)
     for (const json& command : commands)
         EXPECT_EQ(command["arguments"], (json{{"id", "b0"}})) << command.dump();
 }
+
+// QEMU 7.2 pauses a backup briefly while starting it (created, running, paused, running before
+// the reply): that pause must not answer a wait for the pause that job-pause asks for.
+TEST(Job, AStatusFromBeforeTheLastCommandDoesNotAnswerAWaitAfterIt)
+{
+    FakeServer server([&](FakePeer& peer) {
+        peer.handshake();
+        const json start = expect(peer, "blockdev-backup");
+        for (const char* s : {"created", "running", "paused", "running"})
+            status(peer, "b0", s);
+        peer.reply(start);
+        peer.reply(expect(peer, "job-pause")); // the job pauses later, at its pause point
+        const json sync = expect(peer, "sync");
+        status(peer, "b0", "paused");
+        peer.reply(sync);
+        rest_of(peer);
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    qmp::Job job = client.start_job("blockdev-backup",
+        {{"job-id", "b0"}, {"device", "disk0"}, {"target", "t0"}, {"sync", "full"}});
+    job.wait_until(JobStatus::running, 5s);
+    job.pause();
+    EXPECT_THROW(job.wait_until(JobStatus::paused, 100ms), qmp::TimeoutError);
+    client.execute("sync");
+    job.wait_until(JobStatus::paused, 5s);
+    EXPECT_EQ(job.status(), JobStatus::paused);
+}
