@@ -116,13 +116,14 @@ public:
     Greeting greeting() const;
 
     /// Runs \p command with \p arguments (a JSON object; null or empty means none) and returns
-    /// the "return" member of QEMU's reply, waiting at most ClientOptions::command_timeout.
+    /// the "return" member of QEMU's reply, waiting at most ClientOptions::command_timeout (or
+    /// the command's entry in ClientOptions::command_timeouts).
     /// 'quit' also succeeds when QEMU closes the connection instead of replying (it may), but
     /// not when another thread's disconnect() or a protocol error ended the session.
     /// \throws ExecuteError if QEMU answered with an error.
     /// \throws TimeoutError if no reply came in time. QEMU may still run the command; its late
     /// reply is dropped and counted (dropped_replies()). To keep waiting instead, use
-    /// execute_async() and PendingReply::wait_for().
+    /// execute_async() and PendingReply::wait_for(). The message says all of this.
     /// \throws DisconnectedError if not connected or the connection ends while waiting.
     /// \throws ProtocolError if the peer broke the protocol while waiting.
     /// \throws UsageError if \p arguments is neither null nor an object.
