@@ -123,6 +123,8 @@ public:
     /// \throws as Client::execute() (ExecuteError if the job is not concluded).
     void dismiss();
 
+    /// Moves the watch. A moved-from Job has an empty id(), status() `null` and no history();
+    /// its other members throw UsageError.
     Job(Job&&) noexcept;
     Job& operator=(Job&&) noexcept;
     /// Stops watching; the job itself is left alone.
