@@ -26,6 +26,9 @@ struct Request {
     std::chrono::milliseconds timeout{0}; ///< the bound the caller asked for (for messages)
     /// When the bound ends; now + timeout when unset.
     std::optional<Clock::time_point> deadline;
+    /// How to keep waiting for a reply instead (the facade's API), for the TimeoutError of a
+    /// sent request; null: nothing to say.
+    const char* keep_waiting = nullptr;
 };
 
 /// The slot a caller waits on. The session completes it exactly once: with the reply message,
@@ -39,6 +42,7 @@ public:
     std::string command;
     Clock::time_point deadline;
     std::chrono::milliseconds timeout{0};
+    const char* keep_waiting = nullptr; ///< see Request::keep_waiting
     bool in_band = true;
     bool carries_fd = false;
 

@@ -12,6 +12,8 @@
 
 #include "address.hpp"
 #include "callback_dispatcher.hpp"
+#include "event_match_filter.hpp"
+#include "job_state.hpp"
 #include "log.hpp"
 #include "pending_reply_state.hpp"
 #include "qmp_protocol.hpp"
@@ -43,6 +45,10 @@ void check_options(const ClientOptions& options)
         fail("max_nesting_depth is 0 (every message is an object, at least 1 level deep)");
     if (options.event_queue_capacity == 0)
         fail("event_queue_capacity is 0 (qmp::unbounded for no limit)");
+    for (const auto& [command, timeout] : options.command_timeouts)
+        if (timeout.count() <= 0)
+            fail("command_timeouts[\"" + command +
+                "\"] must be positive (qmp::wait_forever for no limit)");
     if (options.tcp_keepalive.count() < 0)
         fail("tcp_keepalive is negative");
     if (options.reconnect &&
@@ -329,9 +335,10 @@ public:
     }
 
     Event execute_and_wait(const std::string& command, const json& arguments,
-        const std::string& event_name, std::chrono::milliseconds timeout)
+        detail::EventRouter::Filter filter, const std::string& event_name,
+        std::chrono::milliseconds timeout)
     {
-        EventQueue listener = listen({{event_name}, nullptr});
+        EventQueue listener = listen(std::move(filter));
         const auto deadline = detail::deadline_after(timeout);
         ExecOptions exec;
         exec.timeout = timeout;
@@ -340,12 +347,27 @@ public:
             "'" + command + "' succeeded but no " + event_name + " event followed");
     }
 
-    Event wait_for_event(const std::string& name, std::function<bool(const Event&)> accept,
+    Event wait_for_event(detail::EventRouter::Filter filter, const std::string& event_name,
         std::chrono::milliseconds timeout)
     {
         const auto deadline = detail::deadline_after(timeout);
-        EventQueue listener = listen({{name}, std::move(accept)});
-        return pop_before(listener, deadline, timeout, "no matching " + name + " event");
+        EventQueue listener = listen(std::move(filter));
+        return pop_before(listener, deadline, timeout, "no matching " + event_name + " event");
+    }
+
+    // Sends commands for a Job: through this client while it exists, DisconnectedError after.
+    Job::State::Execute job_commands(const std::string& job_id)
+    {
+        return [alive = std::weak_ptr<Impl* const>(self_), job_id](const std::string& command,
+                   const json& arguments, std::optional<std::chrono::milliseconds> timeout) {
+            const auto self = alive.lock();
+            if (!self)
+                throw DisconnectedError(
+                    "qmp: '" + command + "' for job '" + job_id + "': its Client was destroyed");
+            ExecOptions exec;
+            exec.timeout = timeout;
+            return (*self)->execute(command, arguments, exec);
+        };
     }
 
     std::uint64_t on_event(std::function<void(const Event&)> callback)
@@ -475,7 +497,11 @@ private:
         request.command = command;
         request.arguments = arguments;
         request.oob = exec.oob;
-        request.timeout = exec.timeout.value_or(options_.command_timeout);
+        const auto configured = options_.command_timeouts.find(command);
+        request.timeout = exec.timeout.value_or(configured != options_.command_timeouts.end()
+                ? configured->second
+                : options_.command_timeout);
+        request.keep_waiting = "execute_async() and PendingReply::wait_for()";
         const auto deadline = detail::deadline_after(request.timeout);
         std::shared_ptr<detail::Session> session;
         {
@@ -558,6 +584,8 @@ private:
     EventQueue events_; // the default listener: every event
     // Reads each session in turn: started by the first, parked between sessions.
     const std::shared_ptr<detail::ReaderThread> reader_ = std::make_shared<detail::ReaderThread>();
+    // What a Job holds to reach this client; gone with it.
+    const std::shared_ptr<Impl* const> self_ = std::make_shared<Impl* const>(this);
 
     std::mutex connect_mutex_; // one connect() at a time
     mutable std::mutex mutex_; // guards the members below
@@ -690,16 +718,61 @@ EventQueue Client::listen(std::function<bool(const Event&)> accept)
     return impl().listen({{}, std::move(accept)});
 }
 
+EventQueue Client::listen(std::initializer_list<std::string> names)
+{
+    return listen(std::vector<std::string>(names));
+}
+
+EventQueue Client::listen(const EventMatch& match)
+{
+    return impl().listen(detail::match_filter({match}));
+}
+
 Event Client::execute_and_wait(const std::string& command, const json& arguments,
     const std::string& event_name, std::chrono::milliseconds timeout)
 {
-    return impl().execute_and_wait(command, arguments, event_name, timeout);
+    return impl().execute_and_wait(
+        command, arguments, {{event_name}, nullptr}, event_name, timeout);
+}
+
+Event Client::execute_and_wait(const std::string& command, const json& arguments,
+    const EventMatch& match, std::chrono::milliseconds timeout)
+{
+    return execute_and_wait(command, arguments, std::vector<EventMatch>{match}, timeout);
+}
+
+Event Client::execute_and_wait(const std::string& command, const json& arguments,
+    const std::vector<EventMatch>& matches, std::chrono::milliseconds timeout)
+{
+    return impl().execute_and_wait(
+        command, arguments, detail::match_filter(matches), detail::describe(matches), timeout);
 }
 
 Event Client::wait_for_event(const std::string& name, std::function<bool(const Event&)> accept,
     std::chrono::milliseconds timeout)
 {
-    return impl().wait_for_event(name, std::move(accept), timeout);
+    return impl().wait_for_event({{name}, std::move(accept)}, name, timeout);
+}
+
+Event Client::wait_for_event(const EventMatch& match, std::chrono::milliseconds timeout)
+{
+    return wait_for_event(std::vector<EventMatch>{match}, timeout);
+}
+
+Event Client::wait_for_event(
+    const std::vector<EventMatch>& matches, std::chrono::milliseconds timeout)
+{
+    return impl().wait_for_event(detail::match_filter(matches), detail::describe(matches), timeout);
+}
+
+Job Client::start_job(const std::string& command, const json& arguments, const ExecOptions& options)
+{
+    detail::JobStart start = detail::job_start(command, arguments);
+    EventQueue events = impl().listen(detail::match_filter(start.matches));
+    impl().execute(command, arguments, options);
+    auto execute = impl().job_commands(start.id);
+    return Job(
+        std::make_unique<Job::State>(std::move(start), std::move(events), std::move(execute)));
 }
 
 Client::CallbackId Client::on_event(std::function<void(const Event&)> callback)

@@ -27,6 +27,17 @@ UsageError::UsageError(const std::string& message) : Error(message)
 {
 }
 
+JobError::JobError(
+    std::string job_id, std::string description, bool cancelled, const std::string& message)
+    : Error(!message.empty() ? message
+                             : "qmp: job '" + job_id + "' " +
+                  (cancelled ? "was cancelled" : "failed") + ": " + description),
+      job_id_(std::move(job_id)),
+      description_(std::move(description)),
+      cancelled_(cancelled)
+{
+}
+
 DisconnectedError::DisconnectedError(const std::string& message) : Error(message)
 {
 }

@@ -26,7 +26,7 @@ std::shared_ptr<EventQueueState> EventRouter::add(
     for (const Entry& entry : *entries_)
         if (!entry.queue.expired()) // unsubscribed listeners are swept out here
             entries->push_back(entry);
-    entries->push_back({queue, std::move(filter)});
+    entries->push_back({queue, std::move(filter), sequence_.load()});
     entries_ = std::move(entries);
     return queue;
 }
@@ -37,8 +37,11 @@ std::shared_ptr<const EventRouter::Entries> EventRouter::snapshot() const
     return entries_;
 }
 
-bool EventRouter::accepts(const Filter& filter, const Event& event) const
+bool EventRouter::accepts(const Entry& entry, const Event& event) const
 {
+    const Filter& filter = entry.filter;
+    if (event.sequence <= entry.after)
+        return false; // received before the queue was made
     if (!filter.names.empty() &&
         !std::binary_search(filter.names.begin(), filter.names.end(), event.name))
         return false;
@@ -56,6 +59,9 @@ bool EventRouter::accepts(const Filter& filter, const Event& event) const
 
 void EventRouter::deliver(std::vector<Event>& events)
 {
+    for (Event& event : events)
+        if (event.sequence == 0)
+            event.sequence = next_sequence();
     const auto entries = snapshot();
     // Which queue takes which event, each filter run once; then each queue gets its events in
     // one push, copies except for the last queue that takes an event, which gets the event.
@@ -68,7 +74,7 @@ void EventRouter::deliver(std::vector<Event>& events)
         std::vector<char> taken(events.size());
         bool any = false;
         for (std::size_t i = 0; i < events.size(); ++i)
-            any |= (taken[i] = accepts(entry.filter, events[i])) != 0;
+            any |= (taken[i] = accepts(entry, events[i])) != 0;
         if (!any)
             continue;
         queues.push_back(std::move(queue));

@@ -2,6 +2,8 @@
 // Fans events out from the reader thread to every queue whose filter takes them.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -33,12 +35,17 @@ public:
 
     explicit EventRouter(std::shared_ptr<spdlog::logger> logger);
 
-    /// A new queue receiving every later event that \p filter accepts. It starts open while a
-    /// session is open, closed otherwise.
+    /// A new queue receiving every later event that \p filter accepts: every event numbered
+    /// after this call (an event received before it but not yet delivered never reaches it).
+    /// It starts open while a session is open, closed otherwise.
     std::shared_ptr<EventQueueState> add(Filter filter, std::size_t capacity, const char* name);
 
+    /// The number of the next event received (Event::sequence): 1, 2, ... for the client's
+    /// whole life. The reader calls it once per event, in order.
+    std::uint64_t next_sequence() noexcept { return ++sequence_; }
+
     /// Gives each of \p events, in order, to every queue that takes it (the reader thread);
-    /// empties \p events.
+    /// empties \p events. Events not numbered yet (sequence 0) are numbered here.
     void deliver(std::vector<Event>& events);
 
     /// The session ended: every queue ends with \p cause once drained.
@@ -51,16 +58,18 @@ private:
     struct Entry {
         std::weak_ptr<EventQueueState> queue;
         Filter filter;
+        std::uint64_t after = 0; ///< takes only events numbered after this
     };
     using Entries = std::vector<Entry>;
 
     std::shared_ptr<const Entries> snapshot() const;
-    bool accepts(const Filter& filter, const Event& event) const;
+    bool accepts(const Entry& entry, const Event& event) const;
 
     const std::shared_ptr<spdlog::logger> logger_;
     mutable std::mutex mutex_;
     std::shared_ptr<const Entries> entries_;
     std::exception_ptr closed_;
+    std::atomic<std::uint64_t> sequence_{0};
 };
 
 } // namespace qmp::detail

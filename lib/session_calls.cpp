@@ -83,6 +83,7 @@ std::shared_ptr<Call> Session::submit(Request request)
     call->command =
         request.message ? raw_command_name(*request.message) : std::move(request.command);
     call->timeout = request.timeout;
+    call->keep_waiting = request.keep_waiting;
     call->deadline = request.deadline ? *request.deadline : deadline_after(request.timeout);
     const bool oob = request.message ? request.message->contains("exec-oob") : request.oob;
     call->in_band = !oob;
@@ -262,7 +263,11 @@ json Session::wait(Call& call)
                 [[fallthrough]];
             case Call::Stage::sent:
                 why = "no reply within " + ms_text(call.timeout) +
-                    " (it may still complete; its late reply will be dropped)";
+                    ". The command may still complete in the peer; its late reply will be "
+                    "dropped and counted as a dropped reply" +
+                    (call.keep_waiting
+                            ? std::string(". To keep waiting instead, use ") + call.keep_waiting
+                            : std::string());
             }
         }
     }

@@ -244,6 +244,7 @@ void Session::deliver_event(json&& message, const Members& members)
     if (members.timestamp)
         event.timestamp = event_time(*members.timestamp);
     event.raw = std::move(message);
+    event.sequence = shared_->router.next_sequence();
     if (event_batch_.capacity() == 0)
         event_batch_.reserve(256); // not grown from 1: a 16 KiB read brings ~200 QEMU events
     event_batch_.push_back(std::move(event));

@@ -248,3 +248,34 @@ TEST(EventRouter, CloseAllEndsEveryQueueAndReopenAllStartsThemAgain)
     Queue later(router.add({}, 10, "later")); // added while open: open
     EXPECT_FALSE(later.pop(10ms));
 }
+
+// The reader numbers each event as it parses it and hands the read's batch to the router
+// afterwards: a listener added in between must not get an event received before it existed
+// (a leftover DEVICE_DELETED would otherwise end a new wait for the next one).
+TEST(EventRouter, AnEventReceivedBeforeAListenerWasAddedNeverReachesIt)
+{
+    qmp::detail::EventRouter router(null_logger());
+    router.reopen_all();
+    qmp::Event early = named("DEVICE_DELETED");
+    early.sequence = router.next_sequence(); // parsed, still in the reader's batch
+    Queue listener(router.add({{"DEVICE_DELETED"}, nullptr}, 10, "new"));
+    qmp::Event late = named("DEVICE_DELETED");
+    late.sequence = router.next_sequence();
+    std::vector<qmp::Event> batch;
+    batch.push_back(early);
+    batch.push_back(late);
+    router.deliver(batch);
+    ASSERT_EQ(listener.size(), 1u);
+    EXPECT_EQ(listener.pop().sequence, late.sequence);
+}
+
+TEST(EventRouter, EventsAreNumberedInOrderWhenNotNumberedYet)
+{
+    qmp::detail::EventRouter router(null_logger());
+    Queue all(router.add({}, 10, "all"));
+    router.reopen_all();
+    deliver(router, named("A"));
+    deliver(router, named("B"));
+    EXPECT_EQ(all.pop().sequence, 1u);
+    EXPECT_EQ(all.pop().sequence, 2u);
+}

@@ -1,11 +1,20 @@
 // SPDX-License-Identifier: MIT
 // Compiles the umbrella header alone: the public API must not need any private header, and
-// spdlog must not be needed by a consumer that does not log.
+// spdlog must not be needed by a consumer that does not log. The headers added since are
+// included first, each on its own, to show they need nothing before them.
+#include <qmp/event_match.hpp>
+#include <qmp/job.hpp>
+
 #include <qmp/qmp.hpp>
 
 int main()
 {
     qmp::ClientOptions options;
+    options.command_timeouts["blockdev-add"] = std::chrono::seconds(60);
     qmp::Client client{options};
-    return client.is_connected() ? 1 : 0;
+    const qmp::EventMatch match{"MIGRATION", {{"status", "completed"}}};
+    return client.is_connected() || match.name().empty() ||
+            qmp::to_string(qmp::JobStatus::ready) == nullptr
+        ? 1
+        : 0;
 }

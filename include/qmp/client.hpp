@@ -6,13 +6,16 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <qmp/event.hpp>
+#include <qmp/event_match.hpp>
 #include <qmp/event_queue.hpp>
 #include <qmp/export.hpp>
+#include <qmp/job.hpp>
 #include <qmp/json.hpp>
 #include <qmp/options.hpp>
 #include <qmp/pending_reply.hpp>
@@ -45,8 +48,9 @@ namespace qmp {
 /// for connect()). Calls made while another thread's connect() is in progress wait for it (within
 /// their own timeout). One connect() runs at a time. User code runs only in on_event() callbacks
 /// (on the dispatcher thread, under no lock of the client's) and in predicates given to listen()
-/// and wait_for_event() (on the reader thread). A moved-from Client is inert: its calls throw
-/// DisconnectedError, is_connected() is false and disconnect() does nothing.
+/// and wait_for_event() (on the reader thread); EventMatch matching is library code. A moved-from
+/// Client is inert: its calls throw DisconnectedError, is_connected() is false and disconnect()
+/// does nothing.
 class QMP_EXPORT Client {
 public:
     /// A disconnected client with default options.
@@ -112,13 +116,14 @@ public:
     Greeting greeting() const;
 
     /// Runs \p command with \p arguments (a JSON object; null or empty means none) and returns
-    /// the "return" member of QEMU's reply, waiting at most ClientOptions::command_timeout.
+    /// the "return" member of QEMU's reply, waiting at most ClientOptions::command_timeout (or
+    /// the command's entry in ClientOptions::command_timeouts).
     /// 'quit' also succeeds when QEMU closes the connection instead of replying (it may), but
     /// not when another thread's disconnect() or a protocol error ended the session.
     /// \throws ExecuteError if QEMU answered with an error.
     /// \throws TimeoutError if no reply came in time. QEMU may still run the command; its late
     /// reply is dropped and counted (dropped_replies()). To keep waiting instead, use
-    /// execute_async() and PendingReply::wait_for().
+    /// execute_async() and PendingReply::wait_for(). The message says all of this.
     /// \throws DisconnectedError if not connected or the connection ends while waiting.
     /// \throws ProtocolError if the peer broke the protocol while waiting.
     /// \throws UsageError if \p arguments is neither null nor an object.
@@ -166,6 +171,15 @@ public:
     /// nothing is missed then.
     EventQueue listen(std::vector<std::string> names);
 
+    /// As listen(std::vector<std::string>), for a braced list of names: `listen({"STOP"})`.
+    EventQueue listen(std::initializer_list<std::string> names);
+
+    /// A new queue that receives a copy of every later event that \p match matches (see
+    /// EventMatch), e.g. `listen(qmp::EventMatch{"BLOCK_JOB_READY", {{"device", "m0"}}})`. The
+    /// matching runs in the library on the reader thread, never user code. Otherwise as
+    /// listen(names).
+    EventQueue listen(const EventMatch& match);
+
     /// As listen(names) with a predicate. \p accept runs on the reader thread for every event:
     /// it must be quick and must not call into the client (replies wait while it runs). If it
     /// throws, the event is not delivered to this listener (and the exception is logged).
@@ -178,12 +192,52 @@ public:
     Event execute_and_wait(const std::string& command, const json& arguments,
         const std::string& event_name, std::chrono::milliseconds timeout);
 
+    /// Runs \p command and waits for the first later event that \p match matches, race-free: the
+    /// listener exists before the command is sent, so an event QEMU sends before the reply
+    /// (`stop` → STOP) is not missed, and an event received before this call never counts.
+    /// \p timeout bounds the command and the wait together:
+    /// `execute_and_wait("migrate", {{"uri", uri}}, qmp::EventMatch{"MIGRATION", {{"status",
+    /// "completed"}}}, std::chrono::seconds(30))`.
+    /// \returns the event. \throws TimeoutError if the command's reply or the event does not
+    /// come in time; otherwise as execute().
+    Event execute_and_wait(const std::string& command, const json& arguments,
+        const EventMatch& match, std::chrono::milliseconds timeout);
+
+    /// As execute_and_wait(command, arguments, match, timeout) for the first event that any of
+    /// \p matches matches (the returned event shows which).
+    /// \throws UsageError if \p matches is empty.
+    Event execute_and_wait(const std::string& command, const json& arguments,
+        const std::vector<EventMatch>& matches, std::chrono::milliseconds timeout);
+
+    /// Waits for the first event that \p match matches, counting from this call on (an event
+    /// received before it never counts), e.g.
+    /// `wait_for_event(qmp::EventMatch{"DEVICE_DELETED", {{"device", "net0"}}}, 5s)`.
+    /// \throws TimeoutError after \p timeout (qmp::wait_forever: no limit); DisconnectedError
+    /// when the connection ends first.
+    Event wait_for_event(const EventMatch& match, std::chrono::milliseconds timeout);
+
+    /// As wait_for_event(match, timeout) for the first event that any of \p matches matches:
+    /// `wait_for_event({qmp::EventMatch{"GUEST_PANICKED"}, qmp::EventMatch{"SHUTDOWN"}}, 60s)`.
+    /// The returned event shows which.
+    /// \throws UsageError if \p matches is empty.
+    Event wait_for_event(const std::vector<EventMatch>& matches, std::chrono::milliseconds timeout);
+
     /// Waits for the next event named \p name for which \p accept (may be empty) returns true,
     /// counting from this call on. \p accept runs on the reader thread, as a listen()
     /// predicate: quick, and never calling into the client.
     /// \throws TimeoutError after \p timeout; DisconnectedError when the connection ends first.
     Event wait_for_event(const std::string& name, std::function<bool(const Event&)> accept,
         std::chrono::milliseconds timeout);
+
+    /// Starts a QEMU job with \p command (blockdev-mirror, blockdev-backup, block-commit,
+    /// block-stream, drive-mirror, drive-backup, snapshot-save, snapshot-load, snapshot-delete,
+    /// blockdev-create, ...) and returns it, watched from before the command is sent so no
+    /// status change is missed (see Job). \p arguments must name the job with a string
+    /// "job-id". \p options bounds the command's reply, as for execute().
+    /// \throws UsageError if \p arguments has no string "job-id" (nothing is sent); otherwise
+    /// as execute() (ExecuteError when QEMU refuses to start the job).
+    Job start_job(
+        const std::string& command, const json& arguments, const ExecOptions& options = {});
 
     /// Identifies a callback registered with on_event().
     using CallbackId = std::uint64_t;

@@ -10,6 +10,7 @@
 ///     ├── qmp::ExecuteError         QEMU answered the command with an error   [client usable]
 ///     ├── qmp::TimeoutError         no reply in time; late reply is dropped   [client usable]
 ///     ├── qmp::UsageError           the call itself was wrong                 [client usable]
+///     ├── qmp::JobError             a QEMU job failed or was cancelled        [client usable]
 ///     └── qmp::DisconnectedError    the connection is gone                    [connect() again]
 ///         └── qmp::ProtocolError    the peer broke the protocol; connection closed
 ///
@@ -73,6 +74,29 @@ public:
 class QMP_EXPORT UsageError : public Error {
 public:
     explicit UsageError(const std::string& message);
+};
+
+/// A QEMU job (Client::start_job(), qmp::Job) failed, was cancelled, or ended without reaching
+/// the status a caller waited for. The client stays connected and usable.
+class QMP_EXPORT JobError : public Error {
+public:
+    /// \p message is the whole what(); when empty, "qmp: job 'ID' failed: DESCRIPTION" (or
+    /// "was cancelled: ...").
+    JobError(std::string job_id, std::string description, bool cancelled,
+        const std::string& message = std::string());
+
+    /// The job's id, e.g. "m0".
+    const std::string& job_id() const noexcept { return job_id_; }
+    /// QEMU's error text for the job (e.g. "Could not open 'x': No such file or directory"),
+    /// or what happened when QEMU gave none ("cancelled", "concluded without reaching ready").
+    const std::string& description() const noexcept { return description_; }
+    /// Whether the job ended because it was cancelled.
+    bool cancelled() const noexcept { return cancelled_; }
+
+private:
+    std::string job_id_;
+    std::string description_;
+    bool cancelled_;
 };
 
 /// The connection is gone: never connected, disconnect() was called, the peer hung up or reset,

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,12 @@ struct Event {
     std::chrono::system_clock::time_point timestamp;
     /// The whole message as received, for members this struct does not model.
     json raw;
+    /// The event's place among every event this Client received: 1 for the first, one more for
+    /// each next, across disconnect(), connect() and reconnection. The same event has the same
+    /// number in events(), every listener and every callback, so a program can order events
+    /// seen through different queues and tell a new event from one it has already handled.
+    /// Gaps in one queue are events it did not take (or dropped when full).
+    std::uint64_t sequence = 0;
 };
 
 } // namespace qmp

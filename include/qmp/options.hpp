@@ -7,8 +7,10 @@
 #include <cstddef>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
 
 namespace spdlog {
 class logger;
@@ -61,6 +63,14 @@ struct ClientOptions {
     /// Default bound on execute(): writing the command and waiting for its reply. Override per
     /// call; pass qmp::wait_forever to wait without limit.
     std::chrono::milliseconds command_timeout{std::chrono::seconds(30)};
+
+    /// Default bounds for particular commands, by name, instead of command_timeout: for
+    /// commands known to be slow (`options.command_timeouts["blockdev-add"] =
+    /// std::chrono::seconds(60)`) or known to be quick. A timeout given with the call still
+    /// wins. Applies to every call that sends the command (execute(), execute_async(),
+    /// execute_raw(), execute_with_fd(), start_job(), Job's commands). Each value must be
+    /// positive (qmp::wait_forever for no limit).
+    std::map<std::string, std::chrono::milliseconds> command_timeouts;
 
     /// Negotiate the "oob" capability when QEMU offers it. With it QEMU queues up to 8 in-band
     /// commands per monitor and accepts exec-oob; without it QEMU reads one command at a time.

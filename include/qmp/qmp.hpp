@@ -6,8 +6,10 @@
 #include <qmp/client.hpp>
 #include <qmp/error.hpp>
 #include <qmp/event.hpp>
+#include <qmp/event_match.hpp>
 #include <qmp/event_queue.hpp>
 #include <qmp/guest_agent.hpp>
+#include <qmp/job.hpp>
 #include <qmp/json.hpp>
 #include <qmp/machine.hpp>
 #include <qmp/options.hpp>
