@@ -79,6 +79,28 @@ TEST_F(Terminal, HistoryIsSavedAndRecalled)
     EXPECT_EQ(tool->wait_exit(), 0);
 }
 
+TEST_F(Terminal, HistoryIsSharedWithPythonsPlainFormat)
+{
+    // A file as Python's qmp-shell (GNU readline) writes it: one entry per line.
+    std::ofstream(history_file()) << "query-name\nqom-get path=/machine property=type\n";
+    auto tool = start_shell();
+    std::size_t mark = tool->output().size();
+    tool->write("\x1b[A\r"); // Up, Enter: Python's last entry, spaces and all
+    ASSERT_TRUE(wait_for_reply(*tool, "\"return\": \"none-machine\"", mark)) << tool->output();
+    // Meanwhile another program (Python's qmp-shell) saves its session.
+    std::ofstream(history_file(), std::ios::app) << "query-kvm\n";
+    mark = tool->output().size();
+    tool->write("query-status\r");
+    ASSERT_TRUE(wait_for_reply(*tool, "\"running\"", mark)) << tool->output();
+    tool->write("\x04");
+    ASSERT_EQ(tool->wait_exit(), 0);
+    std::ifstream file(history_file());
+    const std::string saved((std::istreambuf_iterator<char>(file)), {});
+    EXPECT_EQ(saved,
+        "query-name\nqom-get path=/machine property=type\nquery-kvm\n"
+        "qom-get path=/machine property=type\nquery-status\n");
+}
+
 TEST_F(Terminal, TabCompletesCommandAndArgumentNames)
 {
     auto tool = start_shell();

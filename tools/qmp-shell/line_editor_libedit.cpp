@@ -14,6 +14,7 @@ extern "C" {
 #include <editline/readline.h>
 }
 
+#include "history_file.hpp"
 #include "line_editor.hpp"
 
 namespace qmp_shell {
@@ -36,9 +37,12 @@ public:
         // re-raise them to the whole process group.
         rl_catch_signals = 0;
         using_history();
-        stifle_history(1000);
+        stifle_history(static_cast<int>(history_limit));
+        // Not libedit's read_history(): its file format is not the plain one Python's
+        // qmp-shell reads and writes (history_file.hpp).
         if (!history_file_.empty())
-            read_history(history_file_.c_str());
+            for (const std::string& entry : load_history(history_file_))
+                add_history(entry.c_str());
         rl_attempted_completion_function = &LibeditEditor::complete;
         // Only blanks end a word: command names contain '-' and argument names '.'.
         static char word_breaks[] = " \t";
@@ -49,8 +53,9 @@ public:
     {
         if (active_)
             rl_callback_handler_remove();
-        if (!history_file_.empty())
-            write_history(history_file_.c_str());
+        if (!history_file_.empty() && !added_.empty() && !save_history(history_file_, added_))
+            std::fprintf(
+                stderr, "qmp-shell: cannot write the history file %s\n", history_file_.c_str());
         if (have_terminal_)
             ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_terminal_);
         current_editor = nullptr;
@@ -94,8 +99,10 @@ public:
 
     void remember(const std::string& line) override
     {
-        if (line.find_first_not_of(" \t") != std::string::npos)
-            add_history(line.c_str());
+        if (line.find_first_not_of(" \t") == std::string::npos)
+            return;
+        add_history(line.c_str());
+        added_.push_back(line);
     }
 
 private:
@@ -142,6 +149,7 @@ private:
     }
 
     std::string history_file_;
+    std::vector<std::string> added_; // this session's entries, appended to the file on exit
     Completer completer_;
     std::string prompt_;
     bool active_ = false;
