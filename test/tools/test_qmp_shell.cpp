@@ -115,6 +115,18 @@ TEST(QmpShell, UnreachableAddressExitsThree)
     EXPECT_NE(result.err.find("qmp-shell:"), std::string::npos);
 }
 
+TEST(QmpShell, NoAddressOutsideATerminalNeedsLaunch)
+{
+    for (const std::vector<std::string>& arguments : std::vector<std::vector<std::string>>{
+             {shell()}, {shell(), "-c", "stop"}, {shell(), "--wait-event", "STOP"}}) {
+        const Result result = run_tool(arguments, "stop\n", no_socket);
+        EXPECT_EQ(result.status, 2) << arguments.back() << ": " << result.err;
+        EXPECT_EQ(result.out, "");
+        EXPECT_NE(result.err.find("no address"), std::string::npos) << result.err;
+        EXPECT_NE(result.err.find("--launch"), std::string::npos) << result.err;
+    }
+}
+
 TEST(QmpShell, PipedCommandsPrintOneCompactReplyPerLine)
 {
     const Result result =
@@ -129,7 +141,7 @@ TEST(QmpShell, PipedCommandsPrintOneCompactReplyPerLine)
 
 TEST(QmpShell, FailedCommandGoesToStderrAndExitsOne)
 {
-    const Result result = run_tool({shell()}, "query-nope\nquery-name\n", no_socket);
+    const Result result = run_tool({shell(), "--launch"}, "query-nope\nquery-name\n", no_socket);
     EXPECT_EQ(result.status, 1);
     EXPECT_EQ(lines_of(result.out).size(), 1u) << result.out; // query-name still ran
     EXPECT_NE(result.err.find("CommandNotFound: The command query-nope has not been found"),
@@ -140,7 +152,8 @@ TEST(QmpShell, FailedCommandGoesToStderrAndExitsOne)
 
 TEST(QmpShell, SyntaxErrorShowsLineAndCaret)
 {
-    const Result result = run_tool({shell(), "-c", "qom-list path=/ oops"}, "", no_socket);
+    const Result result =
+        run_tool({shell(), "--launch", "-c", "qom-list path=/ oops"}, "", no_socket);
     EXPECT_EQ(result.status, 1);
     EXPECT_NE(result.err.find("qom-list path=/ oops\n                ^ expected key=value"),
         std::string::npos)
@@ -150,21 +163,22 @@ TEST(QmpShell, SyntaxErrorShowsLineAndCaret)
 TEST(QmpShell, CommandOptionRunsOneCommand)
 {
     const Result result =
-        run_tool({shell(), "-c", "qom-get path=/machine property=type"}, "", no_socket);
+        run_tool({shell(), "--launch", "-c", "qom-get path=/machine property=type"}, "", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_EQ(result.out, "{\"return\":\"none-machine\"}\n");
 }
 
 TEST(QmpShell, PrettyOptionIndents)
 {
-    const Result result = run_tool({shell(), "-p", "-c", "query-status"}, "", no_socket);
+    const Result result =
+        run_tool({shell(), "--launch", "-p", "-c", "query-status"}, "", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_NE(result.out.find("{\n    \"return\": {\n"), std::string::npos) << result.out;
 }
 
 TEST(QmpShell, JsonObjectLineIsSent)
 {
-    const Result result = run_tool({shell()},
+    const Result result = run_tool({shell(), "--launch"},
         R"({"execute": "qom-get", "arguments": {"path": "/machine", "property": "type"}, "id": "mine"})"
         "\n"
         R"({"execute": "query-nope"})"
@@ -181,12 +195,12 @@ TEST(QmpShell, JsonObjectLineIsSent)
 TEST(QmpShell, TransactionBlockIsOneCommand)
 {
     // An empty transaction succeeds; "abort" makes QEMU refuse the whole transaction.
-    const Result ok = run_tool({shell(), "-v"}, "transaction(\n)\n", no_socket);
+    const Result ok = run_tool({shell(), "--launch", "-v"}, "transaction(\n)\n", no_socket);
     EXPECT_EQ(ok.status, 0) << ok.err;
     EXPECT_NE(ok.err.find(R"(-> {"arguments":{"actions":[]},"execute":"transaction"})"),
         std::string::npos)
         << ok.err;
-    const Result aborted = run_tool({shell()}, "transaction(\nabort\n)\n", no_socket);
+    const Result aborted = run_tool({shell(), "--launch"}, "transaction(\nabort\n)\n", no_socket);
     EXPECT_EQ(aborted.status, 1);
     EXPECT_NE(
         aborted.err.find("GenericError: Transaction aborted using Abort action"), std::string::npos)
@@ -195,14 +209,15 @@ TEST(QmpShell, TransactionBlockIsOneCommand)
 
 TEST(QmpShell, HmpModeSendsHumanMonitorCommands)
 {
-    const Result result = run_tool({shell(), "-H"}, "info status\n", no_socket);
+    const Result result = run_tool({shell(), "--launch", "-H"}, "info status\n", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_EQ(result.out, "VM status: running\n");
 }
 
 TEST(QmpShell, VerboseEchoesTheJsonSent)
 {
-    const Result result = run_tool({shell(), "-v", "-c", "qom-list path=/ x.y=[1]"}, "", no_socket);
+    const Result result =
+        run_tool({shell(), "--launch", "-v", "-c", "qom-list path=/ x.y=[1]"}, "", no_socket);
     EXPECT_NE(
         result.err.find(R"(-> {"arguments":{"path":"/","x":{"y":[1]}},"execute":"qom-list"})"),
         std::string::npos)
@@ -213,7 +228,8 @@ TEST(QmpShell, LogFileRecordsTraffic)
 {
     TemporaryDirectory directory;
     const std::string log = directory.path() + "/traffic.log";
-    const Result result = run_tool({shell(), "-l", log, "-c", "query-name"}, "", no_socket);
+    const Result result =
+        run_tool({shell(), "--launch", "-l", log, "-c", "query-name"}, "", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     std::ifstream file(log);
     const std::string text((std::istreambuf_iterator<char>(file)), {});
@@ -224,7 +240,8 @@ TEST(QmpShell, LogFileRecordsTraffic)
 TEST(QmpShell, WaitEventAfterCommand)
 {
     const Result result =
-        run_tool({shell(), "-c", "stop", "--wait-event", "STOP", "--timeout", "20"}, "", no_socket);
+        run_tool({shell(), "--launch", "-c", "stop", "--wait-event", "STOP", "--timeout", "20"}, "",
+            no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     const auto lines = lines_of(result.out);
     ASSERT_EQ(lines.size(), 2u) << result.out;
@@ -234,7 +251,7 @@ TEST(QmpShell, WaitEventAfterCommand)
 TEST(QmpShell, WaitEventTimesOutWithStatusOne)
 {
     const Result result =
-        run_tool({shell(), "--wait-event", "STOP", "--timeout", "0.3"}, "", no_socket);
+        run_tool({shell(), "--launch", "--wait-event", "STOP", "--timeout", "0.3"}, "", no_socket);
     EXPECT_EQ(result.status, 1);
     EXPECT_NE(result.err.find("no STOP event"), std::string::npos) << result.err;
 }
@@ -279,7 +296,7 @@ TEST(QmpShell, EventsPrintsUntilInterrupted)
 
 TEST(QmpShell, QuitEndsTheScriptSuccessfully)
 {
-    const Result result = run_tool({shell()}, "quit\n", no_socket);
+    const Result result = run_tool({shell(), "--launch"}, "quit\n", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_EQ(result.out, "{\"return\":{}}\n");
 }
@@ -306,9 +323,9 @@ TEST(QmpShell, LaunchedQemuIsRemovedAfterSigint)
 
 TEST(QmpShell, LaunchedQemuIsRemovedAfterSigtermDuringWait)
 {
-    ToolProcess tool({shell(), "-v", "--wait-event", "NEVER"},
+    ToolProcess tool({shell(), "--launch", "-v", "--wait-event", "DEVICE_DELETED"},
         ToolProcess::Options{false, {{"QMP_SOCKET", ""}}});
-    ASSERT_TRUE(tool.wait_for_error("waiting for event NEVER")) << tool.error_output();
+    ASSERT_TRUE(tool.wait_for_error("waiting for event DEVICE_DELETED")) << tool.error_output();
     const LaunchedQemu qemu = find_launched_qemu(tool.pid());
     ASSERT_GT(qemu.pid, 0);
     tool.signal(SIGTERM);

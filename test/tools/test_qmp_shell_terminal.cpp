@@ -58,6 +58,19 @@ TEST_F(Terminal, RepliesArePrettyAndPromptReturns)
     EXPECT_EQ(tool->wait_exit(), 0);
 }
 
+TEST_F(Terminal, WithoutAddressTheBannerSaysTheQemuIsDisposable)
+{
+    ToolProcess tool({tool_path("QMP_SHELL")},
+        ToolProcess::Options{
+            true, {{"HOME", home_.path()}, {"TERM", "xterm"}, {"QMP_SOCKET", ""}}});
+    ASSERT_TRUE(tool.wait_for_output("(QEMU) ")) << tool.output();
+    EXPECT_NE(tool.output().find("No address given: this is a disposable qemu-system-x86_64"),
+        std::string::npos)
+        << tool.output();
+    tool.write("\x04");
+    EXPECT_EQ(tool.wait_exit(), 0);
+}
+
 TEST_F(Terminal, HistoryIsSavedAndRecalled)
 {
     {

@@ -23,7 +23,7 @@ const std::map<std::string, std::string> no_socket = {{"QMP_SOCKET", ""}};
 
 TEST(Qom, TreeIsIndentedWithTypes)
 {
-    const Result result = run_tool({qom(), "tree"}, "", no_socket);
+    const Result result = run_tool({qom(), "--launch", "tree"}, "", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_EQ(result.out.rfind("/ (container)\n", 0), 0u) << result.out;
     EXPECT_NE(result.out.find("\n  machine (none-machine)\n"), std::string::npos) << result.out;
@@ -40,7 +40,7 @@ TEST(Qom, TreeOfSubtree)
 
 TEST(Qom, ListShowsChildrenLinksAndProperties)
 {
-    const Result result = run_tool({qom(), "ls", "/machine"}, "", no_socket);
+    const Result result = run_tool({qom(), "--launch", "ls", "/machine"}, "", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_NE(result.out.find("\nperipheral/\n"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("\n@memory-backend/\n"), std::string::npos) << result.out;
@@ -49,7 +49,7 @@ TEST(Qom, ListShowsChildrenLinksAndProperties)
 
 TEST(Qom, GetPrintsStringsPlain)
 {
-    const Result result = run_tool({qom(), "get", "/machine.type"}, "", no_socket);
+    const Result result = run_tool({qom(), "--launch", "get", "/machine.type"}, "", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_EQ(result.out, "none-machine\n");
 }
@@ -77,7 +77,8 @@ TEST(Qom, SetThenGetThroughAddress)
 
 TEST(Qom, MissingPropertyIsAnErrorWithStatusOne)
 {
-    const Result result = run_tool({qom(), "get", "/machine.no-such-thing"}, "", no_socket);
+    const Result result =
+        run_tool({qom(), "--launch", "get", "/machine.no-such-thing"}, "", no_socket);
     EXPECT_EQ(result.status, 1);
     EXPECT_NE(result.err.find("GenericError: Property 'none-machine.no-such-thing' not found"),
         std::string::npos)
@@ -87,6 +88,10 @@ TEST(Qom, MissingPropertyIsAnErrorWithStatusOne)
 TEST(Qom, UsageErrorsExitTwo)
 {
     EXPECT_EQ(run_tool({qom()}).status, 2);
+    // A forgotten address is never a throwaway QEMU.
+    const Result result = run_tool({qom(), "set", "/machine.graphics", "false"}, "", no_socket);
+    EXPECT_EQ(result.status, 2);
+    EXPECT_NE(result.err.find("no address"), std::string::npos) << result.err;
     EXPECT_EQ(run_tool({qom(), "get", "/machine"}).status, 2); // no .PROPERTY
     EXPECT_EQ(run_tool({qom(), "ls"}).status, 2);
     EXPECT_EQ(run_tool({qom(), "--help"}).status, 0);

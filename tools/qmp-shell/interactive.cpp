@@ -23,14 +23,18 @@ std::string history_path()
     return home && *home ? std::string(home) + "/.qmp-shell_history" : std::string();
 }
 
-std::string banner(qmp_tools::Session& session)
+std::string banner(qmp_tools::Session& session, const qmp_tools::Target& target)
 {
     const qmp::Version version = session.client().greeting().version;
     const std::string text = "Welcome to qmp-shell, connected to QEMU " +
         std::to_string(version.major) + "." + std::to_string(version.minor) + "." +
         std::to_string(version.micro);
     const bool editing = std::string(line_editor_name()) != "plain";
-    return text + " (" + session.describe() + ").\n" + "Type 'help' for the commands, " +
+    const std::string which = target.launch_by_default
+        ? "No address given: this is a disposable " + target.launch->binary +
+            ", removed when you leave (give ADDRESS or set QMP_SOCKET for your VM).\n"
+        : "";
+    return text + " (" + session.describe() + ").\n" + which + "Type 'help' for the commands, " +
         (editing ? "TAB to complete, " : "") + "Ctrl-D to leave.\n";
 }
 
@@ -41,7 +45,7 @@ int run_interactive(qmp_tools::Session& session, const ShellOptions& options, bo
 {
     qmp::Client& client = session.client();
     Runner runner(client, options, pretty);
-    std::cout << banner(session) << std::flush;
+    std::cout << banner(session, options.target) << std::flush;
     if (!options.hmp)
         runner.schema(false); // command names for TAB, now rather than on the first TAB
 

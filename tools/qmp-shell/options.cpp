@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <getopt.h>
+#include <unistd.h>
 
 #include "target_options.hpp"
 #include "timeout_option.hpp"
@@ -144,7 +145,9 @@ ShellOptions parse_options(int argc, char** argv)
                 "--agent cannot be combined with -H, --events or --wait-event");
         return options;
     }
-    options.target = target.target();
+    // Only an interactive shell, whose banner says so, starts a disposable QEMU by itself.
+    options.target = target.target(
+        !options.command && !options.wait_event && !options.events && ::isatty(STDIN_FILENO));
     if (options.timeout)
         options.target.listen_timeout = *options.timeout;
     return options;
