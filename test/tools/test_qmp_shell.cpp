@@ -127,6 +127,19 @@ TEST(QmpShell, NoAddressOutsideATerminalNeedsLaunch)
     }
 }
 
+TEST(QmpShell, PythonLiteralsReachQemuAsJson)
+{
+    const Result result = run_tool({shell(), "--launch"},
+        "qom-set path=/machine property=graphics value=False\n"
+        "qom-get path=/machine property=graphics\n"
+        "qom-set path=/machine property=graphics value=TRUE\n"
+        "qom-get path=/machine property=graphics\n",
+        no_socket);
+    EXPECT_EQ(result.status, 0) << result.err;
+    EXPECT_EQ(
+        result.out, "{\"return\":{}}\n{\"return\":false}\n{\"return\":{}}\n{\"return\":true}\n");
+}
+
 TEST(QmpShell, PipedCommandsPrintOneCompactReplyPerLine)
 {
     const Result result =
