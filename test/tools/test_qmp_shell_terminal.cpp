@@ -134,6 +134,57 @@ TEST_F(Terminal, TabCompletesCommandAndArgumentNames)
     EXPECT_EQ(tool->wait_exit(), 0);
 }
 
+// libedit redraws with cursor movements, so the tests wait for what TAB inserted and then let
+// Enter prove the whole line.
+TEST_F(Terminal, TabAfterEqualsCompletesValuesNotNames)
+{
+    auto tool = start_shell();
+    std::size_t mark = tool->output().size();
+    // QOM paths from qom-list, a property of that path, then Enter.
+    tool->write("qom-get path=\t");
+    ASSERT_TRUE(tool->wait_for_output("/", 20s, mark)) << tool->output();
+    mark = tool->output().size();
+    tool->write("ma\t");
+    ASSERT_TRUE(tool->wait_for_output("chine/", 20s, mark)) << tool->output();
+    mark = tool->output().size();
+    tool->write(" property=ty\t");
+    ASSERT_TRUE(tool->wait_for_output("pe ", 20s, mark)) << tool->output();
+    tool->write("\r");
+    EXPECT_TRUE(wait_for_reply(*tool, "\"return\": \"none-machine\"", mark)) << tool->output();
+    EXPECT_EQ(tool->output().find("path=path="), std::string::npos) << tool->output();
+
+    // An enum's values.
+    mark = tool->output().size();
+    tool->write("query-cpu-model-expansion model={'name':'max'} type=fu\t");
+    ASSERT_TRUE(tool->wait_for_output("ll ", 20s, mark)) << tool->output();
+    tool->write("\r");
+    EXPECT_TRUE(wait_for_reply(*tool, "\"name\": \"max\"", mark)) << tool->output();
+
+    // transaction( offers the action types.
+    mark = tool->output().size();
+    tool->write("transaction( abo\t");
+    ASSERT_TRUE(tool->wait_for_output("rt ", 20s, mark)) << tool->output();
+    tool->write(")\r");
+    EXPECT_TRUE(wait_for_reply(*tool, "Transaction aborted", mark)) << tool->output();
+    tool->write("\x04");
+    EXPECT_EQ(tool->wait_exit(), 0);
+}
+
+TEST_F(Terminal, TabCompletesHmpCommandsInHmpMode)
+{
+    ToolProcess tool({tool_path("QMP_SHELL"), "-H", "--launch"},
+        ToolProcess::Options{
+            true, {{"HOME", home_.path()}, {"TERM", "xterm"}, {"QMP_SOCKET", ""}}});
+    ASSERT_TRUE(tool.wait_for_output("(HMP) ")) << tool.output();
+    const std::size_t mark = tool.output().size();
+    tool.write("info versi\t");
+    ASSERT_TRUE(tool.wait_for_output("on ", 20s, mark)) << tool.output();
+    tool.write("\r");
+    EXPECT_TRUE(tool.wait_for_output("7.2", 20s, mark)) << tool.output();
+    tool.write("\x04");
+    EXPECT_EQ(tool.wait_exit(), 0);
+}
+
 TEST_F(Terminal, EventWhileTypingIsPrintedAboveTheEditedLine)
 {
     auto tool = start_shell();

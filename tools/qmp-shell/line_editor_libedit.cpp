@@ -124,28 +124,39 @@ private:
     static char* generate(const char* text, int state)
     {
         LibeditEditor& self = *current_editor;
-        if (state == 0) {
-            self.matches_ = self.completer_(self.before_, text);
+        (void)text; // complete() has computed the matches
+        if (state == 0)
             self.next_match_ = 0;
-        }
         if (self.next_match_ >= self.matches_.size())
             return nullptr;
         return ::strdup(self.matches_[self.next_match_++].c_str());
     }
 
+    // libedit may start the word it replaces after '=' or '/' whatever the break characters
+    // say, so the completer gets the whole blank-separated word and its candidates are cut to
+    // the part libedit replaces.
     static char** complete(const char* text, int start, int)
     {
         LibeditEditor& self = *current_editor;
-        self.before_ = std::string(rl_line_buffer, static_cast<std::size_t>(start));
+        const std::string up_to_point(rl_line_buffer, static_cast<std::size_t>(rl_point));
+        const auto blank = up_to_point.find_last_of(" \t");
+        const std::size_t word_start = blank == std::string::npos ? 0 : blank + 1;
+        const std::string word = up_to_point.substr(word_start);
+        self.before_ = up_to_point.substr(0, word_start);
         rl_attempted_completion_over = 1; // never fall back to file names
-        // "name=" candidates continue with the value: no space after them.
-        const std::string word(text);
+        (void)start;
+        const std::size_t replaced = std::strlen(text);
+        const std::size_t cut = word.size() >= replaced ? word.size() - replaced : 0;
+        self.matches_.clear();
+        for (const std::string& match : self.completer_(self.before_, word))
+            self.matches_.push_back(match.substr(std::min(cut, match.size())));
+        self.next_match_ = 0;
+        // "name=" and "/path/" candidates continue: no space after them.
         rl_completion_append_character = ' ';
-        char** matches = rl_completion_matches(text, &LibeditEditor::generate);
-        if (matches && matches[0] && std::strchr(matches[0], '=') &&
-            word.find('=') == std::string::npos)
-            rl_completion_append_character = '\0';
-        return matches;
+        for (const std::string& match : self.matches_)
+            if (!match.empty() && (match.back() == '=' || match.back() == '/'))
+                rl_completion_append_character = '\0';
+        return rl_completion_matches(text, &LibeditEditor::generate);
     }
 
     std::string history_file_;
