@@ -259,6 +259,24 @@ TEST(QmpShell, WaitEventAfterCommand)
     const auto lines = lines_of(result.out);
     ASSERT_EQ(lines.size(), 2u) << result.out;
     EXPECT_EQ(json::parse(lines[1])["event"], "STOP");
+    // QMP's order, not the JSON library's alphabetical one.
+    EXPECT_EQ(lines[1].rfind("{\"event\":\"STOP\",\"timestamp\":", 0), 0u) << lines[1];
+}
+
+TEST(QmpShell, HmpCpuIsRememberedForLaterLines)
+{
+    const Result result = run_tool({shell(), "-H", "--launch", "--", "-machine", "pc", "-smp", "2",
+                                       "-display", "none", "-S", "-nodefaults"},
+        "cpu 1\ninfo cpus\ncpu 7\ncpu one\ninfo cpus\n", no_socket);
+    EXPECT_EQ(result.status, 1) << result.err; // the bad cpu lines fail
+    // info cpus marks the current CPU with '*', both times CPU 1.
+    const auto first = result.out.find("* CPU #1");
+    ASSERT_NE(first, std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("* CPU #1", first + 1), std::string::npos) << result.out;
+    EXPECT_EQ(result.out.find("* CPU #0"), std::string::npos) << result.out;
+    EXPECT_NE(result.err.find("qmp-shell: no CPU 7\n"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("qmp-shell: cpu takes a CPU index, e.g. cpu 1\n"), std::string::npos)
+        << result.err;
 }
 
 TEST(QmpShell, WaitEventTimesOutWithStatusOne)

@@ -19,12 +19,14 @@ class Terminal : public ::testing::Test {
 protected:
     // qmp-shell on a terminal with a private HOME (for the history file) and, for events from
     // the test, a second monitor on monitor_socket().
-    std::unique_ptr<ToolProcess> start_shell()
+    std::unique_ptr<ToolProcess> start_shell(const std::vector<std::string>& options = {})
     {
-        auto tool = std::make_unique<ToolProcess>(
-            std::vector<std::string>{tool_path("QMP_SHELL"), "--", "-machine", "none",
-                "-nodefaults", "-display", "none", "-qmp",
-                "unix:" + monitor_socket() + ",server=on,wait=off"},
+        std::vector<std::string> argv{tool_path("QMP_SHELL")};
+        argv.insert(argv.end(), options.begin(), options.end());
+        argv.insert(argv.end(),
+            {"--", "-machine", "none", "-nodefaults", "-display", "none", "-qmp",
+                "unix:" + monitor_socket() + ",server=on,wait=off"});
+        auto tool = std::make_unique<ToolProcess>(argv,
             ToolProcess::Options{true,
                 {{"HOME", home_.path()}, {"TERM", "xterm"}, {"QMP_SOCKET", ""}, {"NO_COLOR", ""}}});
         EXPECT_TRUE(tool->wait_for_output("(QEMU) ")) << tool->output();
@@ -198,13 +200,50 @@ TEST_F(Terminal, EventWhileTypingIsPrintedAboveTheEditedLine)
     ASSERT_TRUE(tool->wait_for_output("prop", 20s, mark));
     mark = tool->output().size();
     other.execute("stop");
-    ASSERT_TRUE(tool->wait_for_output("\"event\": \"STOP\"", 20s, mark)) << tool->output();
+    // One line per event on a terminal.
+    ASSERT_TRUE(tool->wait_for_output("EVENT STOP\r\n", 20s, mark)) << tool->output();
     // The half-typed line is drawn again after the event, and typing goes on from it.
-    const std::size_t event = tool->output().find("\"event\": \"STOP\"", mark);
+    const std::size_t event = tool->output().find("EVENT STOP", mark);
     ASSERT_TRUE(tool->wait_for_output("(QEMU) qom-get path=/machine prop", 20s, event))
         << tool->output();
     tool->write("erty=type\r");
     EXPECT_TRUE(wait_for_reply(*tool, "\"return\": \"none-machine\"", event)) << tool->output();
+    tool->write("\x04");
+    EXPECT_EQ(tool->wait_exit(), 0);
+}
+
+// Connects a second client to the shell's QEMU (for events the test causes).
+std::unique_ptr<qmp::Client> connect_other(const std::string& socket)
+{
+    qmp::ClientOptions options;
+    options.retry_connect = true;
+    auto other = std::make_unique<qmp::Client>(options);
+    other->connect(socket);
+    return other;
+}
+
+TEST_F(Terminal, PrettyShowsEventsAsWholeJsonInQmpOrder)
+{
+    auto tool = start_shell({"-p"});
+    auto other = connect_other(monitor_socket());
+    const std::size_t mark = tool->output().size();
+    other->execute("stop");
+    EXPECT_TRUE(
+        tool->wait_for_output("{\r\n    \"event\": \"STOP\",\r\n    \"timestamp\"", 20s, mark))
+        << tool->output();
+    tool->write("\x04");
+    EXPECT_EQ(tool->wait_exit(), 0);
+}
+
+TEST_F(Terminal, NoEventsHidesEvents)
+{
+    auto tool = start_shell({"--no-events"});
+    auto other = connect_other(monitor_socket());
+    other->execute("stop");
+    const std::size_t mark = tool->output().size();
+    tool->write("query-status\r");
+    ASSERT_TRUE(wait_for_reply(*tool, "\"paused\"", mark)) << tool->output();
+    EXPECT_EQ(tool->output().find("STOP"), std::string::npos) << tool->output();
     tool->write("\x04");
     EXPECT_EQ(tool->wait_exit(), 0);
 }

@@ -96,9 +96,16 @@ int run_interactive(qmp_tools::Session& session, const ShellOptions& options, bo
     // The pump is destroyed (and its thread joined) before the editor restores the terminal.
     EventPump pump(client);
 
+    // One line per event unless -p or -C asked for whole JSON messages; none with --no-events.
     auto show_events = [&] {
-        for (const qmp::Event& event : pump.take())
-            editor->print_above(qmp_tools::format_json(event.raw, pretty) + "\n");
+        for (const qmp::Event& event : pump.take()) {
+            if (options.hide_events)
+                continue;
+            editor->print_above(
+                (options.pretty ? qmp_tools::format_event_json(event.raw, pretty)
+                                : qmp_tools::format_event_line(event.name, event.data)) +
+                "\n");
+        }
     };
 
     runner.set_before_output(show_events);

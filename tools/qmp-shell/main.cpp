@@ -40,7 +40,7 @@ int run_wait_event(qmp_tools::Session& session, const ShellOptions& options, boo
         if (!event)
             break;
         if (event->name == name) {
-            std::cout << qmp_tools::format_json(event->raw, pretty) << std::endl;
+            std::cout << qmp_tools::format_event_json(event->raw, pretty) << std::endl;
             return exit_ok;
         }
     }
@@ -56,7 +56,7 @@ int run_events(
         std::cerr << "qmp-shell: printing events until interrupted" << std::endl;
     try {
         for (;;)
-            std::cout << qmp_tools::format_json(session.client().events().pop().raw, pretty)
+            std::cout << qmp_tools::format_event_json(session.client().events().pop().raw, pretty)
                       << std::endl;
     } catch (const qmp::DisconnectedError& e) {
         if (interrupt.requested())

@@ -25,14 +25,17 @@ const char* const usage_text =
     "  help [COMMAND]            list the commands, or describe one's arguments\n"
     "\n"
     "When stdin is a terminal: line editing, history (~/.qmp-shell_history), TAB completion of\n"
-    "commands and arguments, and events shown as they arrive. Otherwise one command per line,\n"
-    "one JSON reply per line on stdout, errors on stderr.\n"
+    "commands, arguments and values, and events shown as they arrive, one line each\n"
+    "(EVENT NAME {data}; whole JSON with -p or -C). Otherwise one command per line, one JSON\n"
+    "reply per line on stdout, errors on stderr.\n"
     "\n"
     "Options:\n"
     "  -c, --command LINE   run one command and exit\n"
     "      --wait-event NAME  wait for event NAME (after -c, if given), print it and exit\n"
     "      --events         print events as they arrive until interrupted\n"
-    "  -H, --hmp            HMP mode: send each line through human-monitor-command\n"
+    "      --no-events      do not show events in the interactive shell (also with -H)\n"
+    "  -H, --hmp            HMP mode: send each line through human-monitor-command; `cpu N`\n"
+    "                       selects CPU N for the lines after it (cpu-index)\n"
     "  -p, --pretty         pretty-print replies (the default on a terminal)\n"
     "  -C, --compact        one line per reply (the default otherwise)\n"
     "  -v, --verbose        echo each JSON command sent (on stderr, prefixed \"-> \")\n"
@@ -55,11 +58,12 @@ const char* const usage_text =
 
 ShellOptions parse_options(int argc, char** argv)
 {
-    enum { opt_wait_event = 256, opt_events, opt_timeout, opt_agent };
+    enum { opt_wait_event = 256, opt_events, opt_timeout, opt_agent, opt_no_events };
     static const option long_options[] = {
         {"command", required_argument, nullptr, 'c'},
         {"wait-event", required_argument, nullptr, opt_wait_event},
         {"events", no_argument, nullptr, opt_events},
+        {"no-events", no_argument, nullptr, opt_no_events},
         {"hmp", no_argument, nullptr, 'H'},
         {"pretty", no_argument, nullptr, 'p'},
         {"compact", no_argument, nullptr, 'C'},
@@ -90,6 +94,9 @@ ShellOptions parse_options(int argc, char** argv)
             break;
         case opt_events:
             options.events = true;
+            break;
+        case opt_no_events:
+            options.hide_events = true;
             break;
         case 'H':
             options.hmp = true;
@@ -134,6 +141,8 @@ ShellOptions parse_options(int argc, char** argv)
         throw qmp_tools::UsageError(std::string("unexpected argument: ") + target.argv()[optind]);
     if (options.events && (options.command || options.wait_event))
         throw qmp_tools::UsageError("--events cannot be combined with -c or --wait-event");
+    if (options.events && options.hide_events)
+        throw qmp_tools::UsageError("--events cannot be combined with --no-events");
     if (options.agent) {
         if (options.agent->empty())
             throw qmp_tools::UsageError("--agent: empty address");

@@ -27,6 +27,7 @@ struct ShellOptions {
     std::optional<std::string> command; // -c
     std::optional<std::string> wait_event; // --wait-event
     bool events = false;
+    bool hide_events = false; // --no-events: an interactive shell does not print events
     std::optional<std::chrono::milliseconds> timeout;
     std::optional<std::string> agent; // --agent ADDRESS: guest agent mode (agent.hpp)
     bool help = false;

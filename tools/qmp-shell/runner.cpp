@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "runner.hpp"
 
+#include <climits>
+#include <cstdlib>
 #include <iostream>
+#include <sstream>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -176,11 +179,49 @@ LineResult Runner::run_raw(const Request& request)
     return request.command == "quit" ? LineResult::quit : LineResult::ok;
 }
 
+// HMP's `cpu N` only lasts for one human-monitor-command: as Python's qmp-shell does, remember N
+// (once QEMU accepts it) and pass it as cpu-index with every later line.
+LineResult Runner::select_cpu(const std::string& argument)
+{
+    char* end = nullptr;
+    const long index = std::strtol(argument.c_str(), &end, 10);
+    if (argument.empty() || *end != '\0' || index < 0 || index > INT_MAX) {
+        print_error("qmp-shell: cpu takes a CPU index, e.g. cpu 1");
+        return LineResult::failed;
+    }
+    try {
+        client_.execute("human-monitor-command",
+            {{"command-line", "info version"}, {"cpu-index", static_cast<int>(index)}});
+    } catch (const qmp::ExecuteError&) {
+        print_error("qmp-shell: no CPU " + argument);
+        return LineResult::failed;
+    } catch (const qmp::DisconnectedError& e) {
+        print_error(std::string("qmp-shell: ") + e.what());
+        return LineResult::disconnected;
+    } catch (const qmp::Error& e) {
+        print_error(std::string("qmp-shell: ") + e.what());
+        return LineResult::failed;
+    }
+    cpu_index_ = static_cast<int>(index);
+    return LineResult::ok;
+}
+
 LineResult Runner::run_hmp(const std::string& line)
 {
     if (line.find_first_not_of(" \t") == std::string::npos)
         return LineResult::ok;
-    const qmp::json arguments{{"command-line", line}};
+    const std::vector<std::string> words = [&line] {
+        std::vector<std::string> result;
+        std::istringstream stream(line);
+        for (std::string word; stream >> word;)
+            result.push_back(word);
+        return result;
+    }();
+    if (words[0] == "cpu" && words.size() == 2)
+        return select_cpu(words[1]);
+    qmp::json arguments{{"command-line", line}};
+    if (cpu_index_)
+        arguments["cpu-index"] = *cpu_index_;
     if (options_.verbose)
         std::cerr << "-> "
                   << qmp_tools::format_json(

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <qmp/qmp.hpp>
@@ -41,6 +42,7 @@ public:
 
 private:
     LineResult run_hmp(const std::string& line);
+    LineResult select_cpu(const std::string& argument);
     LineResult run_help(const std::string& line);
     LineResult run_request(const qmp_tools::Request& request);
     LineResult run_raw(const qmp_tools::Request& request);
@@ -55,6 +57,7 @@ private:
     bool names_loaded_ = false;
     bool arguments_loaded_ = false;
     std::function<void()> before_output_;
+    std::optional<int> cpu_index_; // -H: set by `cpu N`, passed as cpu-index with each line
 };
 
 } // namespace qmp_shell
