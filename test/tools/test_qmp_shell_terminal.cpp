@@ -248,16 +248,57 @@ TEST_F(Terminal, NoEventsHidesEvents)
     EXPECT_EQ(tool->wait_exit(), 0);
 }
 
-TEST_F(Terminal, CtrlCLeavesNoQemuBehind)
+TEST_F(Terminal, CtrlCAtThePromptCancelsTheLine)
 {
     auto tool = start_shell();
     const auto children = children_of(tool->pid());
     ASSERT_EQ(children.size(), 1u);
+    std::size_t mark = tool->output().size();
     tool->write("query-na");
-    ASSERT_TRUE(tool->wait_for_output("query-na"));
+    ASSERT_TRUE(tool->wait_for_output("query-na", 20s, mark));
+    mark = tool->output().size();
     tool->write("\x03"); // Ctrl-C: the terminal sends SIGINT to the foreground group
-    EXPECT_EQ(tool->wait_exit(), 130);
+    ASSERT_TRUE(tool->wait_for_output("^C\r\n(QEMU) ", 20s, mark)) << tool->output();
+    // The shell is still there, on an empty line: what is typed now is a new command.
+    mark = tool->output().size();
+    tool->write("query-status\r");
+    EXPECT_TRUE(wait_for_reply(*tool, "\"running\"", mark)) << tool->output();
+    EXPECT_EQ(tool->output().find("query-naquery-status"), std::string::npos) << tool->output();
+    tool->write("\x04"); // Ctrl-D leaves
+    EXPECT_EQ(tool->wait_exit(), 0);
     EXPECT_FALSE(process_exists(children[0]));
+}
+
+TEST_F(Terminal, SigtermLeavesNoQemuBehind)
+{
+    auto tool = start_shell();
+    const auto children = children_of(tool->pid());
+    ASSERT_EQ(children.size(), 1u);
+    tool->signal(SIGTERM);
+    EXPECT_EQ(tool->wait_exit(), 143);
+    EXPECT_FALSE(process_exists(children[0]));
+}
+
+TEST_F(Terminal, EventOverAWrappedLineLeavesNoStaleRow)
+{
+    auto tool = start_shell();
+    auto other = connect_other(monitor_socket());
+    // 7 columns of prompt and 150 typed: two rows of the test's 120-column terminal.
+    const std::string typed = "qom-get path=/machine property=type" + std::string(115, ' ');
+    std::size_t mark = tool->output().size();
+    tool->write(typed);
+    ASSERT_TRUE(tool->wait_for_output("type", 20s, mark));
+    mark = tool->output().size();
+    other->execute("stop");
+    ASSERT_TRUE(tool->wait_for_output("EVENT STOP", 20s, mark)) << tool->output();
+    // Up to the line's first row, then erase to the end of the screen: both rows go.
+    const std::string erased =
+        tool->output().substr(mark, tool->output().find("EVENT STOP", mark) - mark);
+    EXPECT_NE(erased.find("\x1b[1A\r\x1b[J"), std::string::npos) << erased;
+    tool->write("\r");
+    EXPECT_TRUE(wait_for_reply(*tool, "\"return\": \"none-machine\"", mark)) << tool->output();
+    tool->write("\x04");
+    EXPECT_EQ(tool->wait_exit(), 0);
 }
 
 TEST_F(Terminal, ErrorsAreColouredOnATerminal)

@@ -109,27 +109,39 @@ int run_interactive(qmp_tools::Session& session, const ShellOptions& options, bo
     };
 
     runner.set_before_output(show_events);
+    // Ctrl-C cancels the line being typed or the command running, not the shell.
+    interrupt.set_ctrl_c_cancels(true);
+    runner.set_interrupt(&interrupt);
+    struct Restore {
+        qmp_tools::Interrupt& interrupt;
+        ~Restore() { interrupt.set_ctrl_c_cancels(false); }
+    } restore{interrupt};
 
     int status = exit_ok;
     editor->start(runner.prompt());
     for (;;) {
         if (!editor->has_buffered_line()) {
-            pollfd fds[] = {
-                {STDIN_FILENO, POLLIN, 0}, {pump.fd(), POLLIN, 0}, {interrupt.fd(), POLLIN, 0}};
-            if (::poll(fds, 3, -1) < 0) {
+            pollfd fds[] = {{STDIN_FILENO, POLLIN, 0}, {pump.fd(), POLLIN, 0},
+                {interrupt.fd(), POLLIN, 0}, {interrupt.ctrl_c_fd(), POLLIN, 0}};
+            if (::poll(fds, 4, -1) < 0) {
                 if (errno == EINTR)
                     continue;
                 break;
             }
             if (fds[2].revents) {
-                std::cout << std::endl; // leave the prompt's line
+                editor->abandon(); // leave the prompt's line
                 status = interrupt.exit_status();
                 break;
+            }
+            if (fds[3].revents && interrupt.take_ctrl_c()) {
+                editor->cancel_line(); // as in every shell; Ctrl-D leaves
+                continue;
             }
             if (fds[1].revents) {
                 show_events();
                 if (const auto why = pump.ended()) {
-                    editor->print_above("qmp-shell: " + *why + "\n");
+                    editor->abandon();
+                    std::cout << "qmp-shell: " << *why << std::endl;
                     status = exit_connection;
                     break;
                 }

@@ -2,10 +2,12 @@
 // libedit through its readline-compatible interface, in callback mode: the caller's poll() loop
 // feeds it one keystroke at a time (rl_callback_read_char), so the loop can also print events
 // while a line is being edited, clearing and redrawing that line around them.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -82,19 +84,34 @@ public:
             std::fflush(stdout);
             return;
         }
-        // Carriage return and erase the line, print, then let libedit draw the prompt and the
-        // half-typed line again below. Without output processing "\n" only moves down.
-        termios now{};
-        const bool raw_output = ::tcgetattr(STDOUT_FILENO, &now) == 0 && !(now.c_oflag & OPOST);
-        std::string out = "\r\033[K";
-        for (char c : text) {
-            if (c == '\n' && raw_output)
-                out += '\r';
-            out += c;
-        }
-        std::fputs(out.c_str(), stdout);
-        std::fflush(stdout);
+        // Erase the prompt and the half-typed line (which may wrap over several rows: go up to
+        // its first row), print, then let libedit draw them again below.
+        std::string out;
+        const std::size_t rows = edited_rows();
+        if (rows > 1)
+            out += "\033[" + std::to_string(rows - 1) + "A";
+        out += "\r\033[J";
+        write_raw(out + text);
         rl_forced_update_display();
+    }
+
+    void cancel_line() override
+    {
+        if (!active_)
+            return;
+        write_raw("^C\n");
+        // libedit's rl_replace_line() leaves the buffer as it is: start afresh instead.
+        rl_callback_handler_remove();
+        rl_callback_handler_install(prompt_.c_str(), &LibeditEditor::on_line);
+    }
+
+    void abandon() override
+    {
+        if (!active_)
+            return;
+        rl_callback_handler_remove();
+        active_ = false;
+        write_raw("\n");
     }
 
     void remember(const std::string& line) override
@@ -106,6 +123,33 @@ public:
     }
 
 private:
+    // Writes \p text; without output processing "\n" only moves down, so add "\r".
+    static void write_raw(const std::string& text)
+    {
+        termios now{};
+        const bool raw_output = ::tcgetattr(STDOUT_FILENO, &now) == 0 && !(now.c_oflag & OPOST);
+        std::string out;
+        for (char c : text) {
+            if (c == '\n' && raw_output)
+                out += '\r';
+            out += c;
+        }
+        std::fputs(out.c_str(), stdout);
+        std::fflush(stdout);
+    }
+
+    // How many terminal rows the prompt and the line up to the cursor take (libedit leaves the
+    // cursor at rl_point).
+    std::size_t edited_rows() const
+    {
+        winsize size{};
+        if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) != 0 || size.ws_col == 0)
+            return 1;
+        const std::size_t columns =
+            prompt_.size() + static_cast<std::size_t>(std::max(rl_point, 0));
+        return columns / size.ws_col + 1;
+    }
+
     static void on_line(char* line)
     {
         LibeditEditor& self = *current_editor;

@@ -43,7 +43,25 @@ std::string without_carriage_returns(std::string text)
     return result;
 }
 
+// Ctrl-C during a command.
+struct Interrupted { };
+
 } // namespace
+
+qmp::json Runner::execute(const std::string& command, const qmp::json& arguments)
+{
+    if (!interrupt_)
+        return client_.execute(command, arguments);
+    interrupt_->take_ctrl_c();
+    qmp::PendingReply reply = client_.execute_async(command, arguments);
+    while (!reply.wait_for(std::chrono::milliseconds(20))) {
+        if (interrupt_->take_ctrl_c()) {
+            reply.cancel();
+            throw Interrupted{};
+        }
+    }
+    return reply.get();
+}
 
 Runner::Runner(qmp::Client& client, const ShellOptions& options, bool pretty)
     : client_(client),
@@ -137,13 +155,16 @@ LineResult Runner::run_request(const Request& request)
     try {
         if (!request.raw.is_null())
             return run_raw(request);
-        const qmp::json value = client_.execute(request.command, request.arguments);
+        const qmp::json value = execute(request.command, request.arguments);
         if (before_output_)
             before_output_();
         std::cout << qmp_tools::format_json(qmp::json{{"return", value}}, pretty_) << std::endl;
         return request.command == "quit" ? LineResult::quit : LineResult::ok;
     } catch (const qmp::ExecuteError& e) {
         print_error(qmp_tools::format_error(e.error_class(), e.description(), colour_));
+        return LineResult::failed;
+    } catch (const Interrupted&) {
+        print_error("qmp-shell: interrupted; QEMU may still carry out " + request.command);
         return LineResult::failed;
     } catch (const qmp::TimeoutError& e) {
         print_error(std::string("qmp-shell: ") + e.what());
@@ -228,7 +249,7 @@ LineResult Runner::run_hmp(const std::string& line)
                          {{"execute", "human-monitor-command"}, {"arguments", arguments}}, false)
                   << std::endl;
     try {
-        const qmp::json value = client_.execute("human-monitor-command", arguments);
+        const qmp::json value = execute("human-monitor-command", arguments);
         if (before_output_)
             before_output_();
         std::cout << without_carriage_returns(
@@ -237,6 +258,9 @@ LineResult Runner::run_hmp(const std::string& line)
         return is_hmp_quit(line) ? LineResult::quit : LineResult::ok;
     } catch (const qmp::ExecuteError& e) {
         print_error(qmp_tools::format_error(e.error_class(), e.description(), colour_));
+        return LineResult::failed;
+    } catch (const Interrupted&) {
+        print_error("qmp-shell: interrupted; QEMU may still carry out the HMP command");
         return LineResult::failed;
     } catch (const qmp::DisconnectedError& e) {
         if (is_hmp_quit(line))
