@@ -157,8 +157,7 @@ TEST(QmpShell, FailedCommandGoesToStderrAndExitsOne)
     const Result result = run_tool({shell(), "--launch"}, "query-nope\nquery-name\n", no_socket);
     EXPECT_EQ(result.status, 1);
     EXPECT_EQ(lines_of(result.out).size(), 1u) << result.out; // query-name still ran
-    EXPECT_NE(result.err.find("CommandNotFound: The command query-nope has not been found"),
-        std::string::npos)
+    EXPECT_NE(result.err.find("CommandNotFound: unknown command 'query-nope'"), std::string::npos)
         << result.err;
     EXPECT_EQ(result.err.find("\033["), std::string::npos) << "colour on a pipe";
 }
@@ -210,7 +209,7 @@ TEST(QmpShell, TransactionBlockIsOneCommand)
     // An empty transaction succeeds; "abort" makes QEMU refuse the whole transaction.
     const Result ok = run_tool({shell(), "--launch", "-v"}, "transaction(\n)\n", no_socket);
     EXPECT_EQ(ok.status, 0) << ok.err;
-    EXPECT_NE(ok.err.find(R"(-> {"arguments":{"actions":[]},"execute":"transaction"})"),
+    EXPECT_NE(ok.err.find(R"(-> {"execute":"transaction","arguments":{"actions":[]},"id":")"),
         std::string::npos)
         << ok.err;
     const Result aborted = run_tool({shell(), "--launch"}, "transaction(\nabort\n)\n", no_socket);
@@ -227,14 +226,67 @@ TEST(QmpShell, HmpModeSendsHumanMonitorCommands)
     EXPECT_EQ(result.out, "VM status: running\n");
 }
 
-TEST(QmpShell, VerboseEchoesTheJsonSent)
+TEST(QmpShell, VerboseEchoesTheJsonSentWithItsId)
 {
     const Result result =
         run_tool({shell(), "--launch", "-v", "-c", "qom-list path=/ x.y=[1]"}, "", no_socket);
-    EXPECT_NE(
-        result.err.find(R"(-> {"arguments":{"path":"/","x":{"y":[1]}},"execute":"qom-list"})"),
+    // Exactly the bytes the library wrote, "execute" first and the id included.
+    EXPECT_NE(result.err.find(
+                  R"(-> {"execute":"qom-list","arguments":{"path":"/","x":{"y":[1]}},"id":")"),
         std::string::npos)
         << result.err;
+}
+
+TEST(QmpShell, SeveralCommandLinesRunInTurn)
+{
+    const Result result =
+        run_tool({shell(), "--launch", "-c", "stop", "-c", "query-nope", "-c", "query-status"}, "",
+            no_socket);
+    EXPECT_EQ(result.status, 1) << result.err;
+    EXPECT_EQ(result.out,
+        "{\"return\":{}}\n{\"return\":{\"running\":false,\"singlestep\":false,\"status\":"
+        "\"paused\"}}\n");
+}
+
+TEST(QmpShell, UnknownNamesGetASuggestion)
+{
+    // A command: refused before it is sent.
+    Result result = run_tool({shell(), "--launch", "-v", "-c", "query-statsu"}, "", no_socket);
+    EXPECT_EQ(result.status, 1);
+    EXPECT_NE(result.err.find("did you mean 'query-status'?"), std::string::npos) << result.err;
+    EXPECT_EQ(result.err.find("\"execute\":\"query-statsu\""), std::string::npos) << result.err;
+    // An argument: QEMU's error, with the closest argument name.
+    result = run_tool({shell(), "--launch", "-c", "qom-list path=/ paths=x"}, "", no_socket);
+    EXPECT_EQ(result.status, 1);
+    EXPECT_NE(result.err.find("GenericError: Parameter 'paths' is unexpected (did you mean "
+                              "'path'?)\n"),
+        std::string::npos)
+        << result.err;
+    // An event: --wait-event would otherwise wait forever.
+    result = run_tool({shell(), "--launch", "--wait-event", "resume"}, "", no_socket);
+    EXPECT_EQ(result.status, 2);
+    EXPECT_EQ(result.err,
+        "qmp-shell: --wait-event: QEMU has no event resume (did you mean "
+        "'RESUME'?)\n");
+}
+
+TEST(QmpShell, HelpTransactionListsTheActionTypes)
+{
+    const Result result = run_tool({shell(), "--launch"}, "help transaction\n", no_socket);
+    EXPECT_EQ(result.status, 0) << result.err;
+    EXPECT_NE(result.out.find("\n    abort\n"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("\n    blockdev-snapshot-sync\n"), std::string::npos) << result.out;
+}
+
+TEST(QmpShell, UnwritableLogFileIsABadArgument)
+{
+    TemporaryDirectory directory;
+    const std::string log = directory.path() + "/no/such/dir/traffic.log";
+    const Result result = run_tool({shell(), "--launch", "-l", log, "-c", "stop"}, "", no_socket);
+    EXPECT_EQ(result.status, 2);
+    EXPECT_EQ(result.err,
+        "qmp-shell: cannot write the log file " + log + ": No such file or directory\n");
+    EXPECT_FALSE(std::filesystem::exists(directory.path() + "/no"));
 }
 
 TEST(QmpShell, LogFileRecordsTraffic)

@@ -301,6 +301,34 @@ TEST_F(Terminal, EventOverAWrappedLineLeavesNoStaleRow)
     EXPECT_EQ(tool->wait_exit(), 0);
 }
 
+TEST_F(Terminal, TypedCommentIsSkipped)
+{
+    auto tool = start_shell();
+    const std::size_t mark = tool->output().size();
+    tool->write("# a note to self\r");
+    tool->write("query-status\r");
+    ASSERT_TRUE(wait_for_reply(*tool, "\"running\"", mark)) << tool->output();
+    EXPECT_EQ(tool->output().find("expected", mark), std::string::npos) << tool->output();
+    EXPECT_EQ(tool->output().find("not been found", mark), std::string::npos) << tool->output();
+    tool->write("\x04");
+    EXPECT_EQ(tool->wait_exit(), 0);
+}
+
+TEST_F(Terminal, LongHelpGoesThroughThePager)
+{
+    ToolProcess tool({tool_path("QMP_SHELL"), "--launch"},
+        ToolProcess::Options{true,
+            {{"HOME", home_.path()}, {"TERM", "xterm"}, {"QMP_SOCKET", ""},
+                {"PAGER", "sed s/^/PAGED:/"}}});
+    ASSERT_TRUE(tool.wait_for_output("(QEMU) ")) << tool.output();
+    const std::size_t mark = tool.output().size();
+    tool.write("help\r");
+    EXPECT_TRUE(tool.wait_for_output("PAGED:Type 'help COMMAND'", 20s, mark)) << tool.output();
+    EXPECT_TRUE(tool.wait_for_output("(QEMU) ", 20s, tool.output().find("PAGED:Type", mark)));
+    tool.write("\x04");
+    EXPECT_EQ(tool.wait_exit(), 0);
+}
+
 TEST_F(Terminal, ErrorsAreColouredOnATerminal)
 {
     auto tool = start_shell();

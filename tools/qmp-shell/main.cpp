@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // qmp-shell: an interactive and scriptable shell for QEMU's QMP monitor. See usage_text.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <poll.h>
@@ -13,8 +14,10 @@
 #include "options.hpp"
 #include "output.hpp"
 #include "runner.hpp"
+#include "schema.hpp"
 #include "script.hpp"
 #include "session.hpp"
+#include "suggest.hpp"
 #include "target_options.hpp"
 #include "traffic_log.hpp"
 
@@ -25,6 +28,18 @@ namespace {
 int run_wait_event(qmp_tools::Session& session, const ShellOptions& options, bool pretty)
 {
     const std::string& name = *options.wait_event;
+    // A name QEMU never sends (a typo, the wrong case) would wait forever.
+    try {
+        const Schema schema(qmp::json::array(), session.client().execute("query-qmp-schema"));
+        const std::vector<std::string> events = schema.event_names();
+        if (!events.empty() && !std::binary_search(events.begin(), events.end(), name)) {
+            std::cerr << "qmp-shell: --wait-event: QEMU has no event " << name
+                      << qmp_tools::did_you_mean(name, events) << std::endl;
+            return exit_usage;
+        }
+    } catch (const qmp::ExecuteError&) {
+        // No schema (an old QEMU): wait as asked.
+    }
     if (options.verbose)
         std::cerr << "qmp-shell: waiting for event " << name << std::endl;
     const auto timeout = options.timeout.value_or(qmp::wait_forever);
@@ -68,15 +83,16 @@ int run_events(
 
 int run(const ShellOptions& options, qmp_tools::Interrupt& interrupt)
 {
-    const bool interactive =
-        !options.command && !options.wait_event && !options.events && ::isatty(STDIN_FILENO);
+    const bool interactive = options.commands.empty() && !options.wait_event && !options.events &&
+        ::isatty(STDIN_FILENO);
     const bool pretty = options.pretty.value_or(::isatty(STDOUT_FILENO) != 0);
 
     qmp::ClientOptions client_options;
     if (options.timeout)
         client_options.command_timeout = *options.timeout;
-    if (!options.log_file.empty())
-        client_options.logger = qmp_tools::make_traffic_logger(options.log_file);
+    client_options.logger = qmp_tools::make_traffic_logger(options.log_file, options.verbose);
+    // Unknown command names fail before anything is sent, with the closest known name.
+    client_options.check_commands = true;
 
     qmp_tools::Session session(options.target, client_options, interrupt, "qmp-shell");
     if (options.verbose && session.launched())
@@ -89,17 +105,15 @@ int run(const ShellOptions& options, qmp_tools::Interrupt& interrupt)
     if (interactive)
         return run_interactive(session, options, pretty, interrupt);
     int status = exit_ok;
-    if (options.command) {
+    if (!options.commands.empty()) {
         Runner runner(session.client(), options, pretty);
-        status = status_of(runner.run_line(*options.command));
-        if (status == exit_ok && runner.prompt() == "TRANS> ") {
-            std::cerr << "qmp-shell: -c: the transaction is not closed with ')'" << std::endl;
-            status = exit_command_failed;
-        }
+        status = run_commands(
+            options.commands, [&runner](const std::string& line) { return runner.run_line(line); },
+            [&runner] { return runner.prompt(); });
     }
     if (options.wait_event && status == exit_ok)
         status = run_wait_event(session, options, pretty);
-    if (!options.command && !options.wait_event) {
+    if (options.commands.empty() && !options.wait_event) {
         Runner runner(session.client(), options, pretty);
         status = run_script(
             [&runner](const std::string& line) { return runner.run_line(line); }, interrupt);
@@ -128,6 +142,9 @@ int main(int argc, char** argv)
     }
     try {
         return options.agent ? run_agent(options, interrupt) : run(options, interrupt);
+    } catch (const qmp_tools::UsageError& e) {
+        std::cerr << "qmp-shell: " << e.what() << std::endl;
+        return exit_usage;
     } catch (const qmp::DisconnectedError& e) {
         if (interrupt.requested())
             return interrupt.exit_status();

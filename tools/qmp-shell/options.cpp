@@ -30,7 +30,7 @@ const char* const usage_text =
     "reply per line on stdout, errors on stderr.\n"
     "\n"
     "Options:\n"
-    "  -c, --command LINE   run one command and exit\n"
+    "  -c, --command LINE   run LINE and exit; several -c run in turn (status: the worst)\n"
     "      --wait-event NAME  wait for event NAME (after -c, if given), print it and exit\n"
     "      --events         print events as they arrive until interrupted\n"
     "      --no-events      do not show events in the interactive shell (also with -H)\n"
@@ -87,7 +87,7 @@ ShellOptions parse_options(int argc, char** argv)
             break;
         switch (c) {
         case 'c':
-            options.command = optarg;
+            options.commands.emplace_back(optarg);
             break;
         case opt_wait_event:
             options.wait_event = optarg;
@@ -139,7 +139,7 @@ ShellOptions parse_options(int argc, char** argv)
         target.address = target.argv()[optind++];
     if (optind < target.argc())
         throw qmp_tools::UsageError(std::string("unexpected argument: ") + target.argv()[optind]);
-    if (options.events && (options.command || options.wait_event))
+    if (options.events && (!options.commands.empty() || options.wait_event))
         throw qmp_tools::UsageError("--events cannot be combined with -c or --wait-event");
     if (options.events && options.hide_events)
         throw qmp_tools::UsageError("--events cannot be combined with --no-events");
@@ -155,8 +155,8 @@ ShellOptions parse_options(int argc, char** argv)
         return options;
     }
     // Only an interactive shell, whose banner says so, starts a disposable QEMU by itself.
-    options.target = target.target(
-        !options.command && !options.wait_event && !options.events && ::isatty(STDIN_FILENO));
+    options.target = target.target(options.commands.empty() && !options.wait_event &&
+        !options.events && ::isatty(STDIN_FILENO));
     if (options.timeout)
         options.target.listen_timeout = *options.timeout;
     return options;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "session.hpp"
 
@@ -24,7 +25,7 @@ struct ShellOptions {
     std::optional<bool> pretty; // unset: pretty on a terminal, compact otherwise
     bool verbose = false;
     std::string log_file;
-    std::optional<std::string> command; // -c
+    std::vector<std::string> commands; // -c, each in turn
     std::optional<std::string> wait_event; // --wait-event
     bool events = false;
     bool hide_events = false; // --no-events: an interactive shell does not print events

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "output.hpp"
+#include "pager.hpp"
+#include "suggest.hpp"
 
 namespace qmp_shell {
 
@@ -43,6 +45,17 @@ std::string without_carriage_returns(std::string text)
     return result;
 }
 
+// QEMU's "Parameter 'pth' is unexpected": the unknown argument's name, or "".
+std::string unexpected_parameter(const std::string& description)
+{
+    const std::string head = "Parameter '";
+    const std::string tail = "' is unexpected";
+    if (description.rfind(head, 0) != 0 || description.size() < head.size() + tail.size() ||
+        description.compare(description.size() - tail.size(), tail.size(), tail) != 0)
+        return {};
+    return description.substr(head.size(), description.size() - head.size() - tail.size());
+}
+
 // Ctrl-C during a command.
 struct Interrupted { };
 
@@ -61,6 +74,14 @@ qmp::json Runner::execute(const std::string& command, const qmp::json& arguments
         }
     }
     return reply.get();
+}
+
+std::string Runner::argument_hint(const std::string& command, const std::string& description)
+{
+    const std::string name = unexpected_parameter(description);
+    if (name.empty())
+        return {};
+    return qmp_tools::did_you_mean(name, schema(true).argument_names(command));
 }
 
 Runner::Runner(qmp::Client& client, const ShellOptions& options, bool pretty)
@@ -107,6 +128,10 @@ void Runner::print_error(const std::string& text)
 
 LineResult Runner::run_line(const std::string& line)
 {
+    // Comments as in scripts (no QMP command or HMP command starts with '#').
+    const auto first = line.find_first_not_of(" \t");
+    if (first != std::string::npos && line[first] == '#' && !reader_.in_transaction())
+        return LineResult::ok;
     if (options_.hmp)
         return run_hmp(line);
     try {
@@ -132,26 +157,27 @@ LineResult Runner::run_help(const std::string& line)
         return LineResult::disconnected;
     }
     if (words.size() == 1) {
-        std::cout << schema.list_commands(terminal_width())
-                  << "Type 'help COMMAND' for a command's arguments." << std::endl;
+        print_paged(schema.list_commands(terminal_width()) +
+            "Type 'help COMMAND' for a command's arguments.\n");
         return LineResult::ok;
     }
     if (!schema.has_command(words[1].text)) {
-        print_error("qmp-shell: no such command: " + words[1].text);
+        print_error("qmp-shell: no such command: " + words[1].text +
+            qmp_tools::did_you_mean(words[1].text, schema.command_names()));
         return LineResult::failed;
     }
-    std::cout << schema.describe(words[1].text) << std::flush;
+    std::string text = schema.describe(words[1].text);
+    if (words[1].text == "transaction") {
+        text += "  actions, one per line or all on one: transaction( ACTION KEY=VALUE ... )\n";
+        for (const std::string& action : schema.action_names())
+            text += "    " + action + "\n";
+    }
+    print_paged(text);
     return LineResult::ok;
 }
 
 LineResult Runner::run_request(const Request& request)
 {
-    if (options_.verbose) {
-        const qmp::json sent = request.raw.is_null()
-            ? qmp::json{{"execute", request.command}, {"arguments", request.arguments}}
-            : request.raw;
-        std::cerr << "-> " << qmp_tools::format_json(sent, false) << std::endl;
-    }
     try {
         if (!request.raw.is_null())
             return run_raw(request);
@@ -161,7 +187,8 @@ LineResult Runner::run_request(const Request& request)
         std::cout << qmp_tools::format_json(qmp::json{{"return", value}}, pretty_) << std::endl;
         return request.command == "quit" ? LineResult::quit : LineResult::ok;
     } catch (const qmp::ExecuteError& e) {
-        print_error(qmp_tools::format_error(e.error_class(), e.description(), colour_));
+        print_error(qmp_tools::format_error(e.error_class(), e.description(), colour_) +
+            argument_hint(request.command, e.description()));
         return LineResult::failed;
     } catch (const Interrupted&) {
         print_error("qmp-shell: interrupted; QEMU may still carry out " + request.command);
@@ -243,11 +270,6 @@ LineResult Runner::run_hmp(const std::string& line)
     qmp::json arguments{{"command-line", line}};
     if (cpu_index_)
         arguments["cpu-index"] = *cpu_index_;
-    if (options_.verbose)
-        std::cerr << "-> "
-                  << qmp_tools::format_json(
-                         {{"execute", "human-monitor-command"}, {"arguments", arguments}}, false)
-                  << std::endl;
     try {
         const qmp::json value = execute("human-monitor-command", arguments);
         if (before_output_)

@@ -51,6 +51,8 @@ private:
     LineResult run_request(const qmp_tools::Request& request);
     LineResult run_raw(const qmp_tools::Request& request);
     void print_error(const std::string& text);
+    // " (did you mean 'path'?)" for QEMU's "Parameter 'pth' is unexpected", else "".
+    std::string argument_hint(const std::string& command, const std::string& description);
     // execute(), abandoned on Ctrl-C when set_interrupt() was called. \throws Interrupted
     qmp::json execute(const std::string& command, const qmp::json& arguments);
 

@@ -97,6 +97,15 @@ std::vector<std::string> Schema::argument_names(const std::string& command) cons
     return names;
 }
 
+std::vector<std::string> Schema::event_names() const
+{
+    std::vector<std::string> names;
+    for (const auto& [name, entity] : entities_)
+        if (entity.value("meta-type", "") == "event")
+            names.push_back(name);
+    return names; // a std::map's keys: sorted
+}
+
 std::string Schema::arguments_type(const std::string& command) const
 {
     const qmp::json* found = entity(command);

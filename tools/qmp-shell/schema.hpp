@@ -30,6 +30,8 @@ public:
     // The type of \p command's arguments, or of the data of transaction action \p action.
     std::string arguments_type(const std::string& command) const;
     std::string action_type(const std::string& action) const;
+    // The names of the events QEMU may send (query-qmp-schema), sorted.
+    std::vector<std::string> event_names() const;
     // The action types `transaction` accepts, sorted.
     std::vector<std::string> action_names() const;
     // The member names of object \p type, dotted, sorted. A union's members are those of the
