@@ -350,6 +350,23 @@ TEST(QmpShell, WaitEventFromAnotherClientThroughAddress)
     EXPECT_EQ(json::parse(tool.output())["event"], "RESUME");
 }
 
+TEST(QmpShell, NumRetriesWaitsForAQemuStillStarting)
+{
+    TemporaryDirectory directory;
+    const std::string socket = directory.path() + "/late.sock";
+    ToolProcess tool(
+        {shell(), "--num-retries", "400", "--retry-delay", "0.05", "-c", "query-status", socket},
+        {});
+    // QEMU comes after the shell has started trying.
+    qmp::MachineOptions options;
+    options.args.insert(options.args.end(), {"-qmp", "unix:" + socket + ",server=on,wait=off"});
+    qmp::Machine machine(options);
+    machine.start();
+    EXPECT_EQ(tool.wait_exit(), 0) << tool.error_output();
+    EXPECT_NE(tool.output().find("\"running\""), std::string::npos) << tool.output();
+    EXPECT_EQ(run_tool({shell(), "--num-retries", "3", "--launch"}).status, 2);
+}
+
 TEST(QmpShell, AddressFromEnvironment)
 {
     SharedQemu qemu;

@@ -91,6 +91,19 @@ int run(const ShellOptions& options, qmp_tools::Interrupt& interrupt)
     if (options.timeout)
         client_options.command_timeout = *options.timeout;
     client_options.logger = qmp_tools::make_traffic_logger(options.log_file, options.verbose);
+    if (options.num_retries > 0) {
+        client_options.retry_connect = true;
+        client_options.retry_interval = options.retry_delay;
+        client_options.connect_timeout = std::max(client_options.connect_timeout,
+            options.retry_delay * static_cast<int>(options.num_retries + 1));
+        client_options.reconnect = true;
+        client_options.reconnect_delay = options.retry_delay;
+        client_options.reconnect_max_delay = options.retry_delay;
+        client_options.on_state_change = [](qmp::ConnectionState state) {
+            if (state == qmp::ConnectionState::reconnecting)
+                std::fprintf(stderr, "qmp-shell: connection lost, reconnecting\n");
+        };
+    }
     // Unknown command names fail before anything is sent, with the closest known name.
     client_options.check_commands = true;
 

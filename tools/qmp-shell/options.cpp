@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "options.hpp"
 
+#include <cerrno>
 #include <cstdlib>
 #include <getopt.h>
 #include <unistd.h>
@@ -40,6 +41,9 @@ const char* const usage_text =
     "  -C, --compact        one line per reply (the default otherwise)\n"
     "  -v, --verbose        echo each JSON command sent (on stderr, prefixed \"-> \")\n"
     "  -l, --log FILE       log all QMP traffic to FILE\n"
+    "      --num-retries N  retry connecting N times, --retry-delay apart, and reconnect\n"
+    "                       (as often as it takes) when the connection drops (qmp-tui's)\n"
+    "      --retry-delay S  the pause between two attempts (default 2 s)\n"
     "      --timeout S      bound each command (default 30 s), --wait-event (default none)\n"
     "                       and the wait of --listen (default 60 s)\n"
     "      --agent ADDRESS  talk to the QEMU guest agent (qemu-ga) at ADDRESS (unix:PATH, the\n"
@@ -58,7 +62,15 @@ const char* const usage_text =
 
 ShellOptions parse_options(int argc, char** argv)
 {
-    enum { opt_wait_event = 256, opt_events, opt_timeout, opt_agent, opt_no_events };
+    enum {
+        opt_wait_event = 256,
+        opt_events,
+        opt_timeout,
+        opt_agent,
+        opt_no_events,
+        opt_num_retries,
+        opt_retry_delay
+    };
     static const option long_options[] = {
         {"command", required_argument, nullptr, 'c'},
         {"wait-event", required_argument, nullptr, opt_wait_event},
@@ -71,6 +83,8 @@ ShellOptions parse_options(int argc, char** argv)
         {"log", required_argument, nullptr, 'l'},
         {"timeout", required_argument, nullptr, opt_timeout},
         {"agent", required_argument, nullptr, opt_agent},
+        {"num-retries", required_argument, nullptr, opt_num_retries},
+        {"retry-delay", required_argument, nullptr, opt_retry_delay},
         qmp_tools::TargetOptions::launch_option,
         qmp_tools::TargetOptions::listen_option,
         qmp_tools::TargetOptions::fd_option,
@@ -119,6 +133,19 @@ ShellOptions parse_options(int argc, char** argv)
         case opt_agent:
             options.agent = optarg;
             break;
+        case opt_num_retries: {
+            char* end = nullptr;
+            errno = 0;
+            const unsigned long n = std::strtoul(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-' || n > 1000000)
+                throw qmp_tools::UsageError(
+                    std::string("--num-retries: not a number of retries: ") + optarg);
+            options.num_retries = static_cast<unsigned>(n);
+            break;
+        }
+        case opt_retry_delay:
+            options.retry_delay = qmp_tools::parse_timeout_seconds(optarg);
+            break;
         case qmp_tools::TargetOptions::launch_code:
             target.launch = true;
             break;
@@ -155,6 +182,9 @@ ShellOptions parse_options(int argc, char** argv)
         return options;
     }
     // Only an interactive shell, whose banner says so, starts a disposable QEMU by itself.
+    if (options.num_retries > 0 && (target.launch || !target.listen.empty() || !target.fd.empty()))
+        throw qmp_tools::UsageError(
+            "--num-retries needs an address, not --launch, --listen or --fd");
     options.target = target.target(options.commands.empty() && !options.wait_event &&
         !options.events && ::isatty(STDIN_FILENO));
     if (options.timeout)

@@ -30,6 +30,10 @@ struct ShellOptions {
     bool events = false;
     bool hide_events = false; // --no-events: an interactive shell does not print events
     std::optional<std::chrono::milliseconds> timeout;
+    // --num-retries N, --retry-delay S (qmp-tui's): retry connecting, and reconnect when the
+    // connection drops (ADDRESS or $QMP_SOCKET only).
+    unsigned num_retries = 0;
+    std::chrono::milliseconds retry_delay{std::chrono::seconds(2)};
     std::optional<std::string> agent; // --agent ADDRESS: guest agent mode (agent.hpp)
     bool help = false;
 };
