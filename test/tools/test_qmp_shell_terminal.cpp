@@ -116,6 +116,29 @@ TEST_F(Terminal, HistoryIsSharedWithPythonsPlainFormat)
         "qom-get path=/machine property=type\nquery-status\n");
 }
 
+TEST_F(Terminal, CtrlRThenEnterRunsTheLineFound)
+{
+    std::ofstream(history_file()) << "qom-get path=/machine property=type\nquery-status\n";
+    auto tool = start_shell();
+    std::size_t mark = tool->output().size();
+    tool->write("\x12"); // Ctrl-R: search the history backwards
+    tool->write("qom-");
+    ASSERT_TRUE(tool->wait_for_output("'qom-': qom-get path=/machine property=type", 20s, mark))
+        << tool->output();
+    tool->write("\r"); // Enter alone runs it
+    EXPECT_TRUE(wait_for_reply(*tool, "\"return\": \"none-machine\"", mark)) << tool->output();
+
+    // Ctrl-R, then a key that is not text: the match is left on the line to be changed.
+    mark = tool->output().size();
+    tool->write("\x12stat");
+    ASSERT_TRUE(tool->wait_for_output("'stat': query-status", 20s, mark)) << tool->output();
+    tool->write("\x05"); // Ctrl-E
+    tool->write(" \r");
+    EXPECT_TRUE(wait_for_reply(*tool, "\"running\"", mark)) << tool->output();
+    tool->write("\x04");
+    EXPECT_EQ(tool->wait_exit(), 0);
+}
+
 TEST_F(Terminal, TabCompletesCommandAndArgumentNames)
 {
     auto tool = start_shell();

@@ -3,9 +3,11 @@
 // feeds it one keystroke at a time (rl_callback_read_char), so the loop can also print events
 // while a line is being edited, clearing and redrawing that line around them.
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <poll.h>
 #include <string>
 #include <sys/ioctl.h>
 #include <termios.h>
@@ -43,9 +45,11 @@ public:
         // Not libedit's read_history(): its file format is not the plain one Python's
         // qmp-shell reads and writes (history_file.hpp).
         if (!history_file_.empty())
-            for (const std::string& entry : load_history(history_file_))
-                add_history(entry.c_str());
+            history_ = load_history(history_file_);
+        for (const std::string& entry : history_)
+            add_history(entry.c_str());
         rl_attempted_completion_function = &LibeditEditor::complete;
+        rl_add_defun("qmp-shell-search-history", &LibeditEditor::search_history, 0x12);
         // Only blanks end a word: command names contain '-' and argument names '.'.
         static char word_breaks[] = " \t";
         rl_completer_word_break_characters = word_breaks;
@@ -74,6 +78,14 @@ public:
     {
         input_ = Input{};
         rl_callback_read_char();
+        // What a Ctrl-R search (search_history()) left to do, now that libedit has returned.
+        if (search_result_ == SearchResult::run) {
+            write_raw("\r\033[J" + prompt_ + search_line_ + "\n");
+            rl_callback_handler_remove();
+            active_ = false;
+            input_.line = search_line_;
+        }
+        search_result_ = SearchResult::none;
         return input_;
     }
 
@@ -120,9 +132,82 @@ public:
             return;
         add_history(line.c_str());
         added_.push_back(line);
+        history_.push_back(line);
     }
 
 private:
+    enum class SearchResult { none, run };
+
+    // Ctrl-R, bound with rl_add_defun(): libedit's own incremental search, in callback mode,
+    // swallows keys and needs another key after Enter. This one reads the keys itself until
+    // the search ends, as in bash: typed text narrows it, Ctrl-R again finds an older match,
+    // Backspace shortens the text, Enter runs the match, Ctrl-G gives the line back as it was,
+    // and any other key (an arrow, Ctrl-E, Escape) leaves the match on the line to be edited.
+    static int search_history(int, int)
+    {
+        LibeditEditor& self = *current_editor;
+        const std::vector<std::string>& history = self.history_;
+        std::string text;
+        std::string match;
+        std::size_t from = history.size();
+        const auto find = [&](std::size_t start) {
+            for (std::size_t i = std::min(start, history.size()); i-- > 0;)
+                if (history[i].find(text) != std::string::npos) {
+                    from = i;
+                    match = history[i];
+                    return;
+                }
+        };
+        for (;;) {
+            write_raw("\r\033[J(reverse-i-search)'" + text + "': " + match);
+            unsigned char byte = 0;
+            const ssize_t got = ::read(STDIN_FILENO, &byte, 1);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0 || byte == 0x07) { // Ctrl-G: the line as it was
+                write_raw("\r\033[J");
+                rl_forced_update_display();
+                return 0;
+            }
+            if (byte == 0x12) {
+                find(from);
+            } else if (byte == '\r' || byte == '\n') {
+                self.search_result_ = SearchResult::run;
+                self.search_line_ = match.empty() ? std::string(rl_line_buffer) : match;
+                return 0;
+            } else if (byte == 0x7f || byte == 0x08) {
+                if (!text.empty())
+                    text.pop_back();
+                match.clear();
+                find(history.size());
+            } else if (byte >= 0x20) {
+                text += static_cast<char>(byte);
+                match.clear();
+                find(from + 1 <= history.size() ? from + 1 : history.size());
+            } else {
+                // Still inside libedit's key handling: change its line in place.
+                if (!match.empty()) {
+                    rl_delete_text(0, rl_end);
+                    rl_point = 0;
+                    rl_insert_text(match.c_str());
+                }
+                // The rest of an arrow's escape sequence goes with it.
+                if (byte == 0x1b)
+                    discard_pending_input();
+                write_raw("\r\033[J");
+                rl_forced_update_display();
+                return 0;
+            }
+        }
+    }
+
+    static void discard_pending_input()
+    {
+        pollfd fd{STDIN_FILENO, POLLIN, 0};
+        unsigned char byte;
+        while (::poll(&fd, 1, 20) > 0 && ::read(STDIN_FILENO, &byte, 1) == 1) { }
+    }
+
     // Writes \p text; without output processing "\n" only moves down, so add "\r".
     static void write_raw(const std::string& text)
     {
@@ -205,6 +290,10 @@ private:
 
     std::string history_file_;
     std::vector<std::string> added_; // this session's entries, appended to the file on exit
+    std::vector<std::string> history_; // every entry, oldest first, for Ctrl-R
+    SearchResult search_result_ = SearchResult::none;
+    std::string search_line_;
+
     Completer completer_;
     std::string prompt_;
     bool active_ = false;
