@@ -292,6 +292,23 @@ TEST_F(Terminal, CtrlCAtThePromptCancelsTheLine)
     EXPECT_FALSE(process_exists(children[0]));
 }
 
+TEST_F(Terminal, LostConnectionLeavesThePromptLineCleanly)
+{
+    auto tool = start_shell();
+    const auto children = children_of(tool->pid());
+    ASSERT_EQ(children.size(), 1u);
+    const std::size_t mark = tool->output().size();
+    ::kill(children[0], SIGKILL);
+    EXPECT_EQ(tool->wait_exit(), 3);
+    const std::string after = tool->output().substr(mark);
+    // The message starts a line of its own, and no prompt is drawn after it.
+    const auto message = after.find("qmp-shell: ");
+    ASSERT_NE(message, std::string::npos) << after;
+    ASSERT_GT(message, 0u);
+    EXPECT_EQ(after[message - 1], '\n') << after;
+    EXPECT_EQ(after.find("(QEMU)", message), std::string::npos) << after;
+}
+
 TEST_F(Terminal, SigtermLeavesNoQemuBehind)
 {
     auto tool = start_shell();
