@@ -309,6 +309,28 @@ TEST_F(Terminal, LostConnectionLeavesThePromptLineCleanly)
     EXPECT_EQ(after.find("(QEMU)", message), std::string::npos) << after;
 }
 
+TEST_F(Terminal, CtrlCDuringACommandAbandonsItAndTheShellStays)
+{
+    auto tool = start_shell();
+    const auto children = children_of(tool->pid());
+    ASSERT_EQ(children.size(), 1u);
+    ::kill(children[0], SIGSTOP); // QEMU stops answering: the next command waits
+    std::size_t mark = tool->output().size();
+    tool->write("query-status\r");
+    ASSERT_TRUE(tool->wait_for_output("query-status\r\n", 20s, mark)) << tool->output();
+    tool->write("\x03");
+    EXPECT_TRUE(tool->wait_for_output(
+        "qmp-shell: interrupted; QEMU may still carry out query-status", 20s, mark))
+        << tool->output();
+    ::kill(children[0], SIGCONT);
+    mark = tool->output().size();
+    tool->write("qom-get path=/machine property=type\r");
+    EXPECT_TRUE(wait_for_reply(*tool, "\"return\": \"none-machine\"", mark)) << tool->output();
+    tool->write("\x04");
+    EXPECT_EQ(tool->wait_exit(), 0);
+    EXPECT_FALSE(process_exists(children[0]));
+}
+
 TEST_F(Terminal, SigtermLeavesNoQemuBehind)
 {
     auto tool = start_shell();

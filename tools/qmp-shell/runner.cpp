@@ -65,7 +65,7 @@ qmp::json Runner::execute(const std::string& command, const qmp::json& arguments
 {
     if (!interrupt_)
         return client_.execute(command, arguments);
-    interrupt_->take_ctrl_c();
+    // A Ctrl-C pressed since Enter counts too: the user wants this command stopped.
     qmp::PendingReply reply = client_.execute_async(command, arguments);
     while (!reply.wait_for(std::chrono::milliseconds(20))) {
         if (interrupt_->take_ctrl_c()) {
