@@ -246,6 +246,13 @@ TEST(ValueSyntax, PythonLiteralsInsideObjectsAndArrays)
     EXPECT_EQ(parse_value(R"({'q': 'say \'hi\' "there"'})"), (json{{"q", "say 'hi' \"there\""}}));
 }
 
+TEST(ValueSyntax, DeeplyNestedLiteralIsAnErrorNotACrash)
+{
+    const std::string deep = std::string(100000, '[') + "'a'" + std::string(100000, ']');
+    EXPECT_THROW(parse_value(deep), SyntaxError);
+    EXPECT_EQ(parse_value("[[['a']]]"), json::parse(R"([[["a"]]])"));
+}
+
 TEST(ValueSyntax, BrokenLiteralSaysWhatToWriteInOneLine)
 {
     const auto message = [](const std::string& line) {

@@ -48,10 +48,14 @@ private:
         if (at_ == text_.size())
             fail("expected a value");
         const char c = text_[at_];
-        if (c == '{')
-            return parse_object();
-        if (c == '[' || c == '(')
-            return parse_array(c == '[' ? ']' : ')');
+        if (c == '{' || c == '[' || c == '(') {
+            // The parser recurses: bound the depth so that no line can exhaust the stack.
+            if (++depth_ > max_depth)
+                fail("nested too deeply");
+            qmp::json value = c == '{' ? parse_object() : parse_array(c == '[' ? ']' : ')');
+            --depth_;
+            return value;
+        }
         if (c == '\'' || c == '"')
             return parse_string();
         if (c == '-' || c == '+' || c == '.' || std::isdigit(static_cast<unsigned char>(c)))
@@ -182,9 +186,12 @@ private:
             "'); true/True, false/False and null/None are the names known");
     }
 
+    static constexpr int max_depth = 256;
+
     const std::string& text_;
     std::size_t offset_;
     std::size_t at_ = 0;
+    int depth_ = 0;
 };
 
 } // namespace
