@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "interactive.hpp"
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <iostream>
@@ -11,6 +10,7 @@
 #include "completion.hpp"
 #include "event_pump.hpp"
 #include "line_editor.hpp"
+#include "live_names.hpp"
 #include "output.hpp"
 #include "runner.hpp"
 
@@ -39,17 +39,6 @@ std::string banner(qmp_tools::Session& session, const qmp_tools::Target& target)
         (editing ? "TAB to complete, " : "") + "Ctrl-D to leave.\n";
 }
 
-// The text HMP answers \p command with, "" when it fails.
-std::string hmp_text(qmp::Client& client, const std::string& command)
-{
-    try {
-        const qmp::json text = client.execute("human-monitor-command", {{"command-line", command}});
-        return text.is_string() ? text.get<std::string>() : std::string();
-    } catch (const qmp::Error&) {
-        return {};
-    }
-}
-
 } // namespace
 
 int run_interactive(qmp_tools::Session& session, const ShellOptions& options, bool pretty,
@@ -67,29 +56,14 @@ int run_interactive(qmp_tools::Session& session, const ShellOptions& options, bo
         hmp_commands = hmp_command_names(hmp_text(client, "help"));
         hmp_info = hmp_command_names(hmp_text(client, "help info"), "info ");
     }
-    const auto qom_list = [&client](const std::string& path, bool objects) {
-        std::vector<std::string> names;
-        try {
-            for (const auto& property : client.execute("qom-list", {{"path", path}})) {
-                const std::string type = property.value("type", "");
-                const bool object = type.rfind("child<", 0) == 0 || type.rfind("link<", 0) == 0;
-                if (object == objects)
-                    names.push_back(property.value("name", ""));
-            }
-        } catch (const qmp::Error&) {
-            // No such path (yet): nothing to offer.
-        }
-        std::sort(names.begin(), names.end());
-        return names;
-    };
     Completer completer = [&](const std::string& before, const std::string& word) {
         if (options.hmp)
             return complete_hmp(hmp_commands, hmp_info, before, word);
         const bool in_transaction = runner.prompt() == "TRANS> ";
         CompletionSources sources{runner.schema(false),
             needs_arguments(before, in_transaction) ? &runner.schema(true) : nullptr,
-            in_transaction, [&](const std::string& path) { return qom_list(path, true); },
-            [&](const std::string& path) { return qom_list(path, false); }};
+            in_transaction, [&](const std::string& path) { return qom_names(client, path, true); },
+            [&](const std::string& path) { return qom_names(client, path, false); }};
         return complete(sources, before, word);
     };
     auto editor = make_line_editor(history_path(), completer);
