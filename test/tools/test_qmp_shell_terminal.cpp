@@ -258,6 +258,22 @@ TEST_F(Terminal, PrettyShowsEventsAsWholeJsonInQmpOrder)
     EXPECT_EQ(tool->wait_exit(), 0);
 }
 
+TEST_F(Terminal, EventsOptionPrintsOneLinePerEventOnATerminal)
+{
+    ToolProcess tool(
+        {tool_path("QMP_SHELL"), "--events", "--", "-machine", "none", "-nodefaults", "-display",
+            "none", "-qmp", "unix:" + monitor_socket() + ",server=on,wait=off"},
+        ToolProcess::Options{
+            true, {{"HOME", home_.path()}, {"TERM", "xterm"}, {"QMP_SOCKET", ""}}});
+    // Connected and listening once it says so.
+    ASSERT_TRUE(tool.wait_for_output("printing events until interrupted")) << tool.output();
+    auto other = connect_other(monitor_socket());
+    other->execute("stop");
+    EXPECT_TRUE(tool.wait_for_output("EVENT STOP\r\n")) << tool.output();
+    tool.signal(SIGINT);
+    EXPECT_EQ(tool.wait_exit(), 0);
+}
+
 TEST_F(Terminal, NoEventsHidesEvents)
 {
     auto tool = start_shell({"--no-events"});

@@ -25,6 +25,15 @@ using namespace qmp_shell;
 
 namespace {
 
+// On a terminal an event is one line (EVENT STOP {...}) unless -p or -C asked for JSON; in a
+// pipe it is the whole JSON message, for programs.
+std::string format_event(const qmp::Event& event, const ShellOptions& options, bool pretty)
+{
+    if (!options.pretty && ::isatty(STDOUT_FILENO))
+        return qmp_tools::format_event_line(event.name, event.data);
+    return qmp_tools::format_event_json(event.raw, pretty);
+}
+
 int run_wait_event(qmp_tools::Session& session, const ShellOptions& options, bool pretty)
 {
     const std::string& name = *options.wait_event;
@@ -55,7 +64,7 @@ int run_wait_event(qmp_tools::Session& session, const ShellOptions& options, boo
         if (!event)
             break;
         if (event->name == name) {
-            std::cout << qmp_tools::format_event_json(event->raw, pretty) << std::endl;
+            std::cout << format_event(*event, options, pretty) << std::endl;
             return exit_ok;
         }
     }
@@ -64,14 +73,14 @@ int run_wait_event(qmp_tools::Session& session, const ShellOptions& options, boo
     return exit_command_failed;
 }
 
-int run_events(
-    qmp_tools::Session& session, bool verbose, bool pretty, qmp_tools::Interrupt& interrupt)
+int run_events(qmp_tools::Session& session, const ShellOptions& options, bool pretty,
+    qmp_tools::Interrupt& interrupt)
 {
-    if (verbose)
+    if (options.verbose)
         std::cerr << "qmp-shell: printing events until interrupted" << std::endl;
     try {
         for (;;)
-            std::cout << qmp_tools::format_event_json(session.client().events().pop().raw, pretty)
+            std::cout << format_event(session.client().events().pop(), options, pretty)
                       << std::endl;
     } catch (const qmp::DisconnectedError& e) {
         if (interrupt.requested())
@@ -114,7 +123,7 @@ int run(const ShellOptions& options, qmp_tools::Interrupt& interrupt)
         return interrupt.exit_status();
 
     if (options.events)
-        return run_events(session, options.verbose, pretty, interrupt);
+        return run_events(session, options, pretty, interrupt);
     if (interactive)
         return run_interactive(session, options, pretty, interrupt);
     int status = exit_ok;
