@@ -261,8 +261,8 @@ TEST_F(Terminal, PrettyShowsEventsAsWholeJsonInQmpOrder)
 TEST_F(Terminal, EventsOptionPrintsOneLinePerEventOnATerminal)
 {
     ToolProcess tool(
-        {tool_path("QMP_SHELL"), "--events", "--", "-machine", "none", "-nodefaults", "-display",
-            "none", "-qmp", "unix:" + monitor_socket() + ",server=on,wait=off"},
+        {tool_path("QMP_SHELL"), "-v", "--events", "--", "-machine", "none", "-nodefaults",
+            "-display", "none", "-qmp", "unix:" + monitor_socket() + ",server=on,wait=off"},
         ToolProcess::Options{
             true, {{"HOME", home_.path()}, {"TERM", "xterm"}, {"QMP_SOCKET", ""}}});
     // Connected and listening once it says so.
