@@ -80,6 +80,9 @@ TEST(Qom, SetThenGetThroughAddress)
     EXPECT_EQ(result.out, "s0/\ntype\n");
     result = run_tool({qom(), "get", "/machine.graphics", "-s", socket});
     EXPECT_EQ(result.out, "false\n") << result.err;
+    result = run_tool({qom(), socket, "get", "/machine.smp", "-p"}, "", no_socket);
+    EXPECT_EQ(result.status, 0) << result.err;
+    EXPECT_NE(result.out.find("{\n    \""), std::string::npos) << result.out;
     result = run_tool({qom(), "--socket=" + socket, "get", "/machine.smp", "-p"}, "", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_NE(result.out.find("{\n    \""), std::string::npos) << result.out;
