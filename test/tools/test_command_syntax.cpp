@@ -54,9 +54,9 @@ TEST(CommandSyntax, JsonValuesAreJson)
 
 TEST(CommandSyntax, OtherTextIsAString)
 {
-    EXPECT_EQ(arguments_of("c driver=virtio-rng-pci id=rng0 path=/tmp/x.img v=08 w=True"),
+    EXPECT_EQ(arguments_of("c driver=virtio-rng-pci id=rng0 path=/tmp/x.img v=08 w=Truly"),
         (json{{"driver", "virtio-rng-pci"}, {"id", "rng0"}, {"path", "/tmp/x.img"}, {"v", "08"},
-            {"w", "True"}}));
+            {"w", "Truly"}}));
 }
 
 TEST(CommandSyntax, EmptyValueIsEmptyString)
@@ -228,6 +228,49 @@ TEST(ValueSyntax, ValueRuleIsSharedWithQom)
     EXPECT_EQ(parse_value("on"), json("on"));
     EXPECT_EQ(parse_value("'1024'"), json("1024"));
     EXPECT_THROW(parse_value("[1,"), SyntaxError);
+}
+
+TEST(ValueSyntax, PythonBooleansAndNoneAsInPythonsQmpShell)
+{
+    EXPECT_EQ(arguments_of("c a=True b=False c=TRUE d=false e=None f=none"),
+        (json{
+            {"a", true}, {"b", false}, {"c", true}, {"d", false}, {"e", nullptr}, {"f", "none"}}));
+}
+
+TEST(ValueSyntax, PythonLiteralsInsideObjectsAndArrays)
+{
+    EXPECT_EQ(arguments_of("blockdev-add file={'driver':'null-co','read-zeroes':True}"),
+        (json{{"file", {{"driver", "null-co"}, {"read-zeroes", true}}}}));
+    EXPECT_EQ(parse_value("['a', \"b\", None, 1.5, -2, (3,), {'k': \"it's\"},]"),
+        json::parse(R"(["a", "b", null, 1.5, -2, [3], {"k": "it's"}])"));
+    EXPECT_EQ(parse_value(R"({'q': 'say \'hi\' "there"'})"), (json{{"q", "say 'hi' \"there\""}}));
+}
+
+TEST(ValueSyntax, DeeplyNestedLiteralIsAnErrorNotACrash)
+{
+    const std::string deep = std::string(100000, '[') + "'a'" + std::string(100000, ']');
+    EXPECT_THROW(parse_value(deep), SyntaxError);
+    EXPECT_EQ(parse_value("[[['a']]]"), json::parse(R"([[["a"]]])"));
+}
+
+TEST(ValueSyntax, BrokenLiteralSaysWhatToWriteInOneLine)
+{
+    const auto message = [](const std::string& line) {
+        try {
+            parse_command(line);
+        } catch (const SyntaxError& e) {
+            return qmp_tools::format_syntax_error(line, e);
+        }
+        return std::string("no error");
+    };
+    EXPECT_EQ(message("c file={driver:'null-co'}"),
+        "c file={driver:'null-co'}\n"
+        "        ^ expected a quoted key, e.g. {'driver': 'null-co'}");
+    EXPECT_EQ(message("c x=[1, yes]"),
+        "c x=[1, yes]\n"
+        "        ^ 'yes' is not a value: quote strings ('yes'); true/True, false/False and "
+        "null/None are the names known");
+    EXPECT_EQ(message("c x={'a': 1"), "c x={'a': 1\n    ^ unclosed '{'");
 }
 
 TEST(Transaction, MultiLineBlockBecomesOneTransaction)

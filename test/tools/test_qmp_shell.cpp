@@ -115,6 +115,31 @@ TEST(QmpShell, UnreachableAddressExitsThree)
     EXPECT_NE(result.err.find("qmp-shell:"), std::string::npos);
 }
 
+TEST(QmpShell, NoAddressOutsideATerminalNeedsLaunch)
+{
+    for (const std::vector<std::string>& arguments : std::vector<std::vector<std::string>>{
+             {shell()}, {shell(), "-c", "stop"}, {shell(), "--wait-event", "STOP"}}) {
+        const Result result = run_tool(arguments, "stop\n", no_socket);
+        EXPECT_EQ(result.status, 2) << arguments.back() << ": " << result.err;
+        EXPECT_EQ(result.out, "");
+        EXPECT_NE(result.err.find("no address"), std::string::npos) << result.err;
+        EXPECT_NE(result.err.find("--launch"), std::string::npos) << result.err;
+    }
+}
+
+TEST(QmpShell, PythonLiteralsReachQemuAsJson)
+{
+    const Result result = run_tool({shell(), "--launch"},
+        "qom-set path=/machine property=graphics value=False\n"
+        "qom-get path=/machine property=graphics\n"
+        "qom-set path=/machine property=graphics value=TRUE\n"
+        "qom-get path=/machine property=graphics\n",
+        no_socket);
+    EXPECT_EQ(result.status, 0) << result.err;
+    EXPECT_EQ(
+        result.out, "{\"return\":{}}\n{\"return\":false}\n{\"return\":{}}\n{\"return\":true}\n");
+}
+
 TEST(QmpShell, PipedCommandsPrintOneCompactReplyPerLine)
 {
     const Result result =
@@ -129,18 +154,18 @@ TEST(QmpShell, PipedCommandsPrintOneCompactReplyPerLine)
 
 TEST(QmpShell, FailedCommandGoesToStderrAndExitsOne)
 {
-    const Result result = run_tool({shell()}, "query-nope\nquery-name\n", no_socket);
+    const Result result = run_tool({shell(), "--launch"}, "query-nope\nquery-name\n", no_socket);
     EXPECT_EQ(result.status, 1);
     EXPECT_EQ(lines_of(result.out).size(), 1u) << result.out; // query-name still ran
-    EXPECT_NE(result.err.find("CommandNotFound: The command query-nope has not been found"),
-        std::string::npos)
+    EXPECT_NE(result.err.find("CommandNotFound: unknown command 'query-nope'"), std::string::npos)
         << result.err;
     EXPECT_EQ(result.err.find("\033["), std::string::npos) << "colour on a pipe";
 }
 
 TEST(QmpShell, SyntaxErrorShowsLineAndCaret)
 {
-    const Result result = run_tool({shell(), "-c", "qom-list path=/ oops"}, "", no_socket);
+    const Result result =
+        run_tool({shell(), "--launch", "-c", "qom-list path=/ oops"}, "", no_socket);
     EXPECT_EQ(result.status, 1);
     EXPECT_NE(result.err.find("qom-list path=/ oops\n                ^ expected key=value"),
         std::string::npos)
@@ -150,21 +175,22 @@ TEST(QmpShell, SyntaxErrorShowsLineAndCaret)
 TEST(QmpShell, CommandOptionRunsOneCommand)
 {
     const Result result =
-        run_tool({shell(), "-c", "qom-get path=/machine property=type"}, "", no_socket);
+        run_tool({shell(), "--launch", "-c", "qom-get path=/machine property=type"}, "", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_EQ(result.out, "{\"return\":\"none-machine\"}\n");
 }
 
 TEST(QmpShell, PrettyOptionIndents)
 {
-    const Result result = run_tool({shell(), "-p", "-c", "query-status"}, "", no_socket);
+    const Result result =
+        run_tool({shell(), "--launch", "-p", "-c", "query-status"}, "", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_NE(result.out.find("{\n    \"return\": {\n"), std::string::npos) << result.out;
 }
 
 TEST(QmpShell, JsonObjectLineIsSent)
 {
-    const Result result = run_tool({shell()},
+    const Result result = run_tool({shell(), "--launch"},
         R"({"execute": "qom-get", "arguments": {"path": "/machine", "property": "type"}, "id": "mine"})"
         "\n"
         R"({"execute": "query-nope"})"
@@ -181,12 +207,12 @@ TEST(QmpShell, JsonObjectLineIsSent)
 TEST(QmpShell, TransactionBlockIsOneCommand)
 {
     // An empty transaction succeeds; "abort" makes QEMU refuse the whole transaction.
-    const Result ok = run_tool({shell(), "-v"}, "transaction(\n)\n", no_socket);
+    const Result ok = run_tool({shell(), "--launch", "-v"}, "transaction(\n)\n", no_socket);
     EXPECT_EQ(ok.status, 0) << ok.err;
-    EXPECT_NE(ok.err.find(R"(-> {"arguments":{"actions":[]},"execute":"transaction"})"),
+    EXPECT_NE(ok.err.find(R"(-> {"execute":"transaction","arguments":{"actions":[]},"id":")"),
         std::string::npos)
         << ok.err;
-    const Result aborted = run_tool({shell()}, "transaction(\nabort\n)\n", no_socket);
+    const Result aborted = run_tool({shell(), "--launch"}, "transaction(\nabort\n)\n", no_socket);
     EXPECT_EQ(aborted.status, 1);
     EXPECT_NE(
         aborted.err.find("GenericError: Transaction aborted using Abort action"), std::string::npos)
@@ -195,25 +221,80 @@ TEST(QmpShell, TransactionBlockIsOneCommand)
 
 TEST(QmpShell, HmpModeSendsHumanMonitorCommands)
 {
-    const Result result = run_tool({shell(), "-H"}, "info status\n", no_socket);
+    const Result result = run_tool({shell(), "--launch", "-H"}, "info status\n", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_EQ(result.out, "VM status: running\n");
 }
 
-TEST(QmpShell, VerboseEchoesTheJsonSent)
+TEST(QmpShell, VerboseEchoesTheJsonSentWithItsId)
 {
-    const Result result = run_tool({shell(), "-v", "-c", "qom-list path=/ x.y=[1]"}, "", no_socket);
-    EXPECT_NE(
-        result.err.find(R"(-> {"arguments":{"path":"/","x":{"y":[1]}},"execute":"qom-list"})"),
+    const Result result =
+        run_tool({shell(), "--launch", "-v", "-c", "qom-list path=/ x.y=[1]"}, "", no_socket);
+    // Exactly the bytes the library wrote, "execute" first and the id included.
+    EXPECT_NE(result.err.find(
+                  R"(-> {"execute":"qom-list","arguments":{"path":"/","x":{"y":[1]}},"id":")"),
         std::string::npos)
         << result.err;
+}
+
+TEST(QmpShell, SeveralCommandLinesRunInTurn)
+{
+    const Result result =
+        run_tool({shell(), "--launch", "-c", "stop", "-c", "query-nope", "-c", "query-status"}, "",
+            no_socket);
+    EXPECT_EQ(result.status, 1) << result.err;
+    EXPECT_EQ(result.out,
+        "{\"return\":{}}\n{\"return\":{\"running\":false,\"singlestep\":false,\"status\":"
+        "\"paused\"}}\n");
+}
+
+TEST(QmpShell, UnknownNamesGetASuggestion)
+{
+    // A command: refused before it is sent.
+    Result result = run_tool({shell(), "--launch", "-v", "-c", "query-statsu"}, "", no_socket);
+    EXPECT_EQ(result.status, 1);
+    EXPECT_NE(result.err.find("did you mean 'query-status'?"), std::string::npos) << result.err;
+    EXPECT_EQ(result.err.find("\"execute\":\"query-statsu\""), std::string::npos) << result.err;
+    // An argument: QEMU's error, with the closest argument name.
+    result = run_tool({shell(), "--launch", "-c", "qom-list path=/ paths=x"}, "", no_socket);
+    EXPECT_EQ(result.status, 1);
+    EXPECT_NE(result.err.find("GenericError: Parameter 'paths' is unexpected (did you mean "
+                              "'path'?)\n"),
+        std::string::npos)
+        << result.err;
+    // An event: --wait-event would otherwise wait forever.
+    result = run_tool({shell(), "--launch", "--wait-event", "resume"}, "", no_socket);
+    EXPECT_EQ(result.status, 2);
+    EXPECT_EQ(result.err,
+        "qmp-shell: --wait-event: QEMU has no event resume (did you mean "
+        "'RESUME'?)\n");
+}
+
+TEST(QmpShell, HelpTransactionListsTheActionTypes)
+{
+    const Result result = run_tool({shell(), "--launch"}, "help transaction\n", no_socket);
+    EXPECT_EQ(result.status, 0) << result.err;
+    EXPECT_NE(result.out.find("\n    abort\n"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("\n    blockdev-snapshot-sync\n"), std::string::npos) << result.out;
+}
+
+TEST(QmpShell, UnwritableLogFileIsABadArgument)
+{
+    TemporaryDirectory directory;
+    const std::string log = directory.path() + "/no/such/dir/traffic.log";
+    const Result result = run_tool({shell(), "--launch", "-l", log, "-c", "stop"}, "", no_socket);
+    EXPECT_EQ(result.status, 2);
+    EXPECT_EQ(result.err,
+        "qmp-shell: cannot write the log file " + log + ": No such file or directory\n");
+    EXPECT_FALSE(std::filesystem::exists(directory.path() + "/no"));
 }
 
 TEST(QmpShell, LogFileRecordsTraffic)
 {
     TemporaryDirectory directory;
     const std::string log = directory.path() + "/traffic.log";
-    const Result result = run_tool({shell(), "-l", log, "-c", "query-name"}, "", no_socket);
+    const Result result =
+        run_tool({shell(), "--launch", "-l", log, "-c", "query-name"}, "", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     std::ifstream file(log);
     const std::string text((std::istreambuf_iterator<char>(file)), {});
@@ -224,17 +305,36 @@ TEST(QmpShell, LogFileRecordsTraffic)
 TEST(QmpShell, WaitEventAfterCommand)
 {
     const Result result =
-        run_tool({shell(), "-c", "stop", "--wait-event", "STOP", "--timeout", "20"}, "", no_socket);
+        run_tool({shell(), "--launch", "-c", "stop", "--wait-event", "STOP", "--timeout", "20"}, "",
+            no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     const auto lines = lines_of(result.out);
     ASSERT_EQ(lines.size(), 2u) << result.out;
     EXPECT_EQ(json::parse(lines[1])["event"], "STOP");
+    // QMP's order, not the JSON library's alphabetical one.
+    EXPECT_EQ(lines[1].rfind("{\"event\":\"STOP\",\"timestamp\":", 0), 0u) << lines[1];
+}
+
+TEST(QmpShell, HmpCpuIsRememberedForLaterLines)
+{
+    const Result result = run_tool({shell(), "-H", "--launch", "--", "-machine", "pc", "-smp", "2",
+                                       "-display", "none", "-S", "-nodefaults"},
+        "cpu 1\ninfo cpus\ncpu 7\ncpu one\ninfo cpus\n", no_socket);
+    EXPECT_EQ(result.status, 1) << result.err; // the bad cpu lines fail
+    // info cpus marks the current CPU with '*', both times CPU 1.
+    const auto first = result.out.find("* CPU #1");
+    ASSERT_NE(first, std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("* CPU #1", first + 1), std::string::npos) << result.out;
+    EXPECT_EQ(result.out.find("* CPU #0"), std::string::npos) << result.out;
+    EXPECT_NE(result.err.find("qmp-shell: no CPU 7\n"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("qmp-shell: cpu takes a CPU index, e.g. cpu 1\n"), std::string::npos)
+        << result.err;
 }
 
 TEST(QmpShell, WaitEventTimesOutWithStatusOne)
 {
     const Result result =
-        run_tool({shell(), "--wait-event", "STOP", "--timeout", "0.3"}, "", no_socket);
+        run_tool({shell(), "--launch", "--wait-event", "STOP", "--timeout", "0.3"}, "", no_socket);
     EXPECT_EQ(result.status, 1);
     EXPECT_NE(result.err.find("no STOP event"), std::string::npos) << result.err;
 }
@@ -248,6 +348,23 @@ TEST(QmpShell, WaitEventFromAnotherClientThroughAddress)
     qemu.client().execute("cont");
     EXPECT_EQ(tool.wait_exit(), 0) << tool.error_output();
     EXPECT_EQ(json::parse(tool.output())["event"], "RESUME");
+}
+
+TEST(QmpShell, NumRetriesWaitsForAQemuStillStarting)
+{
+    TemporaryDirectory directory;
+    const std::string socket = directory.path() + "/late.sock";
+    ToolProcess tool(
+        {shell(), "--num-retries", "400", "--retry-delay", "0.05", "-c", "query-status", socket},
+        {});
+    // QEMU comes after the shell has started trying.
+    qmp::MachineOptions options;
+    options.args.insert(options.args.end(), {"-qmp", "unix:" + socket + ",server=on,wait=off"});
+    qmp::Machine machine(options);
+    machine.start();
+    EXPECT_EQ(tool.wait_exit(), 0) << tool.error_output();
+    EXPECT_NE(tool.output().find("\"running\""), std::string::npos) << tool.output();
+    EXPECT_EQ(run_tool({shell(), "--num-retries", "3", "--launch"}).status, 2);
 }
 
 TEST(QmpShell, AddressFromEnvironment)
@@ -279,7 +396,7 @@ TEST(QmpShell, EventsPrintsUntilInterrupted)
 
 TEST(QmpShell, QuitEndsTheScriptSuccessfully)
 {
-    const Result result = run_tool({shell()}, "quit\n", no_socket);
+    const Result result = run_tool({shell(), "--launch"}, "quit\n", no_socket);
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_EQ(result.out, "{\"return\":{}}\n");
 }
@@ -306,9 +423,9 @@ TEST(QmpShell, LaunchedQemuIsRemovedAfterSigint)
 
 TEST(QmpShell, LaunchedQemuIsRemovedAfterSigtermDuringWait)
 {
-    ToolProcess tool({shell(), "-v", "--wait-event", "NEVER"},
+    ToolProcess tool({shell(), "--launch", "-v", "--wait-event", "DEVICE_DELETED"},
         ToolProcess::Options{false, {{"QMP_SOCKET", ""}}});
-    ASSERT_TRUE(tool.wait_for_error("waiting for event NEVER")) << tool.error_output();
+    ASSERT_TRUE(tool.wait_for_error("waiting for event DEVICE_DELETED")) << tool.error_output();
     const LaunchedQemu qemu = find_launched_qemu(tool.pid());
     ASSERT_GT(qemu.pid, 0);
     tool.signal(SIGTERM);

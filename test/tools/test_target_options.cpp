@@ -56,14 +56,14 @@ private:
 
 // The target of a command line whose tool part was given ADDRESS \p address (empty: none) and
 // --launch when \p launch.
-Target target_of(
-    std::vector<std::string> arguments, const std::string& address = "", bool launch = false)
+Target target_of(std::vector<std::string> arguments, const std::string& address = "",
+    bool launch = false, bool launch_by_default = false)
 {
     Argv argv(std::move(arguments));
     TargetOptions options(argv.argc(), argv.argv());
     options.address = address;
     options.launch = launch;
-    return options.target();
+    return options.target(launch_by_default);
 }
 
 const qmp::MachineOptions defaults;
@@ -110,16 +110,24 @@ TEST(TargetOptions, EnvironmentIsUsedWithoutAddressOrLaunch)
     EXPECT_TRUE(target_of({"qom", "--"}).launch);
 }
 
-TEST(TargetOptions, EmptyEnvironmentOrNothingLaunchesTheDefaultQemu)
+TEST(TargetOptions, NoWayInIsAUsageErrorUnlessLaunchingByDefault)
 {
     for (const std::optional<std::string>& value :
         {std::optional<std::string>(""), std::optional<std::string>()}) {
         QmpSocket socket(value);
-        const Target target = target_of({"qom"});
+        try {
+            target_of({"qom"});
+            ADD_FAILURE() << "no address, no --launch: expected a UsageError";
+        } catch (const UsageError& e) {
+            EXPECT_NE(std::string(e.what()).find("--launch"), std::string::npos) << e.what();
+        }
+        const Target target = target_of({"qmp-shell"}, "", false, true);
         EXPECT_TRUE(target.address.empty());
         ASSERT_TRUE(target.launch);
+        EXPECT_TRUE(target.launch_by_default);
         EXPECT_EQ(target.launch->binary, defaults.binary);
         EXPECT_EQ(target.launch->args, defaults.args);
+        EXPECT_FALSE(target_of({"qom"}, "", true).launch_by_default);
     }
 }
 

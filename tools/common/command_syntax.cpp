@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cstdio>
 
+#include "python_literal.hpp"
+
 namespace qmp_tools {
 
 namespace {
@@ -144,9 +146,19 @@ qmp::json parse_value(const std::string& text, std::size_t column_offset)
     qmp::json value = qmp::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (!value.is_discarded())
         return value;
+    // Python's qmp-shell habits: True/TRUE/false... and None; {'a': True} and ['x', None].
+    if (text == "None")
+        return nullptr;
+    std::string lower;
+    for (char c : text)
+        lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == "true" || lower == "false")
+        return lower == "true";
     // Something that looks like JSON but is broken is almost always a typo: sending it as a
     // string would hide the mistake until QEMU complains about a type.
-    if (text.front() == '{' || text.front() == '[' || text.front() == '"')
+    if (text.front() == '{' || text.front() == '[')
+        return parse_python_literal(text, column_offset);
+    if (text.front() == '"')
         return parse_json_or_throw(text, column_offset);
     return text;
 }

@@ -42,8 +42,11 @@ struct Request {
 
 // The value rule shared by qmp-shell's key=value and `qom set`: text that parses as JSON is JSON
 // (numbers, true/false/null, objects, arrays, "quoted strings"), a 'single-quoted' text is the
-// string inside the quotes, and anything else is the text itself as a string. Text that starts
-// like JSON ({, [ or ") but is not valid JSON is an error rather than a surprising string.
+// string inside the quotes; Python's forms as in QEMU's Python qmp-shell: true/false in any case
+// (True, FALSE) are booleans, None is null, and objects and arrays may be Python literals
+// ({'driver': 'null-co', 'read-zeroes': True}); anything else is the text itself as a string.
+// Text that starts like JSON ({, [ or ") but is neither JSON nor a Python literal is an error
+// rather than a surprising string.
 // column_offset is added to error columns (the value's position in its line).
 qmp::json parse_value(const std::string& text, std::size_t column_offset = 0);
 

@@ -27,7 +27,7 @@ sigset_t watched_signals()
 
 Interrupt::Interrupt()
 {
-    if (::pipe2(pipe_, O_CLOEXEC) != 0)
+    if (::pipe2(pipe_, O_CLOEXEC) != 0 || ::pipe2(ctrl_c_pipe_, O_CLOEXEC | O_NONBLOCK) != 0)
         throw std::system_error(errno, std::generic_category(), "pipe2");
     // A closed stdout (qmp-shell ... | head) must end in an error we report, not a silent death
     // that skips the destructors. QEMU gets default dispositions back from qmp::Machine.
@@ -43,6 +43,17 @@ Interrupt::~Interrupt()
     watcher_.join();
     ::close(pipe_[0]);
     ::close(pipe_[1]);
+    ::close(ctrl_c_pipe_[0]);
+    ::close(ctrl_c_pipe_[1]);
+}
+
+bool Interrupt::take_ctrl_c()
+{
+    bool pressed = false;
+    char bytes[64];
+    while (::read(ctrl_c_pipe_[0], bytes, sizeof bytes) > 0)
+        pressed = true;
+    return pressed;
 }
 
 void Interrupt::on_interrupt(std::function<void()> action)
@@ -91,6 +102,11 @@ void Interrupt::watch()
         int received = 0;
         if (::sigwait(&set, &received) != 0 || received == SIGUSR1)
             return;
+        if (received == SIGINT && ctrl_c_cancels_ && signal_ == 0) {
+            const char byte = 1;
+            [[maybe_unused]] const auto written = ::write(ctrl_c_pipe_[1], &byte, 1);
+            continue;
+        }
         if (signal_.exchange(received) != 0)
             continue; // a second Ctrl-C while shutting down changes nothing
         const char byte = 1;

@@ -35,6 +35,14 @@ public:
     // The conventional exit status of a program stopped by the signal (130 for SIGINT).
     int exit_status() const { return 128 + signal_; }
 
+    // While on, SIGINT (Ctrl-C) does not end the program: it only makes ctrl_c_fd() readable,
+    // for an interactive shell where Ctrl-C cancels the line being typed or the command
+    // running. SIGTERM still ends it. Off by default.
+    void set_ctrl_c_cancels(bool on) { ctrl_c_cancels_ = on; }
+    int ctrl_c_fd() const { return ctrl_c_pipe_[0]; }
+    // Empties ctrl_c_fd(); returns whether Ctrl-C was pressed since the last call.
+    bool take_ctrl_c();
+
     // Runs on the watcher thread when a signal arrives (or at once if one already has).
     // Pass an empty function to remove it before what it refers to is destroyed.
     void on_interrupt(std::function<void()> action);
@@ -49,6 +57,8 @@ private:
     void watch();
 
     int pipe_[2] = {-1, -1};
+    int ctrl_c_pipe_[2] = {-1, -1}; // non-blocking
+    std::atomic<bool> ctrl_c_cancels_{false};
     std::atomic<int> signal_{0};
     std::mutex mutex_;
     std::function<void()> action_;

@@ -21,6 +21,44 @@ std::string format_json(const qmp::json& value, bool pretty)
                   : value.dump(-1, ' ', false, qmp::json::error_handler_t::replace);
 }
 
+std::string format_event_json(const qmp::json& raw, bool pretty)
+{
+    if (!raw.is_object())
+        return format_json(raw, pretty);
+    std::vector<std::string> order = {"event", "data", "timestamp"};
+    for (const auto& item : raw.items())
+        if (item.key() != "event" && item.key() != "data" && item.key() != "timestamp")
+            order.push_back(item.key());
+    std::string text = "{";
+    bool first = true;
+    for (const std::string& key : order) {
+        const auto found = raw.find(key);
+        if (found == raw.end())
+            continue;
+        text += first ? "" : ",";
+        first = false;
+        if (!pretty) {
+            text += format_json(key, false) + ":" + format_json(*found, false);
+            continue;
+        }
+        std::string value = format_json(*found, true);
+        std::string indented;
+        for (char c : value) {
+            indented += c;
+            if (c == '\n')
+                indented += "    ";
+        }
+        text += "\n    " + format_json(key, false) + ": " + indented;
+    }
+    return text + (pretty && !first ? "\n}" : "}");
+}
+
+std::string format_event_line(const std::string& name, const qmp::json& data)
+{
+    const bool has_data = !data.is_null() && !(data.is_object() && data.empty());
+    return "EVENT " + name + (has_data ? " " + format_json(data, false) : std::string());
+}
+
 std::string format_error(
     const std::string& error_class, const std::string& description, bool colour)
 {

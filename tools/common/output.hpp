@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <qmp/json.hpp>
 
@@ -13,6 +14,13 @@ bool use_colour(int fd);
 
 // Indented over several lines, or compact on one line.
 std::string format_json(const qmp::json& value, bool pretty);
+
+// An event as QMP sends it, members in QMP's order ("event", "data", "timestamp"), whatever
+// the order of the JSON library's objects.
+std::string format_event_json(const qmp::json& raw, bool pretty);
+
+// One line for a terminal: "EVENT STOP" or "EVENT BLOCK_JOB_READY {"device":"job0",...}".
+std::string format_event_line(const std::string& name, const qmp::json& data);
 
 // "CLASS: description", the class in bold red when \p colour.
 std::string format_error(

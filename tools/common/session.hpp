@@ -28,6 +28,9 @@ struct Target {
     std::string listen; // wait for QEMU to connect here (qmp::Server), or else
     std::optional<int> fd; // start the session on this connected socket, or else
     std::optional<qmp::MachineOptions> launch; // start this QEMU
+    // The disposable QEMU was started because no address was given (an interactive qmp-shell
+    // says so in its banner), not because of --launch.
+    bool launch_by_default = false;
     // How long --listen waits for QEMU (connection and greeting); the tools' --timeout.
     std::chrono::milliseconds listen_timeout = default_listen_timeout;
 

@@ -20,7 +20,8 @@ const char* const target_help =
     "  --fd N         use file descriptor N, a connected stream socket inherited from\n"
     "                 the parent process (e.g. QEMU's -chardev socket,id=mon0,fd=M peer)\n"
     "  --launch [-- [PROGRAM] [QEMU ARGS...]]\n"
-    "                 start a disposable QEMU (the default when there is no address):\n"
+    "                 start a disposable QEMU (needed when there is no address, except\n"
+    "                 for an interactive qmp-shell, whose banner then says so):\n"
     "                 qemu-system-x86_64 -machine none -nodefaults -display none unless\n"
     "                 PROGRAM or QEMU ARGS are given; it is shut down and its temporary\n"
     "                 directory removed on exit, also after Ctrl-C, SIGTERM or an error\n";
@@ -46,7 +47,7 @@ bool TargetOptions::given() const
     return !address.empty() || launch || !listen.empty() || !fd.empty() || has_qemu_arguments_;
 }
 
-Target TargetOptions::target() const
+Target TargetOptions::target(bool launch_by_default) const
 {
     const bool launching = launch || has_qemu_arguments_;
     const int ways =
@@ -79,6 +80,10 @@ Target TargetOptions::target() const
         target.address = from_environment;
         return target;
     }
+    if (!launching && !launch_by_default)
+        throw UsageError("no address: give ADDRESS, set QMP_SOCKET, or use --launch for a "
+                         "disposable QEMU");
+    target.launch_by_default = !launching;
     qmp::MachineOptions options;
     // A unix socket in the machine's directory rather than a socket pair: the monitor stays
     // reachable at a path (the tool's tests find the directory from QEMU's command line).

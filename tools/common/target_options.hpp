@@ -51,12 +51,14 @@ public:
     bool given() const;
 
     // The address if given, else --listen, else --fd, else --launch, else $QMP_SOCKET, else a
-    // disposable QEMU. QEMU arguments (after "--") imply --launch: when the first does not start
+    // disposable QEMU when \p launch_by_default (an interactive shell, whose banner says so),
+    // else a UsageError: a script that forgot its address must not get results from a
+    // throwaway QEMU. QEMU arguments (after "--") imply --launch: when the first does not start
     // with '-' it is the program, and any others replace the default arguments (-machine none
     // ...). Target::listen_timeout is left at its default for the tool to set.
-    // \throws UsageError for more than one of ADDRESS, --listen, --fd and --launch (or "--"), or
-    // an --fd that is not a file descriptor number.
-    Target target() const;
+    // \throws UsageError for more than one of ADDRESS, --listen, --fd and --launch (or "--"), an
+    // --fd that is not a file descriptor number, or no way in at all without launch_by_default.
+    Target target(bool launch_by_default = false) const;
 
     // The error for what getopt_long returned '?' or ':' for: "unknown option or missing
     // value: -x" for a short option, the argument as typed for a long one.

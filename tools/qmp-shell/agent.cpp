@@ -258,7 +258,7 @@ int run_interactive_agent(
 
 int run_agent(const ShellOptions& options, qmp_tools::Interrupt& interrupt)
 {
-    const bool interactive = !options.command && ::isatty(STDIN_FILENO);
+    const bool interactive = options.commands.empty() && ::isatty(STDIN_FILENO);
     const bool pretty = options.pretty.value_or(::isatty(STDOUT_FILENO) != 0);
 
     qmp::GuestAgentOptions agent_options;
@@ -284,12 +284,10 @@ int run_agent(const ShellOptions& options, qmp_tools::Interrupt& interrupt)
     int status = exit_ok;
     if (interactive) {
         status = run_interactive_agent(agent, runner, interrupt);
-    } else if (options.command) {
-        status = status_of(runner.run_line(*options.command));
-        if (status == exit_ok && runner.prompt() == "TRANS> ") {
-            std::cerr << "qmp-shell: -c: the transaction is not closed with ')'" << std::endl;
-            status = exit_command_failed;
-        }
+    } else if (!options.commands.empty()) {
+        status = run_commands(
+            options.commands, [&runner](const std::string& line) { return runner.run_line(line); },
+            [&runner] { return runner.prompt(); });
     } else {
         status = run_script(
             [&runner](const std::string& line) { return runner.run_line(line); }, interrupt);

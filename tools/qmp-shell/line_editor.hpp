@@ -33,6 +33,11 @@ public:
     virtual bool has_buffered_line() const { return false; }
     // Prints \p text (ending in "\n") above the line being edited and redraws that line.
     virtual void print_above(const std::string& text) = 0;
+    // Ctrl-C at the prompt: drops the line being typed and shows the prompt again below it.
+    virtual void cancel_line() = 0;
+    // Leaves the line being edited for good (the connection is gone): the cursor ends on a
+    // fresh line.
+    virtual void abandon() = 0;
     // Adds a line to the history (saved on destruction).
     virtual void remember(const std::string& line) = 0;
 };

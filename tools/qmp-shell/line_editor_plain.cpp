@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Without libedit: the terminal's own line editing (cooked mode), no history, no completion.
 #include <iostream>
+#include <termios.h>
 #include <unistd.h>
 
 #include "fd_lines.hpp"
@@ -35,6 +36,15 @@ public:
         // The terminal holds the half-typed line; we cannot redraw it, only the prompt.
         std::cout << "\n" << text << prompt_ << std::flush;
     }
+
+    void cancel_line() override
+    {
+        // The terminal holds the typed line: discard it.
+        ::tcflush(STDIN_FILENO, TCIFLUSH);
+        std::cout << "^C\n" << prompt_ << std::flush;
+    }
+
+    void abandon() override { std::cout << "\n" << std::flush; }
 
     void remember(const std::string&) override { }
 

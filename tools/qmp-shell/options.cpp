@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "options.hpp"
 
+#include <cerrno>
 #include <cstdlib>
 #include <getopt.h>
+#include <unistd.h>
 
 #include "target_options.hpp"
 #include "timeout_option.hpp"
@@ -16,26 +18,36 @@ const char* const usage_text =
     "\n"
     "An interactive shell for QEMU's QMP monitor. Each line is a command:\n"
     "  COMMAND [KEY=VALUE ...]   e.g. device_add driver=virtio-rng-pci id=rng0\n"
-    "    a VALUE that parses as JSON is JSON (1, true, null, \"text\", [..], {..}), 'quoted' or\n"
-    "    anything else is a string; dotted keys nest: cache.direct=true\n"
+    "    a VALUE that parses as JSON is JSON (1, true, null, \"text\", [..], {..}); as in\n"
+    "    Python's qmp-shell True/FALSE are booleans, None is null and {'a': True} works;\n"
+    "    'quoted' or anything else is a string; dotted keys nest: cache.direct=true\n"
+    "  # TEXT                    a comment\n"
     "  {\"execute\": ..., \"arguments\": {...}}   a JSON command, sent exactly as typed\n"
     "                            (\"id\", \"exec-oob\" too); its whole reply is shown\n"
     "  transaction( ACTION [KEY=VALUE ...] ... )   a transaction, also over several lines\n"
     "  help [COMMAND]            list the commands, or describe one's arguments\n"
+    "  (-H) cpu N                select CPU N for the HMP lines that follow\n"
     "\n"
     "When stdin is a terminal: line editing, history (~/.qmp-shell_history), TAB completion of\n"
-    "commands and arguments, and events shown as they arrive. Otherwise one command per line,\n"
+    "commands, arguments and values, and events shown as they arrive, one line each\n"
+    "(EVENT NAME {data}; whole JSON with -p or -C). Ctrl-C cancels the line or the command\n"
+    "running, Ctrl-R searches the history, Ctrl-D leaves. Otherwise one command per line,\n"
     "one JSON reply per line on stdout, errors on stderr.\n"
     "\n"
     "Options:\n"
-    "  -c, --command LINE   run one command and exit\n"
+    "  -c, --command LINE   run LINE and exit; several -c run in turn (status: the worst)\n"
     "      --wait-event NAME  wait for event NAME (after -c, if given), print it and exit\n"
     "      --events         print events as they arrive until interrupted\n"
-    "  -H, --hmp            HMP mode: send each line through human-monitor-command\n"
+    "      --no-events      do not show events in the interactive shell (also with -H)\n"
+    "  -H, --hmp            HMP mode: send each line through human-monitor-command; `cpu N`\n"
+    "                       selects CPU N for the lines after it (cpu-index)\n"
     "  -p, --pretty         pretty-print replies (the default on a terminal)\n"
     "  -C, --compact        one line per reply (the default otherwise)\n"
     "  -v, --verbose        echo each JSON command sent (on stderr, prefixed \"-> \")\n"
     "  -l, --log FILE       log all QMP traffic to FILE\n"
+    "      --num-retries N  retry connecting N times, --retry-delay apart, and reconnect\n"
+    "                       (as often as it takes) when the connection drops (qmp-tui's)\n"
+    "      --retry-delay S  the pause between two attempts (default 2 s)\n"
     "      --timeout S      bound each command (default 30 s), --wait-event (default none)\n"
     "                       and the wait of --listen (default 60 s)\n"
     "      --agent ADDRESS  talk to the QEMU guest agent (qemu-ga) at ADDRESS (unix:PATH, the\n"
@@ -54,11 +66,20 @@ const char* const usage_text =
 
 ShellOptions parse_options(int argc, char** argv)
 {
-    enum { opt_wait_event = 256, opt_events, opt_timeout, opt_agent };
+    enum {
+        opt_wait_event = 256,
+        opt_events,
+        opt_timeout,
+        opt_agent,
+        opt_no_events,
+        opt_num_retries,
+        opt_retry_delay
+    };
     static const option long_options[] = {
         {"command", required_argument, nullptr, 'c'},
         {"wait-event", required_argument, nullptr, opt_wait_event},
         {"events", no_argument, nullptr, opt_events},
+        {"no-events", no_argument, nullptr, opt_no_events},
         {"hmp", no_argument, nullptr, 'H'},
         {"pretty", no_argument, nullptr, 'p'},
         {"compact", no_argument, nullptr, 'C'},
@@ -66,6 +87,8 @@ ShellOptions parse_options(int argc, char** argv)
         {"log", required_argument, nullptr, 'l'},
         {"timeout", required_argument, nullptr, opt_timeout},
         {"agent", required_argument, nullptr, opt_agent},
+        {"num-retries", required_argument, nullptr, opt_num_retries},
+        {"retry-delay", required_argument, nullptr, opt_retry_delay},
         qmp_tools::TargetOptions::launch_option,
         qmp_tools::TargetOptions::listen_option,
         qmp_tools::TargetOptions::fd_option,
@@ -82,13 +105,16 @@ ShellOptions parse_options(int argc, char** argv)
             break;
         switch (c) {
         case 'c':
-            options.command = optarg;
+            options.commands.emplace_back(optarg);
             break;
         case opt_wait_event:
             options.wait_event = optarg;
             break;
         case opt_events:
             options.events = true;
+            break;
+        case opt_no_events:
+            options.hide_events = true;
             break;
         case 'H':
             options.hmp = true;
@@ -111,6 +137,19 @@ ShellOptions parse_options(int argc, char** argv)
         case opt_agent:
             options.agent = optarg;
             break;
+        case opt_num_retries: {
+            char* end = nullptr;
+            errno = 0;
+            const unsigned long n = std::strtoul(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-' || n > 1000000)
+                throw qmp_tools::UsageError(
+                    std::string("--num-retries: not a number of retries: ") + optarg);
+            options.num_retries = static_cast<unsigned>(n);
+            break;
+        }
+        case opt_retry_delay:
+            options.retry_delay = qmp_tools::parse_timeout_seconds(optarg);
+            break;
         case qmp_tools::TargetOptions::launch_code:
             target.launch = true;
             break;
@@ -131,8 +170,10 @@ ShellOptions parse_options(int argc, char** argv)
         target.address = target.argv()[optind++];
     if (optind < target.argc())
         throw qmp_tools::UsageError(std::string("unexpected argument: ") + target.argv()[optind]);
-    if (options.events && (options.command || options.wait_event))
+    if (options.events && (!options.commands.empty() || options.wait_event))
         throw qmp_tools::UsageError("--events cannot be combined with -c or --wait-event");
+    if (options.events && options.hide_events)
+        throw qmp_tools::UsageError("--events cannot be combined with --no-events");
     if (options.agent) {
         if (options.agent->empty())
             throw qmp_tools::UsageError("--agent: empty address");
@@ -144,7 +185,12 @@ ShellOptions parse_options(int argc, char** argv)
                 "--agent cannot be combined with -H, --events or --wait-event");
         return options;
     }
-    options.target = target.target();
+    // Only an interactive shell, whose banner says so, starts a disposable QEMU by itself.
+    if (options.num_retries > 0 && (target.launch || !target.listen.empty() || !target.fd.empty()))
+        throw qmp_tools::UsageError(
+            "--num-retries needs an address, not --launch, --listen or --fd");
+    options.target = target.target(options.commands.empty() && !options.wait_event &&
+        !options.events && ::isatty(STDIN_FILENO));
     if (options.timeout)
         options.target.listen_timeout = *options.timeout;
     return options;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "session.hpp"
 
@@ -24,10 +25,15 @@ struct ShellOptions {
     std::optional<bool> pretty; // unset: pretty on a terminal, compact otherwise
     bool verbose = false;
     std::string log_file;
-    std::optional<std::string> command; // -c
+    std::vector<std::string> commands; // -c, each in turn
     std::optional<std::string> wait_event; // --wait-event
     bool events = false;
+    bool hide_events = false; // --no-events: an interactive shell does not print events
     std::optional<std::chrono::milliseconds> timeout;
+    // --num-retries N, --retry-delay S (qmp-tui's): retry connecting, and reconnect when the
+    // connection drops (ADDRESS or $QMP_SOCKET only).
+    unsigned num_retries = 0;
+    std::chrono::milliseconds retry_delay{std::chrono::seconds(2)};
     std::optional<std::string> agent; // --agent ADDRESS: guest agent mode (agent.hpp)
     bool help = false;
 };

@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: MIT
 #include "runner.hpp"
 
+#include <climits>
+#include <cstdlib>
 #include <iostream>
+#include <sstream>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "output.hpp"
+#include "pager.hpp"
+#include "suggest.hpp"
 
 namespace qmp_shell {
 
@@ -40,7 +45,44 @@ std::string without_carriage_returns(std::string text)
     return result;
 }
 
+// QEMU's "Parameter 'pth' is unexpected": the unknown argument's name, or "".
+std::string unexpected_parameter(const std::string& description)
+{
+    const std::string head = "Parameter '";
+    const std::string tail = "' is unexpected";
+    if (description.rfind(head, 0) != 0 || description.size() < head.size() + tail.size() ||
+        description.compare(description.size() - tail.size(), tail.size(), tail) != 0)
+        return {};
+    return description.substr(head.size(), description.size() - head.size() - tail.size());
+}
+
+// Ctrl-C during a command.
+struct Interrupted { };
+
 } // namespace
+
+qmp::json Runner::execute(const std::string& command, const qmp::json& arguments)
+{
+    if (!interrupt_)
+        return client_.execute(command, arguments);
+    // A Ctrl-C pressed since Enter counts too: the user wants this command stopped.
+    qmp::PendingReply reply = client_.execute_async(command, arguments);
+    while (!reply.wait_for(std::chrono::milliseconds(20))) {
+        if (interrupt_->take_ctrl_c()) {
+            reply.cancel();
+            throw Interrupted{};
+        }
+    }
+    return reply.get();
+}
+
+std::string Runner::argument_hint(const std::string& command, const std::string& description)
+{
+    const std::string name = unexpected_parameter(description);
+    if (name.empty())
+        return {};
+    return qmp_tools::did_you_mean(name, schema(true).argument_names(command));
+}
 
 Runner::Runner(qmp::Client& client, const ShellOptions& options, bool pretty)
     : client_(client),
@@ -86,6 +128,10 @@ void Runner::print_error(const std::string& text)
 
 LineResult Runner::run_line(const std::string& line)
 {
+    // Comments as in scripts (no QMP command or HMP command starts with '#').
+    const auto first = line.find_first_not_of(" \t");
+    if (first != std::string::npos && line[first] == '#' && !reader_.in_transaction())
+        return LineResult::ok;
     if (options_.hmp)
         return run_hmp(line);
     try {
@@ -111,36 +157,41 @@ LineResult Runner::run_help(const std::string& line)
         return LineResult::disconnected;
     }
     if (words.size() == 1) {
-        std::cout << schema.list_commands(terminal_width())
-                  << "Type 'help COMMAND' for a command's arguments." << std::endl;
+        print_paged(schema.list_commands(terminal_width()) +
+            "Type 'help COMMAND' for a command's arguments.\n");
         return LineResult::ok;
     }
     if (!schema.has_command(words[1].text)) {
-        print_error("qmp-shell: no such command: " + words[1].text);
+        print_error("qmp-shell: no such command: " + words[1].text +
+            qmp_tools::did_you_mean(words[1].text, schema.command_names()));
         return LineResult::failed;
     }
-    std::cout << schema.describe(words[1].text) << std::flush;
+    std::string text = schema.describe(words[1].text);
+    if (words[1].text == "transaction") {
+        text += "  actions, one per line or all on one: transaction( ACTION KEY=VALUE ... )\n";
+        for (const std::string& action : schema.action_names())
+            text += "    " + action + "\n";
+    }
+    print_paged(text);
     return LineResult::ok;
 }
 
 LineResult Runner::run_request(const Request& request)
 {
-    if (options_.verbose) {
-        const qmp::json sent = request.raw.is_null()
-            ? qmp::json{{"execute", request.command}, {"arguments", request.arguments}}
-            : request.raw;
-        std::cerr << "-> " << qmp_tools::format_json(sent, false) << std::endl;
-    }
     try {
         if (!request.raw.is_null())
             return run_raw(request);
-        const qmp::json value = client_.execute(request.command, request.arguments);
+        const qmp::json value = execute(request.command, request.arguments);
         if (before_output_)
             before_output_();
         std::cout << qmp_tools::format_json(qmp::json{{"return", value}}, pretty_) << std::endl;
         return request.command == "quit" ? LineResult::quit : LineResult::ok;
     } catch (const qmp::ExecuteError& e) {
-        print_error(qmp_tools::format_error(e.error_class(), e.description(), colour_));
+        print_error(qmp_tools::format_error(e.error_class(), e.description(), colour_) +
+            argument_hint(request.command, e.description()));
+        return LineResult::failed;
+    } catch (const Interrupted&) {
+        print_error("qmp-shell: interrupted; QEMU may still carry out " + request.command);
         return LineResult::failed;
     } catch (const qmp::TimeoutError& e) {
         print_error(std::string("qmp-shell: ") + e.what());
@@ -176,18 +227,51 @@ LineResult Runner::run_raw(const Request& request)
     return request.command == "quit" ? LineResult::quit : LineResult::ok;
 }
 
+// HMP's `cpu N` only lasts for one human-monitor-command: as Python's qmp-shell does, remember N
+// (once QEMU accepts it) and pass it as cpu-index with every later line.
+LineResult Runner::select_cpu(const std::string& argument)
+{
+    char* end = nullptr;
+    const long index = std::strtol(argument.c_str(), &end, 10);
+    if (argument.empty() || *end != '\0' || index < 0 || index > INT_MAX) {
+        print_error("qmp-shell: cpu takes a CPU index, e.g. cpu 1");
+        return LineResult::failed;
+    }
+    try {
+        client_.execute("human-monitor-command",
+            {{"command-line", "info version"}, {"cpu-index", static_cast<int>(index)}});
+    } catch (const qmp::ExecuteError&) {
+        print_error("qmp-shell: no CPU " + argument);
+        return LineResult::failed;
+    } catch (const qmp::DisconnectedError& e) {
+        print_error(std::string("qmp-shell: ") + e.what());
+        return LineResult::disconnected;
+    } catch (const qmp::Error& e) {
+        print_error(std::string("qmp-shell: ") + e.what());
+        return LineResult::failed;
+    }
+    cpu_index_ = static_cast<int>(index);
+    return LineResult::ok;
+}
+
 LineResult Runner::run_hmp(const std::string& line)
 {
     if (line.find_first_not_of(" \t") == std::string::npos)
         return LineResult::ok;
-    const qmp::json arguments{{"command-line", line}};
-    if (options_.verbose)
-        std::cerr << "-> "
-                  << qmp_tools::format_json(
-                         {{"execute", "human-monitor-command"}, {"arguments", arguments}}, false)
-                  << std::endl;
+    const std::vector<std::string> words = [&line] {
+        std::vector<std::string> result;
+        std::istringstream stream(line);
+        for (std::string word; stream >> word;)
+            result.push_back(word);
+        return result;
+    }();
+    if (words[0] == "cpu" && words.size() == 2)
+        return select_cpu(words[1]);
+    qmp::json arguments{{"command-line", line}};
+    if (cpu_index_)
+        arguments["cpu-index"] = *cpu_index_;
     try {
-        const qmp::json value = client_.execute("human-monitor-command", arguments);
+        const qmp::json value = execute("human-monitor-command", arguments);
         if (before_output_)
             before_output_();
         std::cout << without_carriage_returns(
@@ -196,6 +280,9 @@ LineResult Runner::run_hmp(const std::string& line)
         return is_hmp_quit(line) ? LineResult::quit : LineResult::ok;
     } catch (const qmp::ExecuteError& e) {
         print_error(qmp_tools::format_error(e.error_class(), e.description(), colour_));
+        return LineResult::failed;
+    } catch (const Interrupted&) {
+        print_error("qmp-shell: interrupted; QEMU may still carry out the HMP command");
         return LineResult::failed;
     } catch (const qmp::DisconnectedError& e) {
         if (is_hmp_quit(line))

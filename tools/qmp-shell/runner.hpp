@@ -5,11 +5,13 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <qmp/qmp.hpp>
 
 #include "command_syntax.hpp"
+#include "interrupt.hpp"
 #include "options.hpp"
 #include "schema.hpp"
 
@@ -39,12 +41,20 @@ public:
     // that arrived meanwhile first, as they came before the reply.
     void set_before_output(std::function<void()> action) { before_output_ = std::move(action); }
 
+    // An interactive shell: Ctrl-C (Interrupt::ctrl_c_fd()) abandons the command running.
+    void set_interrupt(qmp_tools::Interrupt* interrupt) { interrupt_ = interrupt; }
+
 private:
     LineResult run_hmp(const std::string& line);
+    LineResult select_cpu(const std::string& argument);
     LineResult run_help(const std::string& line);
     LineResult run_request(const qmp_tools::Request& request);
     LineResult run_raw(const qmp_tools::Request& request);
     void print_error(const std::string& text);
+    // " (did you mean 'path'?)" for QEMU's "Parameter 'pth' is unexpected", else "".
+    std::string argument_hint(const std::string& command, const std::string& description);
+    // execute(), abandoned on Ctrl-C when set_interrupt() was called. \throws Interrupted
+    qmp::json execute(const std::string& command, const qmp::json& arguments);
 
     qmp::Client& client_;
     const ShellOptions& options_;
@@ -55,6 +65,8 @@ private:
     bool names_loaded_ = false;
     bool arguments_loaded_ = false;
     std::function<void()> before_output_;
+    qmp_tools::Interrupt* interrupt_ = nullptr;
+    std::optional<int> cpu_index_; // -H: set by `cpu N`, passed as cpu-index with each line
 };
 
 } // namespace qmp_shell

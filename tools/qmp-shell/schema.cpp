@@ -97,6 +97,149 @@ std::vector<std::string> Schema::argument_names(const std::string& command) cons
     return names;
 }
 
+std::vector<std::string> Schema::event_names() const
+{
+    std::vector<std::string> names;
+    for (const auto& [name, entity] : entities_)
+        if (entity.value("meta-type", "") == "event")
+            names.push_back(name);
+    return names; // a std::map's keys: sorted
+}
+
+std::string Schema::arguments_type(const std::string& command) const
+{
+    const qmp::json* found = entity(command);
+    return found ? found->value("arg-type", "") : std::string();
+}
+
+// transaction's "actions" is an array of a union tagged "type" whose branches wrap the action's
+// arguments in "data".
+std::vector<std::string> Schema::action_names() const
+{
+    std::vector<std::string> names;
+    const qmp::json* arguments = entity(arguments_type("transaction"));
+    if (!arguments)
+        return names;
+    for (const auto& member : members_of(*arguments)) {
+        if (member.value("name", "") != "actions")
+            continue;
+        const qmp::json* array = entity(member.value("type", ""));
+        const qmp::json* action = array ? entity(array->value("element-type", "")) : nullptr;
+        if (action)
+            for (const auto& variant : action->value("variants", qmp::json::array()))
+                names.push_back(variant.value("case", ""));
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+std::string Schema::action_type(const std::string& action) const
+{
+    const qmp::json* arguments = entity(arguments_type("transaction"));
+    if (!arguments)
+        return {};
+    for (const auto& member : members_of(*arguments)) {
+        const qmp::json* array = entity(member.value("type", ""));
+        const qmp::json* union_type = array ? entity(array->value("element-type", "")) : nullptr;
+        if (!union_type)
+            continue;
+        for (const auto& variant : union_type->value("variants", qmp::json::array())) {
+            if (variant.value("case", "") != action)
+                continue;
+            if (const qmp::json* wrapper = entity(variant.value("type", "")))
+                for (const auto& data : members_of(*wrapper))
+                    if (data.value("name", "") == "data")
+                        return data.value("type", "");
+        }
+    }
+    return {};
+}
+
+void Schema::collect_given(const std::string& type, const std::string& prefix, int depth,
+    const Given& given, std::vector<std::string>& names) const
+{
+    const qmp::json* found = entity(type);
+    if (!found || found->value("meta-type", "") != "object" || depth > max_depth)
+        return;
+    for (const auto& member : members_of(*found)) {
+        const std::string name = prefix + member.value("name", "");
+        names.push_back(name);
+        collect_given(member.value("type", ""), name + ".", depth + 1, given, names);
+    }
+    // Only the branch the discriminator selects: blockdev-add driver=qcow2 offers qcow2's.
+    const auto tag = given.find(prefix + found->value("tag", ""));
+    if (tag == given.end())
+        return;
+    for (const auto& variant : found->value("variants", qmp::json::array()))
+        if (variant.value("case", "") == tag->second)
+            collect_given(variant.value("type", ""), prefix, depth, given, names);
+}
+
+std::vector<std::string> Schema::member_names(const std::string& type, const Given& given) const
+{
+    std::vector<std::string> names;
+    collect_given(type, "", 0, given, names);
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    return names;
+}
+
+std::string Schema::member_type(const std::string& type, const std::string& key, int depth,
+    const std::string& prefix, const Given& given) const
+{
+    const qmp::json* found = entity(type);
+    if (!found || found->value("meta-type", "") != "object" || depth > max_depth)
+        return {};
+    const auto dot = key.find('.');
+    const std::string first = key.substr(0, dot);
+    for (const auto& member : members_of(*found)) {
+        if (member.value("name", "") != first)
+            continue;
+        if (dot == std::string::npos)
+            return member.value("type", "");
+        return member_type(
+            member.value("type", ""), key.substr(dot + 1), depth + 1, prefix + first + ".", given);
+    }
+    const auto tag = given.find(prefix + found->value("tag", ""));
+    for (const auto& variant : found->value("variants", qmp::json::array())) {
+        if (tag != given.end() && variant.value("case", "") != tag->second)
+            continue;
+        std::string inner = member_type(variant.value("type", ""), key, depth, prefix, given);
+        if (!inner.empty())
+            return inner;
+    }
+    return {};
+}
+
+void Schema::collect_values(
+    const std::string& type, int depth, std::vector<std::string>& values) const
+{
+    const qmp::json* found = entity(type);
+    if (!found || depth > max_depth)
+        return;
+    const std::string meta = found->value("meta-type", "");
+    if (meta == "enum") {
+        for (const auto& value : found->value("values", qmp::json::array()))
+            if (value.is_string())
+                values.push_back(value.get<std::string>());
+    } else if (meta == "builtin" && found->value("json-type", "") == "boolean") {
+        values.insert(values.end(), {"false", "true"});
+    } else if (meta == "alternate") {
+        for (const auto& member : members_of(*found))
+            collect_values(member.value("type", ""), depth + 1, values);
+    }
+}
+
+std::vector<std::string> Schema::member_values(
+    const std::string& type, const std::string& key, const Given& given) const
+{
+    std::vector<std::string> values;
+    collect_values(member_type(type, key, 0, "", given), 0, values);
+    std::sort(values.begin(), values.end());
+    values.erase(std::unique(values.begin(), values.end()), values.end());
+    return values;
+}
+
 void Schema::describe_members(
     const std::string& type, const std::string& indent, int depth, std::string& text) const
 {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <iostream>
 #include <poll.h>
 #include <unistd.h>
 
@@ -23,6 +24,24 @@ int status_of(LineResult result)
         return exit_connection;
     }
     return exit_command_failed;
+}
+
+int run_commands(const std::vector<std::string>& lines,
+    const std::function<LineResult(const std::string&)>& run_line,
+    const std::function<std::string()>& prompt)
+{
+    int status = exit_ok;
+    for (const std::string& line : lines) {
+        const LineResult result = run_line(line);
+        status = std::max(status, status_of(result));
+        if (result == LineResult::quit || result == LineResult::disconnected)
+            return status;
+    }
+    if (prompt() == "TRANS> ") {
+        std::cerr << "qmp-shell: -c: the transaction is not closed with ')'" << std::endl;
+        status = std::max<int>(status, exit_command_failed);
+    }
+    return status;
 }
 
 int run_script(

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "interrupt.hpp"
 #include "runner.hpp"
@@ -18,5 +19,11 @@ int status_of(LineResult result);
 // connection or an interrupt. Returns the highest status of the lines, or 128+N after signal N.
 int run_script(
     const std::function<LineResult(const std::string&)>& run_line, qmp_tools::Interrupt& interrupt);
+
+// Runs the -c lines in turn until `quit` or a lost connection; a transaction left open is an
+// error. \p prompt tells whether a transaction is open ("TRANS> "). Returns the highest status.
+int run_commands(const std::vector<std::string>& lines,
+    const std::function<LineResult(const std::string&)>& run_line,
+    const std::function<std::string()>& prompt);
 
 } // namespace qmp_shell

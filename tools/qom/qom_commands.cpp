@@ -2,6 +2,7 @@
 #include "qom_commands.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <vector>
 
 #include "command_syntax.hpp"
@@ -34,20 +35,44 @@ std::vector<qmp::json> sorted_properties(qmp::Client& client, const std::string&
     const qmp::json properties = client.execute("qom-list", {{"path", path}});
     std::vector<qmp::json> result(properties.begin(), properties.end());
     std::sort(result.begin(), result.end(), [](const qmp::json& a, const qmp::json& b) {
-        return a.value("name", "") < b.value("name", "");
+        return natural_less(a.value("name", ""), b.value("name", ""));
     });
     return result;
 }
 
-void walk(qmp::Client& client, const std::string& path, const std::string& name,
-    const std::string& type, int depth, std::ostream& out)
+void print_value(qmp::Client& client, const std::string& path, const qmp::json& property,
+    const std::string& indent, std::ostream& out)
 {
-    out << std::string(static_cast<std::size_t>(depth) * 2, ' ') << name << " (" << type << ")\n";
-    for (const auto& property : sorted_properties(client, path)) {
+    const std::string name = property.value("name", "");
+    const std::string type = property.value("type", "");
+    out << indent << name << ": ";
+    try {
+        out << qmp_tools::format_json(
+            client.execute("qom-get", {{"path", path}, {"property", name}}), false);
+    } catch (const qmp::ExecuteError& e) {
+        out << "<unreadable: " << e.description() << ">";
+    }
+    out << " (" << type << ")\n";
+}
+
+// \p properties: qom-list of \p path, already read (so that a bad path fails before printing).
+void walk(qmp::Client& client, const std::string& path, const std::string& name,
+    const std::string& type, int depth, bool values, const std::vector<qmp::json>& properties,
+    std::ostream& out)
+{
+    const std::string indent(static_cast<std::size_t>(depth) * 2, ' ');
+    out << indent << name << " (" << type << ")\n";
+    if (values)
+        for (const auto& property : properties)
+            if (!starts_with(property.value("type", ""), "child<"))
+                print_value(client, path, property, indent + "  ", out);
+    for (const auto& property : properties) {
         const std::string property_type = property.value("type", "");
         if (starts_with(property_type, "child<")) {
             const std::string child = property.value("name", "");
-            walk(client, join(path, child), child, inner_type(property_type), depth + 1, out);
+            const std::string child_path = join(path, child);
+            walk(client, child_path, child, inner_type(property_type), depth + 1, values,
+                sorted_properties(client, child_path), out);
         }
     }
 }
@@ -95,16 +120,54 @@ void set(qmp::Client& client, const std::string& path_property, const std::strin
         {{"path", path}, {"property", property}, {"value", qmp_tools::parse_value(value)}});
 }
 
-void tree(qmp::Client& client, const std::string& path, std::ostream& out)
+void tree(qmp::Client& client, const std::string& path, bool values, std::ostream& out)
 {
+    const std::vector<qmp::json> properties = sorted_properties(client, path); // may throw
     std::string type = "object";
     try {
         type = client.execute("qom-get", {{"path", path}, {"property", "type"}}).get<std::string>();
     } catch (const qmp::ExecuteError&) {
-        // Every object has "type"; a failure here means a bad path, which qom-list reports.
+        // Every object has "type"; keep going without it.
     }
-    const std::string name = path == "/" ? "/" : path.substr(path.rfind('/') + 1);
-    walk(client, path, name, type, 0, out);
+    std::string trimmed = path;
+    while (trimmed.size() > 1 && trimmed.back() == '/')
+        trimmed.pop_back();
+    const std::string name = trimmed == "/" ? "/" : trimmed.substr(trimmed.rfind('/') + 1);
+    walk(client, trimmed, name, type, 0, values, properties, out);
+}
+
+bool natural_less(const std::string& a, const std::string& b)
+{
+    const auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+    std::size_t i = 0, j = 0;
+    while (i < a.size() && j < b.size()) {
+        if (digit(a[i]) && digit(b[j])) {
+            std::size_t ei = i, ej = j;
+            while (ei < a.size() && digit(a[ei]))
+                ++ei;
+            while (ej < b.size() && digit(b[ej]))
+                ++ej;
+            // Compare as numbers without overflow: skip leading zeros, then by length.
+            std::size_t si = i, sj = j;
+            while (si + 1 < ei && a[si] == '0')
+                ++si;
+            while (sj + 1 < ej && b[sj] == '0')
+                ++sj;
+            if (ei - si != ej - sj)
+                return ei - si < ej - sj;
+            const int order = a.compare(si, ei - si, b, sj, ej - sj);
+            if (order != 0)
+                return order < 0;
+            i = ei;
+            j = ej;
+            continue;
+        }
+        if (a[i] != b[j])
+            return a[i] < b[j];
+        ++i;
+        ++j;
+    }
+    return a.size() - i < b.size() - j || (a.size() - i == b.size() - j && a < b);
 }
 
 } // namespace qom

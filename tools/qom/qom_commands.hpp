@@ -20,7 +20,13 @@ void list(qmp::Client& client, const std::string& path, std::ostream& out);
 void get(qmp::Client& client, const std::string& path_property, bool pretty, std::ostream& out);
 // \p value follows qmp-shell's rule: JSON if it parses as JSON, else a string.
 void set(qmp::Client& client, const std::string& path_property, const std::string& value);
-// The composition tree below \p path, two spaces per level: "name (type)".
-void tree(qmp::Client& client, const std::string& path, std::ostream& out);
+// The composition tree below \p path, two spaces per level: "name (type)"; with \p values each
+// object's other properties too, below its line: "name: VALUE (type)", or
+// "name: <unreadable: REASON> (type)". A path that does not exist is QEMU's error, and nothing
+// is printed. \throws qmp::ExecuteError
+void tree(qmp::Client& client, const std::string& path, bool values, std::ostream& out);
+
+// Natural order: "device[2]" before "device[19]", digits compared as numbers.
+bool natural_less(const std::string& a, const std::string& b);
 
 } // namespace qom
