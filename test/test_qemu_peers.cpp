@@ -6,6 +6,7 @@
 #include "qemu_helpers.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -258,9 +259,13 @@ TEST(QemuPeers, ReconnectsToANewQemuOnTheSamePath)
     options.reconnect_max_delay = 200ms;
     std::vector<qmp::ConnectionState> states;
     std::mutex states_mutex;
+    std::condition_variable states_changed;
     options.on_state_change = [&](qmp::ConnectionState state) {
-        std::lock_guard<std::mutex> lock(states_mutex);
-        states.push_back(state);
+        {
+            std::lock_guard<std::mutex> lock(states_mutex);
+            states.push_back(state);
+        }
+        states_changed.notify_all();
     };
     qmp::Client client(options);
     client.connect("unix:" + path);
@@ -270,6 +275,15 @@ TEST(QemuPeers, ReconnectsToANewQemuOnTheSamePath)
     ::kill(first_pid, SIGKILL); // only the QEMU this test started
     ASSERT_TRUE(first->wait_exit(10s));
     first.reset();
+    {
+        // Until the reader has seen the end, a command would still go out on the dead session
+        // (and fail: whether it ran cannot be known), which is not what this test is about.
+        std::unique_lock<std::mutex> lock(states_mutex);
+        ASSERT_TRUE(states_changed.wait_for(lock, 10s, [&] {
+            return std::find(states.begin(), states.end(), qmp::ConnectionState::reconnecting) !=
+                states.end();
+        }));
+    }
     ::unlink(path.c_str()); // the dead QEMU's socket file; the new one binds the path again
     Qemu second(dir, monitor);
 
