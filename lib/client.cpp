@@ -113,6 +113,14 @@ std::string Client::Impl::address() const
     return address_;
 }
 
+// command_timeouts' bound for \p command, else command_timeout.
+std::chrono::milliseconds Client::Impl::default_timeout(const std::string& command) const
+{
+    const auto configured = options_.command_timeouts.find(command);
+    return configured != options_.command_timeouts.end() ? configured->second
+                                                         : options_.command_timeout;
+}
+
 // The session to send \p command on (waiting, within the call's timeout, for a connect() in
 // progress) and the request for it; the command is checked against the schema if asked.
 std::pair<std::shared_ptr<detail::Session>, detail::Request> Client::Impl::prepare(
@@ -122,10 +130,7 @@ std::pair<std::shared_ptr<detail::Session>, detail::Request> Client::Impl::prepa
     request.command = command;
     request.arguments = arguments;
     request.oob = exec.oob;
-    const auto configured = options_.command_timeouts.find(command);
-    request.timeout = exec.timeout.value_or(configured != options_.command_timeouts.end()
-            ? configured->second
-            : options_.command_timeout);
+    request.timeout = exec.timeout.value_or(default_timeout(command));
     request.keep_waiting = "execute_async() and PendingReply::wait_for()";
     const auto deadline = detail::deadline_after(request.timeout);
     std::shared_ptr<detail::Session> session;
@@ -161,12 +166,13 @@ std::shared_ptr<const Schema> Client::Impl::schema_of(
             return schema_;
     }
     // Two threads may fetch it at once; both results are the same, the first stored wins.
+    const std::string command = "query-qmp-schema";
     detail::Request request;
-    request.command = "query-qmp-schema";
-    request.timeout = options_.command_timeout;
+    request.command = command;
+    request.timeout = default_timeout(command);
     auto call = session->submit(std::move(request));
     auto fetched = std::make_shared<const Schema>(
-        detail::qmp_result(request.command, detail::qmp_wait(*session, *call)));
+        detail::qmp_result(command, detail::qmp_wait(*session, *call)));
     std::lock_guard<std::mutex> lock(mutex_);
     if (!schema_ || schema_session_ != session.get()) {
         schema_ = std::move(fetched);

@@ -905,6 +905,33 @@ TEST(ClientContractMessages, CommandTimeoutHasOnePrefix)
     EXPECT_EQ(occurrences(outcome.what, "qmp:"), 1u) << outcome.what;
 }
 
+TEST(ClientContractMessages, SchemaFetchTakesItsCommandTimeoutAndNamesItsCommand)
+{
+    // client.schema() sends query-qmp-schema itself: command_timeouts bounds it like any other
+    // call, and an error reply names the command.
+    FakeServer server([](FakePeer& peer) {
+        peer.handshake();
+        peer.read_message(); // not answered: must time out after 300 ms, not command_timeout
+        const json second = peer.read_message();
+        peer.send(json{{"error", {{"class", "GenericError"}, {"desc", "no schema today"}}},
+                      {"id", second["id"]}}
+                      .dump() +
+            "\n");
+        peer.wait_for_close(10s);
+    });
+    auto options = quick_options(20s);
+    options.command_timeouts["query-qmp-schema"] = 300ms;
+    qmp::Client client(options);
+    client.connect(server.address());
+    const auto start = Clock::now();
+    const Outcome timed_out = capture([&] { return client.schema() ? json() : json(); });
+    EXPECT_EQ(timed_out.kind, "TimeoutError") << timed_out.what;
+    EXPECT_LT(ms_since(start), slack(5000)) << "command_timeouts was not used";
+    const Outcome refused = capture([&] { return client.schema() ? json() : json(); });
+    EXPECT_EQ(refused.kind, "ExecuteError") << refused.what;
+    EXPECT_TRUE(contains(refused.what, "'query-qmp-schema'")) << refused.what;
+}
+
 TEST(ClientContractMessages, PeerHangingUpDuringCommandHasOnePrefix)
 {
     FakeServer server([](FakePeer& peer) {
