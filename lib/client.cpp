@@ -78,7 +78,7 @@ detail::Fd connect_with_retries(const detail::Address& address, const ClientOpti
 
 } // namespace
 
-class Client::Impl {
+class QMP_NO_EXPORT Client::Impl {
 public:
     explicit Impl(ClientOptions options)
         : options_((check_options(options), std::move(options))),
@@ -404,7 +404,9 @@ private:
             return;
         std::lock_guard<std::mutex> lock(mutex_);
         if (!supervisor_.joinable())
-            supervisor_ = std::thread([this] { supervise(); });
+            // Through a std::function: GCC would export std::thread's instantiation for the
+            // lambda's own type (tools/check-exported-symbols).
+            supervisor_ = std::thread(std::function<void()>([this] { supervise(); }));
         state_changed_.notify_all();
     }
 

@@ -217,7 +217,7 @@ public:
     const ClientOptions& options() const;
 
 private:
-    class Impl;
+    class QMP_NO_EXPORT Impl;
     Impl& impl() const;
     std::unique_ptr<Impl> impl_;
 };

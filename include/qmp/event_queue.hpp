@@ -75,7 +75,7 @@ public:
 
 private:
     friend class Client;
-    explicit EventQueue(std::shared_ptr<detail::EventQueueState> state);
+    QMP_NO_EXPORT explicit EventQueue(std::shared_ptr<detail::EventQueueState> state);
     std::shared_ptr<detail::EventQueueState> state_;
 };
 

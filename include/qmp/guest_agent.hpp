@@ -120,7 +120,7 @@ public:
     std::uint64_t dropped_replies() const;
 
 private:
-    class Impl;
+    class QMP_NO_EXPORT Impl;
     std::unique_ptr<Impl> impl_;
 };
 

@@ -156,7 +156,7 @@ public:
     std::string stderr_output() const;
 
 private:
-    class Impl;
+    class QMP_NO_EXPORT Impl;
     std::unique_ptr<Impl> impl_;
 };
 

@@ -48,8 +48,8 @@ public:
 
 private:
     friend class Client;
-    class State;
-    explicit PendingReply(std::unique_ptr<State> state);
+    class QMP_NO_EXPORT State;
+    QMP_NO_EXPORT explicit PendingReply(std::unique_ptr<State> state);
     std::unique_ptr<State> state_;
 };
 

@@ -14,3 +14,4 @@
 #include <qmp/pending_reply.hpp>
 #include <qmp/schema.hpp>
 #include <qmp/server.hpp>
+#include <qmp/version.hpp>

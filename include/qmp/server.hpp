@@ -61,7 +61,7 @@ public:
 
 private:
     friend class Client;
-    class Impl;
+    class QMP_NO_EXPORT Impl;
     std::unique_ptr<Impl> impl_;
 };
 
