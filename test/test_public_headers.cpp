@@ -6,7 +6,8 @@
 
 #include <qmp/qmp.hpp>
 
-static_assert(QMP_VERSION == QMP_VERSION_MAJOR * 10000 + QMP_VERSION_MINOR * 100 + QMP_VERSION_PATCH);
+static_assert(
+    QMP_VERSION == QMP_VERSION_MAJOR * 10000 + QMP_VERSION_MINOR * 100 + QMP_VERSION_PATCH);
 
 int main()
 {

@@ -16,8 +16,8 @@
 /// ProtocolError derives from DisconnectedError because it always ends the connection: code that
 /// handles "the connection is gone" handles both.
 ///
-/// Thread safety: exception objects are immutable after construction; all members are
-/// safe to call from any thread.
+/// \context Exception objects are immutable after construction: every member is \threadsafe.
+/// Constructing one never throws anything but std::bad_alloc.
 #pragma once
 
 #include <stdexcept>
@@ -30,6 +30,7 @@ namespace qmp {
 /// Base of every qmp exception.
 class QMP_EXPORT Error : public std::runtime_error {
 public:
+    /// An error whose what() is \p message (qmp's own messages start with "qmp: ").
     explicit Error(const std::string& message);
 };
 
@@ -38,6 +39,7 @@ public:
 /// connect() again.
 class QMP_EXPORT ConnectError : public Error {
 public:
+    /// A connection failure described by \p message.
     explicit ConnectError(const std::string& message);
 };
 
@@ -45,6 +47,7 @@ public:
 /// connected and usable.
 class QMP_EXPORT ExecuteError : public Error {
 public:
+    /// QEMU's error reply to \p command; what() is "qmp: 'COMMAND' failed: CLASS: DESCRIPTION".
     ExecuteError(std::string command, std::string error_class, std::string description);
 
     /// The command that failed, e.g. "query-statsu".
@@ -65,6 +68,7 @@ private:
 /// Client::dropped_replies()).
 class QMP_EXPORT TimeoutError : public Error {
 public:
+    /// A timeout described by \p message (the command and the time waited).
     explicit TimeoutError(const std::string& message);
 };
 
@@ -72,6 +76,7 @@ public:
 /// a client that is already connected). Nothing was sent; the client is unchanged.
 class QMP_EXPORT UsageError : public Error {
 public:
+    /// A misuse described by \p message.
     explicit UsageError(const std::string& message);
 };
 
@@ -79,6 +84,7 @@ public:
 /// or a write failed. Waiters are woken with it promptly. Call connect() to start a new session.
 class QMP_EXPORT DisconnectedError : public Error {
 public:
+    /// The end of a connection described by \p message (the peer and the cause).
     explicit DisconnectedError(const std::string& message);
 };
 
@@ -87,6 +93,7 @@ public:
 /// error and later calls throw DisconnectedError.
 class QMP_EXPORT ProtocolError : public DisconnectedError {
 public:
+    /// A protocol violation described by \p message.
     explicit ProtocolError(const std::string& message);
 };
 
