@@ -39,10 +39,11 @@ unset PKG_CONFIG_SYSROOT_DIR
 if [ "$root" != / ]; then
     export LD_LIBRARY_PATH="$installed/$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
+real_installed=$(readlink -f "$installed")
 for program in "$work/cmake/consumer" "$work/pkgconfig-consumer"; do
-    lib=$(ldd "$program" | awk '/libqmp\.so/ {print $3}')
+    lib=$(readlink -f "$(ldd "$program" | awk '/libqmp\.so/ {print $3}')")
     case "$lib" in
-    "$installed"/*) ;;
+    "$real_installed"/*) ;;
     *) echo "$program uses $lib, not the library in $installed" >&2; exit 1 ;;
     esac
     "$program"
