@@ -106,11 +106,11 @@ public:
 
     /// True between a successful connect() and the end of the connection (disconnect(), peer
     /// hang-up, protocol error).
-    /// Throws no qmp exception (false, disconnected, empty or 0 on a moved-from Client).
+    /// Throws no qmp exception (false on a moved-from Client).
     bool is_connected() const;
 
     /// Where the connection stands; see ClientOptions::reconnect and on_state_change.
-    /// Throws no qmp exception (false, disconnected, empty or 0 on a moved-from Client).
+    /// Throws no qmp exception (disconnected on a moved-from Client).
     ConnectionState state() const;
 
     /// The greeting of the current (or last) session.
@@ -217,13 +217,13 @@ public:
 
     /// The address given to the current (or last) connect(), in canonical form
     /// ("unix:/path" or "tcp:host:port"); empty before the first connect().
-    /// Throws no qmp exception (false, disconnected, empty or 0 on a moved-from Client).
+    /// Throws no qmp exception (empty on a moved-from Client).
     std::string address() const;
 
     /// Replies that arrived with an id nobody waits for (late replies to timed-out calls,
     /// stale replies meant for a previous client of the monitor), since the client was created.
     /// Each is also logged at warning level.
-    /// Throws no qmp exception (false, disconnected, empty or 0 on a moved-from Client).
+    /// Throws no qmp exception (0 on a moved-from Client).
     std::uint64_t dropped_replies() const;
 
     /// The options the client was created with.
