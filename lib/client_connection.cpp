@@ -308,7 +308,9 @@ void Client::Impl::start_supervisor()
         return;
     std::lock_guard<std::mutex> lock(mutex_);
     if (!supervisor_.joinable())
-        supervisor_ = std::thread([this] { supervise(); });
+        // Through a std::function: GCC would export std::thread's instantiation for the
+        // lambda's own type (tools/check-exported-symbols).
+        supervisor_ = std::thread(std::function<void()>([this] { supervise(); }));
     state_changed_.notify_all();
 }
 

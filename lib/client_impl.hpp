@@ -19,7 +19,7 @@
 
 namespace qmp {
 
-class Client::Impl {
+class QMP_NO_EXPORT Client::Impl {
 public:
     // Connecting and the connection state (client_connection.cpp).
     explicit Impl(ClientOptions options);

@@ -69,7 +69,7 @@ private:
 
 } // namespace
 
-class GuestAgent::Impl {
+class QMP_NO_EXPORT GuestAgent::Impl {
 public:
     explicit Impl(GuestAgentOptions options)
         : options_((check_options(options), std::move(options))),

@@ -156,7 +156,7 @@ MachineOptions MachineOptions::storage_daemon()
     return options;
 }
 
-class Machine::Impl {
+class QMP_NO_EXPORT Machine::Impl {
 public:
     explicit Impl(MachineOptions options)
         : options_(std::move(options)), logger_(detail::logger_or_null(options_.client.logger))

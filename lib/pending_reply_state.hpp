@@ -11,7 +11,7 @@
 
 namespace qmp {
 
-class PendingReply::State {
+class QMP_NO_EXPORT PendingReply::State {
 public:
     State(std::shared_ptr<detail::Session> session, std::shared_ptr<detail::Call> call)
         : session(std::move(session)), call(std::move(call))

@@ -9,7 +9,7 @@
 
 namespace qmp {
 
-class Server::Impl {
+class QMP_NO_EXPORT Server::Impl {
 public:
     Impl(const std::string& address, ServerOptions options);
     ~Impl();

@@ -40,9 +40,9 @@ namespace qmp {
 /// connect() to start another; ConnectError means connect() failed and the client is
 /// disconnected. Every message starts with "qmp:" once and names one cause.
 ///
-/// Thread safety: every member is thread-safe except the destructor and move assignment, which
-/// must not race with any other member (as for any C++ object) and must not be called from an
-/// event callback. Any number of threads may call execute() and friends at once; each gets
+/// \context Every member is \threadsafe except the destructor and the moves, which must not
+/// race with any other member (as for any C++ object) and must not be called from an event
+/// callback. Any number of threads may call execute() and friends at once; each gets
 /// exactly its own reply. disconnect() may be called while other threads are blocked in
 /// execute(), connect() or events().pop(): they are woken, with DisconnectedError (ConnectError
 /// for connect()). Calls made while another thread's connect() is in progress wait for it (within
@@ -63,9 +63,13 @@ public:
 
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
-    /// Moving is allowed while no other thread uses either client.
-    Client(Client&&) noexcept;
-    Client& operator=(Client&&) noexcept;
+    /// Takes over \p other's connection, queues and callbacks; \p other becomes inert (its calls
+    /// throw DisconnectedError). Allowed while no other thread uses either client.
+    Client(Client&& other) noexcept;
+    /// Ends this client as its destructor does, then takes over \p other's connection,
+    /// queues and callbacks; \p other becomes inert. Allowed while no other thread uses either
+    /// client.
+    Client& operator=(Client&& other) noexcept;
 
     /// Connects to \p address, reads the greeting and negotiates capabilities (enabling "oob"
     /// when offered and ClientOptions::enable_oob), all within ClientOptions::connect_timeout.
@@ -106,9 +110,11 @@ public:
 
     /// True between a successful connect() and the end of the connection (disconnect(), peer
     /// hang-up, protocol error).
+    /// Throws no qmp exception (false on a moved-from Client).
     bool is_connected() const;
 
     /// Where the connection stands; see ClientOptions::reconnect and on_state_change.
+    /// Throws no qmp exception (disconnected on a moved-from Client).
     ConnectionState state() const;
 
     /// The greeting of the current (or last) session.
@@ -163,12 +169,14 @@ public:
 
     /// The events received from the peer: every event, in order. The same object for the
     /// client's whole life.
+    /// \throws DisconnectedError on a moved-from Client (and nothing else).
     EventQueue& events();
 
     /// A new queue that receives a copy of every later event named in \p names (all events when
     /// empty), with its own capacity (ClientOptions::event_queue_capacity) and drop count.
     /// Destroying it unsubscribes. Create it *before* sending the command whose event you await:
     /// nothing is missed then.
+    /// \throws DisconnectedError on a moved-from Client (and nothing else).
     EventQueue listen(std::vector<std::string> names);
 
     /// As listen(std::vector<std::string>), for a braced list of names: `listen({"STOP"})`.
@@ -183,6 +191,7 @@ public:
     /// As listen(names) with a predicate. \p accept runs on the reader thread for every event:
     /// it must be quick and must not call into the client (replies wait while it runs). If it
     /// throws, the event is not delivered to this listener (and the exception is logged).
+    /// \throws DisconnectedError on a moved-from Client (and nothing else).
     EventQueue listen(std::function<bool(const Event&)> accept);
 
     /// Runs \p command and waits for the event \p event_name that it causes, race-free (the
@@ -248,10 +257,12 @@ public:
     /// stay registered across reconnects and run until remove_callback() or the Client's
     /// destruction (also for the SHUTDOWN event of 'quit'), so what a callback captures must
     /// outlive the Client or the registration.
+    /// \throws DisconnectedError on a moved-from Client (and nothing else).
     CallbackId on_event(std::function<void(const Event&)> callback);
 
     /// Unregisters a callback. When it returns, the callback is not running and will not run
     /// again (unless called from that very callback, which is allowed).
+    /// \throws DisconnectedError on a moved-from Client (and nothing else).
     void remove_callback(CallbackId id);
 
     /// The server's schema (query-qmp-schema), fetched once per connection and kept.
@@ -260,18 +271,21 @@ public:
 
     /// The address given to the current (or last) connect(), in canonical form
     /// ("unix:/path" or "tcp:host:port"); empty before the first connect().
+    /// Throws no qmp exception (empty on a moved-from Client).
     std::string address() const;
 
     /// Replies that arrived with an id nobody waits for (late replies to timed-out calls,
     /// stale replies meant for a previous client of the monitor), since the client was created.
     /// Each is also logged at warning level.
+    /// Throws no qmp exception (0 on a moved-from Client).
     std::uint64_t dropped_replies() const;
 
     /// The options the client was created with.
+    /// \throws DisconnectedError on a moved-from Client (and nothing else).
     const ClientOptions& options() const;
 
 private:
-    class Impl;
+    class QMP_NO_EXPORT Impl;
     Impl& impl() const;
     std::unique_ptr<Impl> impl_;
 };

@@ -17,8 +17,8 @@
 /// ProtocolError derives from DisconnectedError because it always ends the connection: code that
 /// handles "the connection is gone" handles both.
 ///
-/// Thread safety: exception objects are immutable after construction; all members are
-/// safe to call from any thread.
+/// \context Exception objects are immutable after construction: every member is \threadsafe.
+/// Constructing one never throws anything but std::bad_alloc.
 #pragma once
 
 #include <stdexcept>
@@ -31,6 +31,7 @@ namespace qmp {
 /// Base of every qmp exception.
 class QMP_EXPORT Error : public std::runtime_error {
 public:
+    /// An error whose what() is \p message (qmp's own messages start with "qmp: ").
     explicit Error(const std::string& message);
 };
 
@@ -39,6 +40,7 @@ public:
 /// connect() again.
 class QMP_EXPORT ConnectError : public Error {
 public:
+    /// A connection failure described by \p message.
     explicit ConnectError(const std::string& message);
 };
 
@@ -46,6 +48,7 @@ public:
 /// connected and usable.
 class QMP_EXPORT ExecuteError : public Error {
 public:
+    /// QEMU's error reply to \p command; what() is "qmp: 'COMMAND' failed: CLASS: DESCRIPTION".
     ExecuteError(std::string command, std::string error_class, std::string description);
 
     /// The command that failed, e.g. "query-statsu".
@@ -66,6 +69,7 @@ private:
 /// Client::dropped_replies()).
 class QMP_EXPORT TimeoutError : public Error {
 public:
+    /// A timeout described by \p message (the command and the time waited).
     explicit TimeoutError(const std::string& message);
 };
 
@@ -73,6 +77,7 @@ public:
 /// a client that is already connected). Nothing was sent; the client is unchanged.
 class QMP_EXPORT UsageError : public Error {
 public:
+    /// A misuse described by \p message.
     explicit UsageError(const std::string& message);
 };
 
@@ -103,6 +108,7 @@ private:
 /// or a write failed. Waiters are woken with it promptly. Call connect() to start a new session.
 class QMP_EXPORT DisconnectedError : public Error {
 public:
+    /// The end of a connection described by \p message (the peer and the cause).
     explicit DisconnectedError(const std::string& message);
 };
 
@@ -111,6 +117,7 @@ public:
 /// error and later calls throw DisconnectedError.
 class QMP_EXPORT ProtocolError : public DisconnectedError {
 public:
+    /// A protocol violation described by \p message.
     explicit ProtocolError(const std::string& message);
 };
 

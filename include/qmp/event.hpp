@@ -2,7 +2,7 @@
 /// \file
 /// Plain values the client hands out: the greeting QEMU sends on connect, and asynchronous events.
 ///
-/// Thread safety: plain values; a const object may be read from any number of threads.
+/// \context Each is \plainvalue: a const object may be read from any number of threads.
 #pragma once
 
 #include <chrono>

@@ -26,7 +26,7 @@ namespace qmp {
 /// Client::listen(), Client::wait_for_event() and Client::execute_and_wait() take one match or
 /// several; matching runs inside the library on the reader thread and never calls user code.
 ///
-/// Thread safety: a plain value; a const object may be used from any number of threads.
+/// \context \plainvalue: a const object may be read from any number of threads.
 class QMP_EXPORT EventMatch {
 public:
     /// Matches events named \p name whose data contains \p data (a JSON object; null or empty

@@ -35,8 +35,8 @@ class EventQueueState;
 /// received, then throws DisconnectedError (ProtocolError if the peer broke the protocol). A new
 /// connect() reopens it.
 ///
-/// Thread safety: every member is thread-safe. Any number of threads may pop() at once; each
-/// event goes to exactly one of them.
+/// \context Every member is \threadsafe except the destructor and the moves. Any number of
+/// threads may pop() at once; each event goes to exactly one of them.
 class QMP_EXPORT EventQueue {
 public:
     /// Blocks until an event arrives and returns it.
@@ -68,14 +68,16 @@ public:
     EventQueue(const EventQueue&) = delete;
     EventQueue& operator=(const EventQueue&) = delete;
     /// Moves the subscription; the moved-from queue may only be destroyed or assigned to.
-    EventQueue(EventQueue&&) noexcept;
-    EventQueue& operator=(EventQueue&&) noexcept;
+    EventQueue(EventQueue&& other) noexcept;
+    /// Unsubscribes this queue (as the destructor) and takes over \p other's subscription; the
+    /// moved-from queue may only be destroyed or assigned to.
+    EventQueue& operator=(EventQueue&& other) noexcept;
     /// Unsubscribes (for a listener). Threads blocked in pop() keep what they need alive.
     ~EventQueue();
 
 private:
     friend class Client;
-    explicit EventQueue(std::shared_ptr<detail::EventQueueState> state);
+    QMP_NO_EXPORT explicit EventQueue(std::shared_ptr<detail::EventQueueState> state);
     std::shared_ptr<detail::EventQueueState> state_;
 };
 

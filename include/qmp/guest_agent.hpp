@@ -17,7 +17,7 @@ namespace qmp {
 
 /// Settings of a GuestAgent: plain members with documented defaults.
 ///
-/// Thread safety: a plain value; the GuestAgent keeps its own copy.
+/// \context \plainvalue; the GuestAgent keeps its own copy.
 struct GuestAgentOptions {
     /// Bound on connect(): reaching the socket and the first synchronisation together.
     std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
@@ -71,13 +71,14 @@ struct GuestAgentOptions {
 /// TimeoutError (usable; the next command synchronises first), DisconnectedError and
 /// ProtocolError (connect() again), ConnectError (connect() failed, or no agent answered).
 ///
-/// Thread safety: every member is thread-safe except the destructor. Commands from several
+/// \context Every member is \threadsafe except the destructor. Commands from several
 /// threads are sent one at a time (the agent runs one at a time); disconnect() wakes a
 /// blocked execute() or connect() with DisconnectedError (ConnectError).
 class QMP_EXPORT GuestAgent {
 public:
     /// A disconnected agent client with default options.
     GuestAgent();
+    /// A disconnected agent client with the given options.
     /// \throws UsageError for option values that make no sense.
     explicit GuestAgent(GuestAgentOptions options);
     /// Disconnects; never waits for the agent.
@@ -94,6 +95,7 @@ public:
     /// Closes the connection; wakes every waiting call. Does nothing when not connected.
     void disconnect() noexcept;
 
+    /// True between a successful connect() and the end of the connection. Never throws.
     bool is_connected() const;
 
     /// Runs \p command and returns the "return" member of the agent's reply, within the
@@ -120,7 +122,7 @@ public:
     std::uint64_t dropped_replies() const;
 
 private:
-    class Impl;
+    class QMP_NO_EXPORT Impl;
     std::unique_ptr<Impl> impl_;
 };
 

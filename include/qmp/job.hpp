@@ -64,9 +64,9 @@ QMP_EXPORT const char* to_string(JobStatus status) noexcept;
 /// Client::execute() throws (ExecuteError when QEMU refuses, for instance job-complete on a job
 /// that is not ready). Once the Client is destroyed they throw DisconnectedError.
 ///
-/// Thread safety: thread-bound (one thread at a time per Job, like PendingReply); different
-/// jobs may be used from different threads at once. Another thread may call
-/// Client::disconnect() to wake a waiter.
+/// \context \threadbound (one thread at a time per Job, like PendingReply); different jobs may
+/// be used from different threads at once. Another thread may call Client::disconnect() to wake
+/// a waiter.
 class QMP_EXPORT Job {
 public:
     /// The job's id (the "job-id" given to start_job()).
@@ -126,7 +126,9 @@ public:
     /// Moves the watch. A moved-from Job has an empty id(), status() `null` and no history();
     /// its other members throw UsageError.
     Job(Job&&) noexcept;
-    Job& operator=(Job&&) noexcept;
+    /// Stops watching this job (as the destructor does) and takes over \p other's watch;
+    /// \p other is left as a moved-from Job.
+    Job& operator=(Job&& other) noexcept;
     /// Stops watching; the job itself is left alone.
     ~Job();
 

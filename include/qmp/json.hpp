@@ -7,5 +7,6 @@
 #include <nlohmann/json.hpp>
 
 namespace qmp {
+/// JSON values of the API (arguments, replies, event data): nlohmann::json.
 using json = nlohmann::json;
 } // namespace qmp

@@ -17,7 +17,7 @@ namespace qmp {
 
 /// What to start and how long to wait for it.
 ///
-/// Thread safety: a plain value; the Machine keeps its own copy.
+/// \context \plainvalue; the Machine keeps its own copy.
 struct QMP_EXPORT MachineOptions {
     /// The program: a name looked up in PATH, or a path. Its monitor arguments are chosen by name:
     /// a binary whose name contains "storage-daemon" gets `--chardev ... --monitor ...`, any
@@ -93,12 +93,13 @@ struct QMP_EXPORT MachineOptions {
 /// instance) is given up on: a warning goes to the client's logger and the Machine forgets it,
 /// leaving a zombie that nothing reaps until this program exits.
 ///
-/// Thread safety: thread-bound, except that client() returns a thread-safe Client and pid(),
+/// \context \threadbound, except that client() returns a thread-safe Client and pid(),
 /// directory() and socket_path() may be read from any thread once start() has returned.
 class QMP_EXPORT Machine {
 public:
     /// A machine with default options (qemu-system-x86_64 -machine none). Nothing is started yet.
     Machine();
+    /// A machine that will run what \p options say. Nothing is started yet.
     explicit Machine(MachineOptions options);
     /// Kills the process if it still runs, reaps it and removes the directory. Takes at most
     /// twice shutdown_timeout (SIGTERM and a wait, SIGKILL and a wait).
@@ -158,7 +159,7 @@ public:
     std::string stderr_output() const;
 
 private:
-    class Impl;
+    class QMP_NO_EXPORT Impl;
     std::unique_ptr<Impl> impl_;
 };
 

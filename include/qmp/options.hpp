@@ -34,7 +34,7 @@ enum class ConnectionState {
 
 /// Per-call settings of Client::execute(), execute_async() and execute_with_fd().
 ///
-/// Thread safety: a plain value.
+/// \context \plainvalue.
 struct ExecOptions {
     /// Bound on the call; ClientOptions::command_timeout when unset; qmp::wait_forever: none.
     std::optional<std::chrono::milliseconds> timeout;
@@ -46,7 +46,7 @@ struct ExecOptions {
 
 /// How a Client connects and behaves. Copy one, change what you need, pass it to the Client.
 ///
-/// Thread safety: a plain value; the Client keeps its own copy.
+/// \context \plainvalue; the Client keeps its own copy.
 struct ClientOptions {
     /// Bound on connect(): reaching the socket, receiving the greeting and negotiating
     /// capabilities together. A QMP socket held by another client accepts the connection but
@@ -121,8 +121,9 @@ struct ClientOptions {
     bool reconnect = false;
 
     /// With reconnect: the pause before the first attempt, doubled after each failed one up
-    /// to reconnect_max_delay. Each attempt is bounded by connect_timeout.
+    /// to reconnect_max_delay. Each attempt is bounded by connect_timeout. Must be positive.
     std::chrono::milliseconds reconnect_delay{std::chrono::milliseconds(100)};
+    /// With reconnect: the longest pause between two attempts; at least reconnect_delay.
     std::chrono::milliseconds reconnect_max_delay{std::chrono::seconds(5)};
 
     /// Called with every change of Client::state(), in order, on a thread of the client's

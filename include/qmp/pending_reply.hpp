@@ -21,8 +21,8 @@ namespace qmp {
 /// cancel(), or destroying the handle before get(), abandons the call: a command not sent yet
 /// never will be, and the reply of one already sent is dropped quietly when it comes.
 ///
-/// Thread safety: thread-bound (one thread at a time per handle); different handles may be used
-/// from different threads at once.
+/// \context \threadbound (one thread at a time per handle); different handles may be used from
+/// different threads at once.
 class QMP_EXPORT PendingReply {
 public:
     /// Waits for the reply. May be called once.
@@ -42,14 +42,17 @@ public:
     /// The command's name.
     const std::string& command() const;
 
-    PendingReply(PendingReply&&) noexcept;
-    PendingReply& operator=(PendingReply&&) noexcept;
+    /// Takes over \p other's call; \p other may only be destroyed or assigned to.
+    PendingReply(PendingReply&& other) noexcept;
+    /// Abandons this handle's call (as cancel()) and takes over \p other's.
+    PendingReply& operator=(PendingReply&& other) noexcept;
+    /// Abandons the call if get() was not called (as cancel()).
     ~PendingReply();
 
 private:
     friend class Client;
-    class State;
-    explicit PendingReply(std::unique_ptr<State> state);
+    class QMP_NO_EXPORT State;
+    QMP_NO_EXPORT explicit PendingReply(std::unique_ptr<State> state);
     std::unique_ptr<State> state_;
 };
 

@@ -16,3 +16,9 @@
 #include <qmp/pending_reply.hpp>
 #include <qmp/schema.hpp>
 #include <qmp/server.hpp>
+#include <qmp/version.hpp>
+
+/// Everything of qmp's API. (Namespace qmp::detail, used by the headers for private types, is
+/// not part of it.)
+namespace qmp {
+}

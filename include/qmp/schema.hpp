@@ -18,8 +18,8 @@ namespace qmp {
 /// A Schema is a self-contained value: copies and moves are independent of the original and stay
 /// valid after it is destroyed (`qmp::Schema mine = *client.schema();` is safe).
 ///
-/// Thread safety: immutable after construction; every const member may be called from any
-/// number of threads at once. Assigning to a Schema needs the usual exclusive access.
+/// \context Immutable after construction: every const member is \threadsafe. Assigning to a
+/// Schema needs the usual exclusive access.
 class QMP_EXPORT Schema {
 public:
     /// Indexes the "return" value of query-qmp-schema (an array of schema entities).

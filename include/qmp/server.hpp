@@ -15,7 +15,7 @@ namespace qmp {
 
 /// Which peers a Server lets in, beyond who can reach its socket at all.
 ///
-/// Thread safety: a plain value.
+/// \context \plainvalue.
 struct ServerOptions {
     /// Only a peer running as this user (unix sockets, from SO_PEERCRED) is accepted.
     std::optional<uid_t> peer_uid;
@@ -41,8 +41,9 @@ struct ServerOptions {
 /// when a session ends (QEMU quit, or its reconnect=N after a disconnect()), the next accept()
 /// takes QEMU's next connection.
 ///
-/// Thread safety: every member is thread-safe; several Clients may wait in accept() on the same
-/// Server at once (each connection goes to one of them). The Server must outlive those calls.
+/// \context Every member is \threadsafe except the destructor; several Clients may wait in accept()
+/// on the same Server at once (each connection goes to one of them). The Server must outlive those
+/// calls.
 class QMP_EXPORT Server {
 public:
     /// Binds and listens at \p address ("unix:/path", a plain path, or "tcp:HOST:PORT").
@@ -61,7 +62,7 @@ public:
 
 private:
     friend class Client;
-    class Impl;
+    class QMP_NO_EXPORT Impl;
     std::unique_ptr<Impl> impl_;
 };
 
