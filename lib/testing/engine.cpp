@@ -517,7 +517,7 @@ Engine::Outcome Engine::run_actions(Session&, const std::vector<Action>& actions
             // Only a stop or a hang-up ends the pause early; other wake-ups resume it.
             const auto deadline = std::chrono::steady_clock::now() + action.pause;
             for (;;) {
-                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                const auto left = std::chrono::ceil<std::chrono::milliseconds>(
                     deadline - std::chrono::steady_clock::now());
                 if (left.count() <= 0)
                     break;
@@ -526,8 +526,6 @@ Engine::Outcome Engine::run_actions(Session&, const std::vector<Action>& actions
                     return Outcome::stopping;
                 if (woken == Woken::wake && (outcome = wake_up()) != Outcome::go_on)
                     return outcome;
-                if (woken == Woken::timeout)
-                    break;
             }
             break;
         }
