@@ -59,13 +59,14 @@ std::string printable(std::string bytes)
     return bytes;
 }
 
-void make_pipe(qmp::detail::Fd& read_end, qmp::detail::Fd& write_end)
+// A pipe: returns its read end, sets \p write_end.
+qmp::detail::Fd make_pipe(qmp::detail::Fd& write_end)
 {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
         throw Error("qmp: fake: pipe: " + qmp::detail::error_text(errno));
-    read_end = qmp::detail::Fd(fds[0]);
     write_end = qmp::detail::Fd(fds[1]);
+    return qmp::detail::Fd(fds[0]);
 }
 
 } // namespace
@@ -81,24 +82,18 @@ struct Engine::Session {
 
 Engine::Engine(Dialect dialect)
     : dialect_(dialect),
-      directory_(qmp::detail::TemporaryDirectory::create()),
-      path_(directory_.path() + (dialect == Dialect::qmp ? "/qmp.sock" : "/qga.sock")),
-      mutex_(std::make_shared<std::mutex>())
+      wake_read_(make_pipe(wake_write_)),
+      mutex_(std::make_shared<std::mutex>()),
+      greeting_(dialect == Dialect::qmp ? std::optional<json>(FakeQemu::qemu_7_2_greeting())
+                                        : std::nullopt),
+      loop_(
+          dialect == Dialect::qmp ? "qmp.sock" : "qga.sock", [this](int fd) { serve(fd); }, true)
 {
-    if (dialect_ == Dialect::qmp)
-        greeting_ = FakeQemu::qemu_7_2_greeting();
-    listen_fd_ = listen_unix(path_);
-    make_pipe(stop_read_, stop_write_);
-    make_pipe(wake_read_, wake_write_);
-    thread_ = std::thread([this] { run(); });
 }
 
 Engine::~Engine()
 {
-    if (::write(stop_write_.get(), "s", 1) < 0) {
-        // A fresh non-blocking pipe has room for one byte; nothing else can be done anyway.
-    }
-    thread_.join();
+    loop_.stop(); // before the members its thread uses go
 }
 
 Rule Engine::add_rule(std::string command, std::optional<json> arguments, bool on_connect)
@@ -189,7 +184,7 @@ bool Engine::emit(const std::string& name, const json& data)
     std::lock_guard<std::mutex> lock(write_mutex_);
     if (connection_fd_ < 0)
         return false;
-    return send_all(connection_fd_, bytes, stop_read_.get(), -1, send_timeout) == Woken::ready;
+    return send_all(connection_fd_, bytes, loop_.stop_fd(), -1, send_timeout) == Woken::ready;
 }
 
 void Engine::set_greeting(std::optional<json> greeting)
@@ -208,20 +203,6 @@ std::string Engine::terminated(const json& message) const
 {
     // QEMU ends each message with "\r\n", qemu-ga with "\n".
     return message.dump() + (dialect_ == Dialect::qmp ? "\r\n" : "\n");
-}
-
-void Engine::run()
-{
-    for (;;) {
-        const Woken woken = wait_on(listen_fd_.get(), POLLIN, stop_read_.get(), -1, forever);
-        if (woken == Woken::stop)
-            return;
-        const int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0)
-            continue;
-        if (serve(fd) == Outcome::stopping)
-            return;
-    }
 }
 
 Engine::Outcome Engine::serve(int fd)
@@ -252,7 +233,7 @@ Engine::Outcome Engine::serve(int fd)
         if (auto actions = take_rule("", json::object(), true))
             outcome = run_actions(session, *actions, nullptr);
     while (outcome == Outcome::go_on) {
-        const Woken woken = wait_on(fd, POLLIN, stop_read_.get(), wake_read_.get(), forever);
+        const Woken woken = wait_on(fd, POLLIN, loop_.stop_fd(), wake_read_.get(), forever);
         if (woken == Woken::stop) {
             outcome = Outcome::stopping;
         } else if (woken == Woken::wake) {
@@ -298,7 +279,7 @@ Engine::Outcome Engine::wake_up()
 Engine::Outcome Engine::write(const std::string& bytes)
 {
     std::lock_guard<std::mutex> lock(write_mutex_);
-    const Woken woken = send_all(connection_fd_, bytes, stop_read_.get(), -1, send_timeout);
+    const Woken woken = send_all(connection_fd_, bytes, loop_.stop_fd(), -1, send_timeout);
     if (woken == Woken::stop)
         return Outcome::stopping;
     return woken == Woken::ready ? Outcome::go_on : Outcome::peer_gone;
@@ -521,7 +502,7 @@ Engine::Outcome Engine::run_actions(Session&, const std::vector<Action>& actions
                     deadline - std::chrono::steady_clock::now());
                 if (left.count() <= 0)
                     break;
-                const Woken woken = wait_on(-1, 0, stop_read_.get(), wake_read_.get(), left);
+                const Woken woken = wait_on(-1, 0, loop_.stop_fd(), wake_read_.get(), left);
                 if (woken == Woken::stop)
                     return Outcome::stopping;
                 if (woken == Woken::wake && (outcome = wake_up()) != Outcome::go_on)

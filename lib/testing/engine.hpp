@@ -17,10 +17,10 @@
 #include <qmp/json.hpp>
 #include <qmp/testing.hpp>
 
+#include "accept_loop.hpp"
 #include "fd.hpp"
 #include "rule_state.hpp"
 #include "schema_checker.hpp"
-#include "temporary_directory.hpp"
 
 namespace qmp::testing::detail {
 
@@ -37,7 +37,7 @@ public:
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
-    std::string address() const { return "unix:" + path_; }
+    std::string address() const { return "unix:" + loop_.path(); }
 
     Rule add_rule(std::string command, std::optional<json> arguments, bool on_connect);
 
@@ -63,7 +63,6 @@ private:
     enum class Outcome { go_on, hang_up, reset, peer_gone, stopping };
     struct Session;
 
-    void run();
     Outcome serve(int fd);
     Outcome feed(Session& session, const char* data, std::size_t size);
     Outcome handle(Session& session, std::string_view text);
@@ -79,11 +78,9 @@ private:
     std::string terminated(const json& message) const;
 
     const Dialect dialect_;
-    qmp::detail::TemporaryDirectory directory_;
-    std::string path_;
-    qmp::detail::Fd listen_fd_;
-    qmp::detail::Fd stop_read_, stop_write_; // written once, by the destructor
-    qmp::detail::Fd wake_read_, wake_write_; // close_connection() -> serving thread
+    // close_connection() -> serving thread. The write end first: the read end's initialiser
+    // creates the pipe and sets it.
+    qmp::detail::Fd wake_write_, wake_read_;
 
     // Guarded by *mutex_ (shared with the rules, whose handles may outlive the engine).
     std::shared_ptr<std::mutex> mutex_;
@@ -103,7 +100,8 @@ private:
     std::mutex write_mutex_;
     int connection_fd_ = -1;
 
-    std::thread thread_;
+    // Last: its thread starts when everything else is ready, and ends before anything else goes.
+    AcceptLoop loop_;
 };
 
 } // namespace qmp::testing::detail
