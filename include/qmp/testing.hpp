@@ -109,7 +109,8 @@ public:
     FakeEndpoint& operator=(const FakeEndpoint&) = delete;
     virtual ~FakeEndpoint();
 
-    /// Where clients connect: `"unix:/tmp/qmp-fake-XXXXXX/qmp.sock"` (honours TMPDIR).
+    /// Where clients connect: `"unix:/tmp/qmp-XXXXXX/qmp.sock"` (`qga.sock` for the agent; in
+    /// TMPDIR when set). Fixed for the fake's life.
     std::string address() const;
 
     /// A rule for the command \p command with any arguments.
