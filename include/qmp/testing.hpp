@@ -142,15 +142,16 @@ public:
         const std::string& command, std::chrono::milliseconds timeout, std::size_t count = 1) const;
     /// Waits until \p count clients have connected in all. \return false on timeout.
     bool wait_for_connections(std::size_t count, std::chrono::milliseconds timeout) const;
-    /// Waits until no client is connected (the client hung up, or the fake did).
-    /// \return false on timeout.
+    /// Waits until no client is connected (the client hung up, or the fake did); true at once
+    /// when none is. \return false on timeout.
     bool wait_for_disconnect(std::chrono::milliseconds timeout) const;
     /// Clients accepted so far.
     std::size_t connections() const;
     /// Whether a client is connected now.
     bool is_connected() const;
 
-    /// Closes the current client's connection (end of file) and returns once it is closed; the
+    /// Closes the current client's connection (end of file) and returns once it is closed (at
+    /// most 10 s later, even while the fake waits to write to a client that does not read); the
     /// fake then accepts the next client. Does nothing when no client is connected.
     void hang_up();
     /// Like hang_up(), but abrupt (see Rule::reset()).
