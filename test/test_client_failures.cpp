@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Every way a Client session can fail, against qmp::testing::FakeQemu where its rules can say
 // it and the scripted fake server elsewhere: connect failures, hang-ups and resets, protocol
-// violations, stray replies, timeouts, full event queues, disconnects under load, a peer that stops
-// reading, SIGPIPE and close-on-exec.
+// violations, stray replies, timeouts, full event queues, disconnects under load, a peer that
+// stops reading, SIGPIPE and close-on-exec.
 //
 // Rules these tests keep: no sleep is used to order events (they wait on futures, on the fake
 // server's scripts, or poll for an observable condition); every thread the tests start catches
