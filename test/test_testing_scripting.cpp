@@ -209,9 +209,9 @@ TEST(FakeQemu, NoReplyMakesTheClientTimeOutAndStayUsable)
     FakeQemu fake;
     fake.on("cont").no_reply();
     fake.on("query-status").reply({{"status", "running"}});
-    qmp::Client client{quick(300ms)};
+    qmp::Client client{quick()};
     client.connect(fake.address());
-    EXPECT_THROW(client.execute("cont"), qmp::TimeoutError);
+    EXPECT_THROW(client.execute("cont", {}, 300ms), qmp::TimeoutError);
     EXPECT_TRUE(fake.wait_for("cont", 0ms)) << "received before the timeout";
     EXPECT_EQ(client.execute("query-status")["status"], "running");
 }
