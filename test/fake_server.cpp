@@ -17,7 +17,11 @@
 
 #include <gtest/gtest.h>
 
+#include <qmp/testing.hpp>
+
 #include "framer.hpp"
+#include "testing/accept_loop.hpp"
+#include "testing/socket_wait.hpp"
 
 namespace qmp::test {
 
@@ -26,33 +30,21 @@ namespace {
 thread_local int current_stop_fd = -1; // the serving thread's stop pipe, for FakePeer waits
 
 // Waits until \p fd is readable; false on timeout. Throws when the server is stopping.
-// A signal (EINTR) resumes the wait with what is left of the timeout.
 bool wait_readable(int fd, std::chrono::milliseconds timeout)
 {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        pollfd fds[2] = {{fd, POLLIN, 0}, {current_stop_fd, POLLIN, 0}};
-        const int n = ::poll(fds, current_stop_fd >= 0 ? 2 : 1,
-            static_cast<int>(std::max<long long>(left.count(), 0)));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n > 0 && current_stop_fd >= 0 && (fds[1].revents & POLLIN))
-            throw std::runtime_error("fake server stopping");
-        return n > 0;
-    }
+    using qmp::testing::detail::Woken;
+    const Woken woken = qmp::testing::detail::wait_on(
+        fd, POLLIN, current_stop_fd, -1, std::max(timeout, std::chrono::milliseconds(0)));
+    if (woken == Woken::stop)
+        throw std::runtime_error("fake server stopping");
+    return woken == Woken::ready;
 }
 
 } // namespace
 
 json qemu_greeting(const json& capabilities)
 {
-    return {{"QMP",
-        {{"version",
-             {{"qemu", {{"micro", 22}, {"minor", 2}, {"major", 7}}},
-                 {"package", "Debian 1:7.2+dfsg-7+deb12u18+b3"}}},
-            {"capabilities", capabilities}}}};
+    return qmp::testing::FakeQemu::qemu_7_2_greeting(capabilities);
 }
 
 FakePeer::FakePeer(int fd)
@@ -180,60 +172,51 @@ void FakePeer::reset()
     close();
 }
 
-FakeServer::FakeServer(Script script, bool listen_now) : script_(std::move(script))
+FakeServer::FakeServer(Script script, bool listen_now)
+    : script_(std::move(script)),
+      loop_(std::make_unique<testing::detail::AcceptLoop>(
+          "qmp.sock", [this](int fd) { serve(fd); }, false, listen_now))
 {
-    std::string tmpl = std::filesystem::temp_directory_path() / "qmp-fake-XXXXXX";
-    if (!::mkdtemp(tmpl.data()))
-        throw std::runtime_error("mkdtemp failed");
-    directory_ = tmpl;
-    path_ = directory_ + "/qmp.sock";
-    if (::pipe2(stop_pipe_, O_CLOEXEC) != 0)
-        throw std::runtime_error("pipe2 failed");
-    if (listen_now)
-        listen();
 }
 
 void FakeServer::listen()
 {
-    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_fd_, 16) != 0)
-        throw std::runtime_error(
-            std::string("fake server: cannot listen: ") + std::strerror(errno));
-    thread_ = std::thread([this] { serve(); });
+    loop_->listen();
 }
 
-void FakeServer::serve()
+std::string FakeServer::address() const
 {
-    current_stop_fd = stop_pipe_[0];
-    for (;;) {
-        pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
-        if (::poll(fds, 2, -1) < 0 && errno == EINTR)
-            continue;
-        if (fds[1].revents & POLLIN)
-            return;
-        const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ++connections_;
-        try {
-            FakePeer peer(fd);
-            script_(peer);
-        } catch (const std::exception& e) {
-            if (std::string(e.what()) != "fake server stopping") {
-                std::lock_guard<std::mutex> lock(errors_mutex_);
-                errors_.push_back(e.what());
-            }
+    return "unix:" + loop_->path();
+}
+
+const std::string& FakeServer::path() const
+{
+    return loop_->path();
+}
+
+const std::string& FakeServer::directory() const
+{
+    return loop_->directory();
+}
+
+void FakeServer::serve(int fd)
+{
+    current_stop_fd = loop_->stop_fd();
+    ++connections_;
+    try {
+        FakePeer peer(fd);
+        script_(peer);
+    } catch (const std::exception& e) {
+        if (std::string(e.what()) != "fake server stopping") {
+            std::lock_guard<std::mutex> lock(errors_mutex_);
+            errors_.push_back(e.what());
         }
-        {
-            std::lock_guard<std::mutex> lock(done_mutex_);
-            ++scripts_done_;
-        }
-        done_.notify_all();
     }
+    {
+        std::lock_guard<std::mutex> lock(done_mutex_);
+        ++scripts_done_;
+    }
+    done_.notify_all();
 }
 
 bool FakeServer::wait_scripts_done(int n, std::chrono::milliseconds timeout)
@@ -244,15 +227,7 @@ bool FakeServer::wait_scripts_done(int n, std::chrono::milliseconds timeout)
 
 FakeServer::~FakeServer()
 {
-    if (::write(stop_pipe_[1], "x", 1) < 0) { }
-    if (thread_.joinable())
-        thread_.join();
-    if (listen_fd_ >= 0)
-        ::close(listen_fd_);
-    ::close(stop_pipe_[0]);
-    ::close(stop_pipe_[1]);
-    std::error_code ignored;
-    std::filesystem::remove_all(directory_, ignored);
+    loop_.reset(); // stops the thread; removes the directory
     for (const auto& error : errors_)
         ADD_FAILURE() << "fake server script failed: " << error;
 }

@@ -24,6 +24,9 @@
 namespace qmp::detail {
 class Framer;
 }
+namespace qmp::testing::detail {
+class AcceptLoop;
+}
 
 namespace qmp::test {
 
@@ -75,6 +78,11 @@ private:
 /// Listens on a unix socket in a fresh temporary directory and runs \p script on each accepted
 /// connection in turn, on its own thread. Exceptions thrown by the script are recorded and
 /// reported by the destructor as a test failure.
+///
+/// The imperative counterpart of qmp::testing::FakeQemu, for what rules cannot say (replies out
+/// of order, reading several commands before answering, huge or deep messages): the socket, the
+/// accepting thread and the stop are FakeQemu's own (testing::detail::AcceptLoop), and so are
+/// the greeting and the interruptible waits.
 class FakeServer {
 public:
     using Script = std::function<void(FakePeer&)>;
@@ -89,10 +97,10 @@ public:
     /// Starts listening (for tests of clients that connect before the server is up).
     void listen();
 
-    /// "unix:/tmp/qmp-fake-XXXXXX/qmp.sock"
-    std::string address() const { return "unix:" + path_; }
-    const std::string& path() const { return path_; }
-    const std::string& directory() const { return directory_; }
+    /// "unix:/tmp/qmp-XXXXXX/qmp.sock"
+    std::string address() const;
+    const std::string& path() const;
+    const std::string& directory() const;
 
     /// Connections accepted so far.
     int connections() const { return connections_; }
@@ -100,20 +108,16 @@ public:
     bool wait_scripts_done(int n, std::chrono::milliseconds timeout = 10s);
 
 private:
-    void serve();
+    void serve(int fd);
 
     Script script_;
-    std::string directory_;
-    std::string path_;
-    int listen_fd_ = -1;
-    int stop_pipe_[2] = {-1, -1};
     std::atomic<int> connections_{0};
     std::mutex done_mutex_;
     std::condition_variable done_;
     int scripts_done_ = 0;
     std::mutex errors_mutex_;
     std::vector<std::string> errors_;
-    std::thread thread_;
+    std::unique_ptr<testing::detail::AcceptLoop> loop_; // last: its thread uses the rest
 };
 
 /// Options for tests against the fake server: bounded waits, short enough that a lost reply

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Asynchronous and raw execution, OOB flow control, listeners, callbacks and introspection,
-// against the scripted fake server.
+// against qmp::testing::FakeQemu where rules can say it, the scripted fake server elsewhere.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <qmp/qmp.hpp>
+#include <qmp/testing.hpp>
 
 #include "fake_server.hpp"
 
@@ -17,6 +18,7 @@ using qmp::json;
 using qmp::test::FakePeer;
 using qmp::test::FakeServer;
 using qmp::test::quick_options;
+using qmp::testing::FakeQemu;
 
 namespace {
 
@@ -62,15 +64,10 @@ TEST(ClientAsync, ManyCallsInFlightFromOneThread)
 
 TEST(ClientAsync, GetThrowsLikeExecute)
 {
-    FakeServer server([&](FakePeer& peer) {
-        peer.handshake();
-        const json command = peer.read_message();
-        peer.send_json(
-            {{"id", command["id"]}, {"error", {{"class", "GenericError"}, {"desc", "no"}}}});
-        peer.wait_for_close();
-    });
+    FakeQemu fake;
+    fake.on("fail").error("GenericError", "no");
     qmp::Client client(quick_options());
-    client.connect(server.address());
+    client.connect(fake.address());
     auto reply = client.execute_async("fail");
     EXPECT_TRUE(reply.wait_for(5s));
     EXPECT_TRUE(reply.ready());
@@ -165,15 +162,14 @@ TEST(ClientRaw, IdClashingWithACallInFlightIsRejected)
 
 TEST(ClientOob, RefusedWhenNotNegotiated)
 {
-    FakeServer server([&](FakePeer& peer) {
-        peer.handshake(json::array());
-        peer.wait_for_close();
-    });
+    FakeQemu fake;
+    fake.set_greeting_message(FakeQemu::qemu_7_2_greeting(json::array()));
     qmp::Client client(quick_options());
-    client.connect(server.address());
+    client.connect(fake.address());
     qmp::ExecOptions exec;
     exec.oob = true;
     EXPECT_THROW(client.execute("yank", {}, exec), qmp::UsageError);
+    EXPECT_TRUE(fake.received("yank").empty()) << "refused before anything was sent";
 }
 
 TEST(ClientOob, AtMostEightInBandInFlightAndOobOvertakes)
@@ -252,30 +248,21 @@ TEST(ClientListeners, SelectedEventsOnlyFromCreationOn)
 
 TEST(ClientListeners, ExecuteAndWaitReturnsTheEventTheCommandCauses)
 {
-    FakeServer server([&](FakePeer& peer) {
-        peer.handshake();
-        const json stop = peer.read_message();
-        peer.send_event("STOP"); // before the reply, as QEMU does
-        peer.reply(stop);
-        const json nothing = peer.read_message();
-        peer.reply(nothing);
-        peer.wait_for_close();
-    });
+    FakeQemu fake;
+    fake.on("stop").emit("STOP").reply(); // the event before the reply, as QEMU does
+    fake.on("noop").reply();
     qmp::Client client(quick_options());
-    client.connect(server.address());
+    client.connect(fake.address());
     EXPECT_EQ(client.execute_and_wait("stop", {}, "STOP", 5s).name, "STOP");
     EXPECT_THROW(client.execute_and_wait("noop", {}, "RESUME", 100ms), qmp::TimeoutError);
 }
 
 TEST(ClientListeners, ListenerEndsWithTheConnection)
 {
-    FakeServer server([&](FakePeer& peer) {
-        peer.handshake();
-        peer.answer();
-        peer.send_event("STOP");
-    });
+    FakeQemu fake;
+    fake.on("sync").reply().emit("STOP").hang_up();
     qmp::Client client(quick_options());
-    client.connect(server.address());
+    client.connect(fake.address());
     auto listener = client.listen(std::vector<std::string>{});
     client.execute("sync");
     EXPECT_EQ(listener.pop().name, "STOP");
@@ -369,20 +356,13 @@ TEST(ClientCallbacks, RemoveWaitsForTheRunningCallbackWithoutHoldingALock)
 
 TEST(ClientSchema, FetchedOnceAndIndexed)
 {
-    std::atomic<int> fetches{0};
-    FakeServer server([&](FakePeer& peer) {
-        peer.handshake();
-        const json command = peer.read_message();
-        if (command["execute"] == "query-qmp-schema")
-            ++fetches;
-        peer.reply(command, small_schema());
-        peer.wait_for_close();
-    });
+    FakeQemu fake;
+    fake.use_schema(small_schema()); // and answers query-qmp-schema with it
     qmp::Client client(quick_options());
-    client.connect(server.address());
+    client.connect(fake.address());
     const auto schema = client.schema();
     EXPECT_EQ(client.schema(), schema);
-    EXPECT_EQ(fetches, 1);
+    EXPECT_EQ(fake.received("query-qmp-schema").size(), 1u);
     EXPECT_TRUE(schema->has_command("query-status"));
     EXPECT_FALSE(schema->has_command("STOP"));
     EXPECT_TRUE(schema->has_event("STOP"));
@@ -395,16 +375,13 @@ TEST(ClientSchema, FetchedOnceAndIndexed)
 
 TEST(ClientSchema, CheckCommandsFailsUnknownNamesWithoutARoundTrip)
 {
-    FakeServer server([&](FakePeer& peer) {
-        peer.handshake();
-        peer.reply(peer.read_message(), small_schema()); // the schema, once
-        peer.answer({{"status", "running"}}); // then only the valid command
-        peer.wait_for_close();
-    });
+    FakeQemu fake;
+    fake.use_schema(small_schema());
+    fake.on("query-status").reply({{"status", "running"}});
     auto options = quick_options();
     options.check_commands = true;
     qmp::Client client(options);
-    client.connect(server.address());
+    client.connect(fake.address());
     try {
         client.execute("query-statsu");
         FAIL();
@@ -414,4 +391,6 @@ TEST(ClientSchema, CheckCommandsFailsUnknownNamesWithoutARoundTrip)
             << e.description();
     }
     EXPECT_EQ(client.execute("query-status")["status"], "running");
+    EXPECT_TRUE(fake.received("query-statsu").empty()) << "no round trip";
+    EXPECT_EQ(fake.received("query-qmp-schema").size(), 1u);
 }

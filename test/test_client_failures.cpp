@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Every way a Client session can fail, against the scripted fake server: connect failures,
-// hang-ups and resets, protocol violations, stray replies, timeouts, full event queues,
-// disconnects under load, a peer that stops reading, SIGPIPE and close-on-exec.
+// Every way a Client session can fail, against qmp::testing::FakeQemu where its rules can say
+// it and the scripted fake server elsewhere: connect failures, hang-ups and resets, protocol
+// violations, stray replies, timeouts, full event queues, disconnects under load, a peer that
+// stops reading, SIGPIPE and close-on-exec.
 //
 // Rules these tests keep: no sleep is used to order events (they wait on futures, on the fake
 // server's scripts, or poll for an observable condition); every thread the tests start catches
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include <qmp/qmp.hpp>
+#include <qmp/testing.hpp>
 
 #include "fake_server.hpp"
 
@@ -40,6 +42,7 @@ using qmp::json;
 using qmp::test::FakePeer;
 using qmp::test::FakeServer;
 using qmp::test::quick_options;
+using qmp::testing::FakeQemu;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -243,12 +246,13 @@ Outcome connect_outcome(qmp::Client& client, const std::string& address)
 
 TEST(ClientConnect, SilentServerFailsWithinConnectTimeoutBlamingAnotherClient)
 {
-    FakeServer server(silent);
+    FakeQemu fake;
+    fake.disable_greeting();
     auto options = quick_options();
     options.connect_timeout = 300ms;
     qmp::Client client(options);
     const auto begin = Clock::now();
-    const Outcome outcome = connect_outcome(client, server.address());
+    const Outcome outcome = connect_outcome(client, fake.address());
     const auto elapsed = ms_since(begin);
     EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
     EXPECT_TRUE(contains(outcome.what, "another client")) << outcome.what;
@@ -259,6 +263,8 @@ TEST(ClientConnect, SilentServerFailsWithinConnectTimeoutBlamingAnotherClient)
 
 TEST(ClientConnect, ClientConnectsElsewhereAfterAFailedConnect)
 {
+    // The scripted peer, not FakeQemu: under valgrind the first run of FakeQemu's code in the
+    // process takes longer than the 300 ms this test gives every connect.
     FakeServer silent_server(silent);
     FakeServer good_server([](FakePeer& peer) {
         peer.handshake();
@@ -279,12 +285,10 @@ TEST(ClientConnect, ClientConnectsElsewhereAfterAFailedConnect)
 
 TEST(ClientConnect, NonQmpGreetingIsRejected)
 {
-    FakeServer server([](FakePeer& peer) {
-        peer.send_json({{"hello", 1}});
-        peer.wait_for_close(20s);
-    });
+    FakeQemu fake;
+    fake.set_greeting_message({{"hello", 1}});
     qmp::Client client(quick_options());
-    const Outcome outcome = connect_outcome(client, server.address());
+    const Outcome outcome = connect_outcome(client, fake.address());
     EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
     EXPECT_TRUE(contains(outcome.what, "not a QMP monitor")) << outcome.what;
     EXPECT_FALSE(client.is_connected());
@@ -292,13 +296,12 @@ TEST(ClientConnect, NonQmpGreetingIsRejected)
 
 TEST(ClientConnect, GarbageInsteadOfAGreetingIsRejected)
 {
-    FakeServer server([](FakePeer& peer) {
-        peer.send("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n");
-        peer.wait_for_close(20s);
-    });
+    FakeQemu fake;
+    fake.disable_greeting();
+    fake.on_connect().raw("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n");
     qmp::Client client(quick_options());
     const auto begin = Clock::now();
-    const Outcome outcome = connect_outcome(client, server.address());
+    const Outcome outcome = connect_outcome(client, fake.address());
     EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
     EXPECT_LT(ms_since(begin), slack_ms) << "must not wait for the connect timeout";
     EXPECT_FALSE(client.is_connected());
@@ -306,15 +309,10 @@ TEST(ClientConnect, GarbageInsteadOfAGreetingIsRejected)
 
 TEST(ClientConnect, RefusedNegotiationReportsTheQmpError)
 {
-    FakeServer server([](FakePeer& peer) {
-        peer.send_greeting();
-        const json negotiation = peer.read_message();
-        peer.send_json({{"id", negotiation["id"]},
-            {"error", {{"class", "GenericError"}, {"desc", "Capability 'oob' not available"}}}});
-        peer.wait_for_close(20s);
-    });
+    FakeQemu fake;
+    fake.on("qmp_capabilities").error("GenericError", "Capability 'oob' not available");
     qmp::Client client(quick_options());
-    const Outcome outcome = connect_outcome(client, server.address());
+    const Outcome outcome = connect_outcome(client, fake.address());
     EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
     EXPECT_TRUE(contains(outcome.what, "Capability 'oob' not available")) << outcome.what;
     EXPECT_FALSE(client.is_connected());
@@ -322,16 +320,13 @@ TEST(ClientConnect, RefusedNegotiationReportsTheQmpError)
 
 TEST(ClientConnect, UnansweredNegotiationFailsWithinConnectTimeout)
 {
-    FakeServer server([](FakePeer& peer) {
-        peer.send_greeting();
-        peer.read_message(); // qmp_capabilities, never answered
-        peer.wait_for_close(20s);
-    });
+    FakeQemu fake;
+    fake.on("qmp_capabilities").no_reply();
     auto options = quick_options();
     options.connect_timeout = 300ms;
     qmp::Client client(options);
     const auto begin = Clock::now();
-    const Outcome outcome = connect_outcome(client, server.address());
+    const Outcome outcome = connect_outcome(client, fake.address());
     const auto elapsed = ms_since(begin);
     EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
     EXPECT_GE(elapsed, 290); // the negotiation gets what is left of the timeout, rounded
@@ -341,10 +336,12 @@ TEST(ClientConnect, UnansweredNegotiationFailsWithinConnectTimeout)
 
 TEST(ClientConnect, HangUpBeforeTheGreetingIsAConnectError)
 {
-    FakeServer server([](FakePeer& peer) { peer.close(); });
+    FakeQemu fake;
+    fake.disable_greeting();
+    fake.on_connect().hang_up();
     qmp::Client client(quick_options());
     const auto begin = Clock::now();
-    const Outcome outcome = connect_outcome(client, server.address());
+    const Outcome outcome = connect_outcome(client, fake.address());
     EXPECT_EQ(outcome.kind, "ConnectError") << outcome.what;
     EXPECT_TRUE(contains(outcome.what, "before the greeting")) << outcome.what;
     EXPECT_LT(ms_since(begin), slack_ms) << "must not wait for the connect timeout";
@@ -427,32 +424,36 @@ TEST(ClientConnect, FailedConnectsLeaveNoThreadOrFdBehind)
 
 namespace {
 
-void hang_up_in_the_middle_of_a_reply(FakePeer& peer)
+// The negotiation took id "1", so the first call is "2".
+void hang_up_in_the_middle_of_a_reply(FakeQemu& fake)
 {
-    peer.handshake();
-    const json command = peer.read_message();
-    peer.send("{\"id\": " + command["id"].dump() + ", \"return\": {\"status\": \"runn");
-    peer.close();
+    fake.on("query-status")
+        .times(1)
+        .raw("{\"id\": \"2\", \"return\": {\"status\": \"runn")
+        .hang_up();
 }
 
 } // namespace
 
 TEST(ClientHangUp, HangUpInTheMiddleOfAReplyWakesTheCallerWithDisconnectedError)
 {
-    FakeServer server(hang_up_in_the_middle_of_a_reply);
+    FakeQemu fake;
+    hang_up_in_the_middle_of_a_reply(fake);
     qmp::Client client(quick_options());
-    client.connect(server.address());
+    client.connect(fake.address());
     const Outcome outcome = capture([&] { return client.execute("query-status", {}, 10s); });
     EXPECT_EQ(outcome.kind, "DisconnectedError") << outcome.what;
     EXPECT_TRUE(contains(outcome.what, "middle of a message")) << outcome.what;
+    EXPECT_EQ(fake.messages().at(1)["id"], "2") << "the half reply carried the call's id";
     EXPECT_TRUE(contains(outcome.what, "query-status")) << outcome.what;
 }
 
 TEST(ClientHangUp, CallsAfterAHangUpFailAtOnce)
 {
-    FakeServer server(hang_up_in_the_middle_of_a_reply);
+    FakeQemu fake;
+    hang_up_in_the_middle_of_a_reply(fake);
     qmp::Client client(quick_options());
-    client.connect(server.address());
+    client.connect(fake.address());
     ASSERT_EQ(
         capture([&] { return client.execute("query-status", {}, 10s); }).kind, "DisconnectedError");
     EXPECT_FALSE(client.is_connected());
@@ -665,13 +666,10 @@ TEST(ClientReplies, ReplyWithANumericIdIsDroppedAndCounted)
 
 TEST(ClientTimeout, UnansweredCallTimesOutAndTheClientStaysConnected)
 {
-    FakeServer server([](FakePeer& peer) {
-        peer.handshake();
-        peer.read_message(); // never answered
-        peer.wait_for_close(20s);
-    });
+    FakeQemu fake;
+    fake.on("slow").no_reply();
     qmp::Client client(quick_options());
-    client.connect(server.address());
+    client.connect(fake.address());
     const auto begin = Clock::now();
     const Outcome outcome = capture([&] { return client.execute("slow", {}, 200ms); });
     const auto elapsed = ms_since(begin);
@@ -684,19 +682,20 @@ TEST(ClientTimeout, UnansweredCallTimesOutAndTheClientStaysConnected)
 
 TEST(ClientTimeout, LateReplyIsDroppedAndTheNextCallGetsItsOwnReply)
 {
-    FakeServer server([](FakePeer& peer) {
-        peer.handshake();
-        const json first = peer.read_message();
-        const json second = peer.read_message(); // sent only after the first timed out
-        peer.reply(first, {{"which", "first"}});
-        peer.reply(second, {{"which", "second"}});
-        peer.wait_for_close(20s);
-    });
+    FakeQemu fake;
+    fake.on("first").no_reply();
+    // The second call (sent only after the first timed out) gets the first's late reply (its id
+    // is "2": the negotiation took "1"), then its own.
+    fake.on("second")
+        .raw("{\"return\": {\"which\": \"first\"}, \"id\": \"2\"}\r\n")
+        .reply({{"which", "second"}});
     qmp::Client client(quick_options());
-    client.connect(server.address());
+    client.connect(fake.address());
     ASSERT_EQ(capture([&] { return client.execute("first", {}, 200ms); }).kind, "TimeoutError");
     EXPECT_EQ(client.execute("second", {}, 5s), (json{{"which", "second"}}));
     EXPECT_EQ(client.dropped_replies(), 1u);
+    EXPECT_EQ(fake.received("first").size(), 1u);
+    EXPECT_EQ(fake.messages().at(1)["id"], "2") << "the late reply carried the first call's id";
 }
 
 TEST(ClientTimeout, WaitForeverOutlastsTheDefaultCommandTimeout)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// ClientOptions::reconnect against the scripted fake server: a session that ends unexpectedly
+// ClientOptions::reconnect against qmp::testing::FakeQemu (and the scripted fake server where a
+// session must wait for the test): a session that ends unexpectedly
 // is replaced by a new one, queues stay open across the gap, calls in flight fail with an
 // honest DisconnectedError, calls made meanwhile wait, and disconnect() stops it all.
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include <qmp/qmp.hpp>
+#include <qmp/testing.hpp>
 
 #include "fake_server.hpp"
 
@@ -21,6 +23,7 @@ using qmp::json;
 using qmp::test::FakePeer;
 using qmp::test::FakeServer;
 using qmp::test::quick_options;
+using qmp::testing::FakeQemu;
 
 namespace {
 
@@ -49,20 +52,12 @@ bool reaches(const qmp::Client& client, ConnectionState state, std::chrono::mill
 
 TEST(Reconnect, HangUpIsFollowedByANewSessionAndEventsStayOpen)
 {
-    std::atomic<int> session{0};
-    FakeServer server([&](FakePeer& peer) {
-        const int n = ++session;
-        peer.handshake();
-        peer.send_event("HELLO", {{"session", n}});
-        if (n == 1) {
-            peer.close(); // unexpectedly
-            return;
-        }
-        peer.answer({{"session", n}});
-        peer.wait_for_close(10s);
-    });
+    FakeQemu fake;
+    fake.on("qmp_capabilities").times(1).reply().emit("HELLO", {{"session", 1}}).hang_up();
+    fake.on("qmp_capabilities").reply().emit("HELLO", {{"session", 2}});
+    fake.on("query-session").reply({{"session", 2}});
     qmp::Client client(reconnecting_options());
-    client.connect(server.address());
+    client.connect(fake.address());
     EXPECT_EQ(client.events().pop(5s)->data["session"], 1);
     // The queue stays open across the gap: the next event is the new session's.
     const auto second = client.events().pop(5s);
@@ -74,20 +69,11 @@ TEST(Reconnect, HangUpIsFollowedByANewSessionAndEventsStayOpen)
 
 TEST(Reconnect, CallInFlightFailsSayingItsOutcomeIsUnknown)
 {
-    std::atomic<int> session{0};
-    FakeServer server([&](FakePeer& peer) {
-        const int n = ++session;
-        peer.handshake();
-        if (n == 1) {
-            peer.read_message(); // the call, never answered
-            peer.reset();
-            return;
-        }
-        peer.answer({{"ok", true}});
-        peer.wait_for_close(10s);
-    });
+    FakeQemu fake;
+    fake.on("device_add").reset(); // the call, never answered
+    fake.on("query-status").reply({{"ok", true}});
     qmp::Client client(reconnecting_options());
-    client.connect(server.address());
+    client.connect(fake.address());
     try {
         client.execute("device_add");
         FAIL() << "no DisconnectedError";
@@ -154,32 +140,20 @@ TEST(Reconnect, DisconnectStopsReconnectingAndClosesTheQueues)
 
 TEST(Reconnect, NoReconnectionAfterDisconnectOrWithoutTheOption)
 {
-    std::atomic<int> connections{0};
-    FakeServer server([&](FakePeer& peer) {
-        ++connections;
-        peer.handshake();
-        peer.close();
-    });
+    FakeQemu fake;
+    fake.on("qmp_capabilities").reply().hang_up();
     qmp::Client client(quick_options());
-    client.connect(server.address());
+    client.connect(fake.address());
     EXPECT_THROW(client.events().pop(5s), qmp::DisconnectedError); // the end closed the queue
     EXPECT_EQ(client.state(), ConnectionState::disconnected);
-    std::this_thread::sleep_for(100ms); // nothing may happen: give it the chance
-    EXPECT_EQ(connections, 1);
+    EXPECT_FALSE(fake.wait_for_connections(2, 100ms)); // nothing may happen: give it the chance
+    EXPECT_EQ(fake.connections(), 1u);
 }
 
 TEST(Reconnect, StateChangesAreToldInOrder)
 {
-    std::atomic<int> session{0};
-    FakeServer server([&](FakePeer& peer) {
-        const int n = ++session;
-        peer.handshake();
-        if (n == 1) {
-            peer.close();
-            return;
-        }
-        peer.wait_for_close(10s);
-    });
+    FakeQemu fake;
+    fake.on("qmp_capabilities").times(1).reply().hang_up();
     std::mutex mutex;
     std::vector<ConnectionState> seen;
     std::promise<void> connected_again;
@@ -192,7 +166,7 @@ TEST(Reconnect, StateChangesAreToldInOrder)
     };
     {
         qmp::Client client(options);
-        client.connect(server.address());
+        client.connect(fake.address());
         ASSERT_EQ(connected_again.get_future().wait_for(5s), std::future_status::ready);
         client.disconnect();
     } // the destructor tells the last change before it returns

@@ -9,10 +9,10 @@
 #include <string>
 
 #include <qmp/client.hpp>
+#include <qmp/testing.hpp>
 #include <spdlog/logger.h>
 #include <spdlog/sinks/ostream_sink.h>
 
-#include "fake_server.hpp"
 #include "redact.hpp"
 
 using namespace std::chrono_literals;
@@ -94,21 +94,19 @@ TEST(Redaction, CommandsWithoutSecretsAreUntouched)
 struct LoggedSession {
     std::ostringstream log_text;
     std::shared_ptr<spdlog::logger> logger;
-    json received; // the object-add the peer read
-    qmp::test::FakeServer server{[this](qmp::test::FakePeer& peer) {
-        peer.handshake();
-        received = peer.read_message();
-        peer.reply(received);
-        peer.answer(json::object()); // the raw message
-        peer.wait_for_close();
-    }};
+    qmp::testing::FakeQemu server;
 
     explicit LoggedSession(spdlog::level::level_enum level)
         : logger(std::make_shared<spdlog::logger>(
               "redaction", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text)))
     {
         logger->set_level(level);
+        server.on("object-add").reply();
+        server.on("change-vnc-password").reply(); // the raw message
     }
+
+    // The arguments of the object-add the peer read.
+    json received() const { return server.received("object-add").at(0); }
 
     void run(bool redact)
     {
@@ -122,7 +120,8 @@ struct LoggedSession {
         client.execute_raw(
             {{"execute", "change-vnc-password"}, {"arguments", {{"password", secret}}}});
         client.disconnect();
-        ASSERT_TRUE(server.wait_scripts_done(1));
+        ASSERT_TRUE(server.wait_for_disconnect(5s));
+        ASSERT_TRUE(server.unexpected().empty());
         logger->flush();
     }
 };
@@ -136,7 +135,7 @@ TEST(Redaction, TraceLogHidesSecretsButThePeerGetsThem)
     EXPECT_NE(log.find(R"("data":"<redacted>")"), std::string::npos) << log;
     EXPECT_NE(log.find(R"("password":"<redacted>")"), std::string::npos) << log;
     EXPECT_NE(log.find(R"("qom-type":"secret")"), std::string::npos) << log;
-    EXPECT_EQ(session.received["arguments"]["data"], secret);
+    EXPECT_EQ(session.received()["data"], secret);
 }
 
 TEST(Redaction, TraceLogShowsSecretsWhenRedactionIsOff)

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+// The thread behind a qmp::testing fake: accepts one client at a time, reads its commands,
+// records them, and answers by the rules (or as QEMU or qemu-ga would by itself).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <qmp/json.hpp>
+#include <qmp/testing.hpp>
+
+#include "accept_loop.hpp"
+#include "fd.hpp"
+#include "rule_state.hpp"
+#include "schema_checker.hpp"
+
+namespace qmp::testing::detail {
+
+/// Which peer the engine plays.
+enum class Dialect { qmp, guest_agent };
+
+/// Thread safety: every member thread-safe except the destructor.
+class Engine {
+public:
+    /// Listens at once, in a fresh private directory. \throws qmp::Error.
+    explicit Engine(Dialect dialect);
+    /// Stops the thread (promptly: every wait of it watches the stop pipe), closes everything.
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    std::string address() const { return "unix:" + loop_.path(); }
+
+    Rule add_rule(std::string command, std::optional<json> arguments, bool on_connect);
+
+    std::vector<json> received(const std::string& command) const;
+    std::vector<json> messages() const;
+    std::vector<json> unexpected() const;
+    bool wait_for(
+        const std::string& command, std::chrono::milliseconds timeout, std::size_t count) const;
+    bool wait_for_connections(std::size_t count, std::chrono::milliseconds timeout) const;
+    bool wait_for_disconnect(std::chrono::milliseconds timeout) const;
+    std::size_t connections() const;
+    bool is_connected() const;
+
+    /// Has the serving thread close the connection, and waits (bounded) until it has.
+    void close_connection(bool abrupt);
+    bool emit(const std::string& name, const json& data);
+
+    void set_greeting(std::optional<json> greeting);
+    void use_schema(std::shared_ptr<const SchemaChecker> schema);
+
+private:
+    /// What happens to the connection after a step.
+    enum class Outcome { go_on, hang_up, reset, peer_gone, stopping };
+    struct Session;
+
+    Outcome serve(int fd);
+    Outcome feed(Session& session, const char* data, std::size_t size);
+    Outcome handle(Session& session, std::string_view text);
+    Outcome answer_qmp(Session& session, const std::string& name, const json& message);
+    Outcome answer_agent(Session& session, const std::string& name, const json& message);
+    Outcome refuse(Session& session, const json& message, const json* id,
+        const std::string& error_class, const std::string& description);
+    Outcome run_actions(Session& session, const std::vector<Action>& actions, const json* id);
+    Outcome write(const std::string& bytes);
+    Outcome wake_up();
+    std::optional<std::vector<Action>> take_rule(
+        const std::string& command, const json& arguments, bool on_connect);
+    std::string terminated(const json& message) const;
+
+    const Dialect dialect_;
+    // close_connection() -> serving thread. The write end first: the read end's initialiser
+    // creates the pipe and sets it.
+    qmp::detail::Fd wake_write_, wake_read_;
+
+    // Guarded by *mutex_ (shared with the rules, whose handles may outlive the engine).
+    std::shared_ptr<std::mutex> mutex_;
+    mutable std::condition_variable changed_;
+    std::vector<std::shared_ptr<RuleState>> rules_;
+    std::vector<json> messages_;
+    std::vector<json> unexpected_;
+    std::size_t connections_ = 0;
+    bool connected_ = false;
+    std::uint64_t close_requested_ = 0; // close_connection() calls so far
+    std::uint64_t close_done_ = 0; // of them, handled
+    bool close_abrupt_ = false;
+    std::optional<json> greeting_;
+    std::shared_ptr<const SchemaChecker> schema_;
+
+    // Guarded by write_mutex_: the connected socket, written by the serving thread and emit().
+    std::mutex write_mutex_;
+    int connection_fd_ = -1;
+
+    // Last: its thread starts when everything else is ready, and ends before anything else goes.
+    AcceptLoop loop_;
+};
+
+} // namespace qmp::testing::detail
