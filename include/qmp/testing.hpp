@@ -183,8 +183,8 @@ protected:
 /// ...", "QMP input must be a JSON object", "QMP input member 'X' is unexpected", ...). All of
 /// these are recorded as unexpected.
 ///
-/// \context \threadsafe, as FakeEndpoint; rules and settings may change while a client is served, and
-/// take effect from the next command (the greeting: from the next connection).
+/// \context \threadsafe, as FakeEndpoint; rules and settings may change while a client is served,
+/// and take effect from the next command (the greeting: from the next connection).
 class QMP_EXPORT FakeQemu : public FakeEndpoint {
 public:
     /// Listens at once. \throws qmp::Error if the socket cannot be created.
