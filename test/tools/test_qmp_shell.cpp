@@ -229,10 +229,13 @@ TEST(QmpShell, HmpModeSendsHumanMonitorCommands)
 TEST(QmpShell, VerboseEchoesTheJsonSentWithItsId)
 {
     const Result result =
-        run_tool({shell(), "--launch", "-v", "-c", "qom-list path=/ x.y=[1]"}, "", no_socket);
+        run_tool({shell(), "--launch", "-v", "-c",
+                     "blockdev-add driver=null-co node-name=n0 cache.direct=false"},
+            "", no_socket);
     // Exactly the bytes the library wrote, "execute" first and the id included.
-    EXPECT_NE(result.err.find(
-                  R"(-> {"execute":"qom-list","arguments":{"path":"/","x":{"y":[1]}},"id":")"),
+    EXPECT_NE(
+        result.err.find(
+            R"(-> {"execute":"blockdev-add","arguments":{"cache":{"direct":false},"driver":"null-co","node-name":"n0"},"id":")"),
         std::string::npos)
         << result.err;
 }
@@ -255,13 +258,28 @@ TEST(QmpShell, UnknownNamesGetASuggestion)
     EXPECT_EQ(result.status, 1);
     EXPECT_NE(result.err.find("did you mean 'query-status'?"), std::string::npos) << result.err;
     EXPECT_EQ(result.err.find("\"execute\":\"query-statsu\""), std::string::npos) << result.err;
-    // An argument: QEMU's error, with the closest argument name.
-    result = run_tool({shell(), "--launch", "-c", "qom-list path=/ paths=x"}, "", no_socket);
+    // An argument: refused before it is sent too, with the closest argument name.
+    result = run_tool({shell(), "--launch", "-v", "-c", "qom-list path=/ paths=x"}, "", no_socket);
     EXPECT_EQ(result.status, 1);
-    EXPECT_NE(result.err.find("GenericError: Parameter 'paths' is unexpected (did you mean "
-                              "'path'?)\n"),
+    EXPECT_NE(result.err.find("qmp-shell: qom-list has no argument 'paths' (did you mean "
+                              "'path'?); nothing was sent\n"),
         std::string::npos)
         << result.err;
+    EXPECT_EQ(result.err.find("\"execute\":\"qom-list\""), std::string::npos) << result.err;
+    // A member of a union branch the line's discriminator did not pick is still QEMU's to
+    // refuse; so are nested ones: QEMU's error, with the closest name.
+    result = run_tool(
+        {shell(), "--launch", "-c",
+            "blockdev-add driver=null-co node-name=n0 read-zeroes=true cache.directt=true"},
+        "", no_socket);
+    EXPECT_EQ(result.status, 1);
+    EXPECT_NE(result.err.find("is unexpected"), std::string::npos) << result.err;
+    EXPECT_EQ(result.err.find("nothing was sent"), std::string::npos) << result.err;
+    // device_add takes any property of the device it adds: not refused by qmp-shell.
+    result = run_tool(
+        {shell(), "--launch", "-c", "device_add driver=no-such-device foo=1"}, "", no_socket);
+    EXPECT_EQ(result.status, 1);
+    EXPECT_EQ(result.err.find("nothing was sent"), std::string::npos) << result.err;
     // An event: --wait-event would otherwise wait forever.
     result = run_tool({shell(), "--launch", "--wait-event", "resume"}, "", no_socket);
     EXPECT_EQ(result.status, 2);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "runner.hpp"
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <iostream>
@@ -76,6 +77,28 @@ qmp::json Runner::execute(const std::string& command, const qmp::json& arguments
     return reply.get();
 }
 
+std::string Runner::unknown_argument(const std::string& command, const qmp::json& arguments)
+{
+    // device_add takes the properties of whichever device it adds; its schema names only three.
+    if (!arguments.is_object() || arguments.empty() || command == "device_add")
+        return {};
+    const Schema& schema = this->schema(true);
+    if (!schema.has_arguments() || schema.arguments_type(command).empty())
+        return {};
+    // Top-level names only: every union branch's members count (no false refusal), and nested
+    // mistakes are left to QEMU, whose error argument_hint() completes.
+    std::vector<std::string> known;
+    for (const std::string& name : schema.argument_names(command))
+        known.push_back(name.substr(0, name.find('.')));
+    std::sort(known.begin(), known.end());
+    known.erase(std::unique(known.begin(), known.end()), known.end());
+    for (const auto& member : arguments.items())
+        if (!std::binary_search(known.begin(), known.end(), member.key()))
+            return "qmp-shell: " + command + " has no argument '" + member.key() + "'" +
+                qmp_tools::did_you_mean(member.key(), known) + "; nothing was sent";
+    return {};
+}
+
 std::string Runner::argument_hint(const std::string& command, const std::string& description)
 {
     const std::string name = unexpected_parameter(description);
@@ -107,7 +130,7 @@ const Schema& Runner::schema(bool with_arguments)
         const qmp::json commands = client_.execute("query-commands");
         qmp::json entities;
         if (with_arguments) {
-            entities = client_.execute("query-qmp-schema");
+            entities = client_.schema()->raw(); // the client's copy: fetched once per connection
             arguments_loaded_ = true;
         }
         schema_ = Schema(commands, entities);
@@ -181,6 +204,11 @@ LineResult Runner::run_request(const Request& request)
     try {
         if (!request.raw.is_null())
             return run_raw(request);
+        if (const std::string refused = unknown_argument(request.command, request.arguments);
+            !refused.empty()) {
+            print_error(refused);
+            return LineResult::failed;
+        }
         const qmp::json value = execute(request.command, request.arguments);
         if (before_output_)
             before_output_();

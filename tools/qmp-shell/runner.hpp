@@ -51,6 +51,9 @@ private:
     LineResult run_request(const qmp_tools::Request& request);
     LineResult run_raw(const qmp_tools::Request& request);
     void print_error(const std::string& text);
+    // The message refusing an argument \p command does not have (with the closest name), or ""
+    // when every top-level argument is known or the schema cannot tell.
+    std::string unknown_argument(const std::string& command, const qmp::json& arguments);
     // " (did you mean 'path'?)" for QEMU's "Parameter 'pth' is unexpected", else "".
     std::string argument_hint(const std::string& command, const std::string& description);
     // execute(), abandoned on Ctrl-C when set_interrupt() was called. \throws Interrupted
