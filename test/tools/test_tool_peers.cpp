@@ -337,9 +337,10 @@ TEST_F(GuestAgentTest, PipedScriptOneReplyPerLine)
     EXPECT_EQ(result.out.rfind("{\"return\":{}}\n{\"return\":{}}\n{\"return\":", 0), 0u)
         << result.out;
     EXPECT_NE(result.out.find("guest-ping: enabled\n"), std::string::npos) << result.out;
-    EXPECT_NE(
-        result.err.find("-> {\"arguments\":{},\"execute\":\"guest-get-time\"}"), std::string::npos)
+    // -v: exactly what was sent, "execute" first and the id included; synchronisations too.
+    EXPECT_NE(result.err.find("-> {\"execute\":\"guest-get-time\",\"id\":\""), std::string::npos)
         << result.err;
+    EXPECT_NE(result.err.find("-> {\"arguments\":{\"id\":"), std::string::npos) << result.err;
 }
 
 TEST_F(GuestAgentTest, FailuresGiveQmpModesExitStatuses)
@@ -363,7 +364,7 @@ TEST_F(GuestAgentTest, FailuresGiveQmpModesExitStatuses)
     EXPECT_EQ(missing.status, 3) << missing.err;
 }
 
-TEST_F(GuestAgentTest, InteractiveTabCompletesCommandsAndKeepsHistory)
+TEST_F(GuestAgentTest, InteractiveTabCompletesCancelsWithCtrlCAndKeepsHistory)
 {
     TemporaryDirectory home;
     ToolProcess tool({shell(), "--agent", address()},
@@ -379,8 +380,16 @@ TEST_F(GuestAgentTest, InteractiveTabCompletesCommandsAndKeepsHistory)
     ASSERT_TRUE(tool.wait_for_output("\"return\": {}", 20s, mark)) << tool.output();
     ASSERT_TRUE(tool.wait_for_output("(QGA) ", 20s, tool.output().find("\"return\": {}", mark)))
         << tool.output();
-    tool.signal(SIGINT);
-    EXPECT_EQ(tool.wait_exit(), 130) << tool.output();
+    // Ctrl-C at the prompt cancels the line, as in QMP mode; Ctrl-D leaves.
+    mark = tool.output().size();
+    tool.write("guest-info");
+    ASSERT_TRUE(tool.wait_for_output("guest-info", 20s, mark)) << tool.output();
+    mark = tool.output().size();
+    tool.write("\x03"); // the terminal sends SIGINT to the foreground group
+    ASSERT_TRUE(tool.wait_for_output("^C\r\n(QGA) ", 20s, mark)) << tool.output();
+    tool.write("\x04");
+    EXPECT_EQ(tool.wait_exit(), 0) << tool.output();
+    EXPECT_EQ(tool.output().find("\"version\""), std::string::npos) << "the line ran";
     std::ifstream file(home.path() + "/.qmp-shell-agent_history");
     const std::string saved((std::istreambuf_iterator<char>(file)), {});
     EXPECT_NE(saved.find("guest-ping"), std::string::npos) << saved;

@@ -144,12 +144,6 @@ private:
                 }
             }
         }
-        if (options_.verbose)
-            std::cerr << "-> "
-                      << qmp_tools::format_json(
-                             {{"execute", request.command}, {"arguments", request.arguments}},
-                             false)
-                      << std::endl;
         // guest-shutdown ends the agent with the guest, as `quit` ends QEMU in QMP mode.
         const bool ends = request.command == "guest-shutdown";
         try {
@@ -216,20 +210,36 @@ int run_interactive_agent(
         return complete_agent_command(runner.commands(), before, word);
     };
     auto editor = make_line_editor(history_path(), completer);
+    // At the prompt Ctrl-C cancels the line, as in every shell. While a command runs it is the
+    // interrupt it always was: the agent client is disconnected and the shell ends (a guest
+    // agent command cannot be abandoned and the channel kept in step without waiting for it).
+    struct CtrlCAtThePrompt {
+        qmp_tools::Interrupt& interrupt;
+        CtrlCAtThePrompt(qmp_tools::Interrupt& i) : interrupt(i)
+        {
+            interrupt.set_ctrl_c_cancels(true);
+        }
+        ~CtrlCAtThePrompt() { interrupt.set_ctrl_c_cancels(false); }
+    } at_the_prompt{interrupt};
     int status = exit_ok;
     editor->start(runner.prompt());
     for (;;) {
         if (!editor->has_buffered_line()) {
-            pollfd fds[] = {{STDIN_FILENO, POLLIN, 0}, {interrupt.fd(), POLLIN, 0}};
-            if (::poll(fds, 2, -1) < 0) {
+            pollfd fds[] = {{STDIN_FILENO, POLLIN, 0}, {interrupt.fd(), POLLIN, 0},
+                {interrupt.ctrl_c_fd(), POLLIN, 0}};
+            if (::poll(fds, 3, -1) < 0) {
                 if (errno == EINTR)
                     continue;
                 break;
             }
             if (fds[1].revents) {
-                std::cout << std::endl; // leave the prompt's line
+                editor->abandon(); // leave the prompt's line
                 status = interrupt.exit_status();
                 break;
+            }
+            if (fds[2].revents && interrupt.take_ctrl_c()) {
+                editor->cancel_line();
+                continue;
             }
             if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
@@ -242,7 +252,14 @@ int run_interactive_agent(
         if (!input.line)
             continue;
         editor->remember(*input.line);
+        interrupt.set_ctrl_c_cancels(false);
+        if (interrupt.take_ctrl_c()) { // pressed as Enter was: the line is cancelled
+            interrupt.set_ctrl_c_cancels(true);
+            editor->start(runner.prompt());
+            continue;
+        }
         const LineResult result = runner.run_line(*input.line);
+        interrupt.set_ctrl_c_cancels(true);
         if (result == LineResult::quit)
             break;
         if (result == LineResult::disconnected) {
@@ -264,8 +281,8 @@ int run_agent(const ShellOptions& options, qmp_tools::Interrupt& interrupt)
     qmp::GuestAgentOptions agent_options;
     if (options.timeout)
         agent_options.command_timeout = *options.timeout;
-    if (!options.log_file.empty())
-        agent_options.logger = qmp_tools::make_traffic_logger(options.log_file);
+    // -v echoes the bytes the library sends (the synchronisations too), as in QMP mode.
+    agent_options.logger = qmp_tools::make_traffic_logger(options.log_file, options.verbose);
     qmp::GuestAgent agent(agent_options);
     // Ctrl-C also ends the connect (and its synchronisation with the agent).
     interrupt.interruptible(
