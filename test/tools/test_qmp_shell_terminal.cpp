@@ -364,8 +364,9 @@ TEST_F(Terminal, EventOverAWrappedLineLeavesNoStaleRow)
 {
     auto tool = start_shell();
     auto other = connect_other(monitor_socket());
-    // 7 columns of prompt and 150 typed: two rows of the test's 120-column terminal.
-    const std::string typed = "qom-get path=/machine property=type" + std::string(115, ' ');
+    // 7 columns of prompt and 150 typed: two rows of the test's 120-column terminal. The spaces
+    // are in the middle, so that the echo of the line's last word means the whole line is there.
+    const std::string typed = "qom-get" + std::string(115, ' ') + "path=/machine property=type";
     std::size_t mark = tool->output().size();
     tool->write(typed);
     ASSERT_TRUE(tool->wait_for_output("type", 20s, mark));
