@@ -49,6 +49,7 @@ int main()
         client.execute(
             "human-monitor-command", {{"command-line", "qemu-io disk0 \"write -P 0x5a 0 8M\""}});
 
+        // [snippet mirror]
         // The job is watched from before the command is sent: no status is missed.
         qmp::Job job = client.start_job("blockdev-mirror",
             {{"job-id", "m0"}, {"device", "disk0"}, {"target", "copy0"}, {"sync", "full"}});
@@ -60,6 +61,7 @@ int main()
         for (const qmp::JobStatus status : job.history())
             std::cout << ' ' << qmp::to_string(status);
         std::cout << '\n';
+        // [end]
         vm.shutdown();
         return 0;
     } catch (const qmp::JobError& e) {

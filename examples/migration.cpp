@@ -27,6 +27,7 @@ int main()
         source.execute("migrate-set-capabilities", events);
         destination.execute("migrate-set-capabilities", events);
 
+        // [snippet migration]
         const qmp::EventMatch completed{"MIGRATION", {{"status", "completed"}}};
         const std::string uri = "unix:" + destination_vm.directory() + "/migration.sock";
         // The destination's listener exists before anything can happen: nothing is missed.
@@ -37,6 +38,7 @@ int main()
         // any other status are skipped), all within 60 s.
         const qmp::Event sent = source.execute_and_wait("migrate", {{"uri", uri}}, completed, 60s);
         std::cout << "source: migration " << sent.data["status"].get<std::string>() << '\n';
+        // [end]
 
         const auto received = arrived.pop(60s);
         if (!received) {
