@@ -4,6 +4,7 @@
 // makes resident memory meaningless, and sizes overridden from the environment.
 #pragma once
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -78,6 +79,24 @@ inline bool under_valgrind()
 {
     const char* value = std::getenv("QMP_UNDER_VALGRIND");
     return value && *value && std::string(value) != "0";
+}
+
+/// A bound on how long something may take, stretched where the build makes every instruction
+/// slower (memcheck about tenfold, the sanitizers about threefold): such bounds tell "prompt"
+/// from "waited for a timeout", not fast from slow.
+inline long long slack(long long ms)
+{
+    if (under_valgrind())
+        return ms * 10;
+    return under_asan || under_tsan ? ms * 3 : ms;
+}
+
+/// Milliseconds since \p from on the steady clock.
+inline long long ms_since(std::chrono::steady_clock::time_point from)
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - from)
+        .count();
 }
 
 } // namespace qmp::test

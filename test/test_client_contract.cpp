@@ -42,29 +42,16 @@ using namespace std::chrono_literals;
 using qmp::json;
 using qmp::test::FakePeer;
 using qmp::test::FakeServer;
+using qmp::test::ms_since;
 using qmp::test::quick_options;
+using qmp::test::slack;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// A bound on how long something may take, stretched where the build makes every instruction
-// slower (memcheck about tenfold, the sanitizers about threefold): the bounds tell "prompt" from
-// "waited for a timeout", not fast from slow.
-long long slack(long long ms)
-{
-    if (qmp::test::under_valgrind())
-        return ms * 10;
-    return qmp::test::under_asan || qmp::test::under_tsan ? ms * 3 : ms;
-}
-
 long long ms_between(Clock::time_point from, Clock::time_point to)
 {
     return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
-}
-
-long long ms_since(Clock::time_point from)
-{
-    return ms_between(from, Clock::now());
 }
 
 bool contains(const std::string& text, const std::string& part)

@@ -45,6 +45,8 @@ using qmp::test::quick_options;
 using qmp::testing::FakeQemu;
 using Clock = std::chrono::steady_clock;
 
+using qmp::test::ms_since;
+
 namespace {
 
 // The machine is shared and often loaded (load average above 10 on 2 cores was seen), so upper
@@ -55,11 +57,6 @@ constexpr long long slack_ms = 2000;
 long long ms_between(Clock::time_point from, Clock::time_point to)
 {
     return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
-}
-
-long long ms_since(Clock::time_point from)
-{
-    return ms_between(from, Clock::now());
 }
 
 bool contains(const std::string& text, const std::string& part)

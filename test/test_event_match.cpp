@@ -16,25 +16,13 @@ using qmp::EventMatch;
 using qmp::json;
 using qmp::test::FakePeer;
 using qmp::test::FakeServer;
+using qmp::test::ms_since;
 using qmp::test::quick_options;
+using qmp::test::slack;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// Bounds that tell "prompt" from "waited for a timeout", stretched under memcheck and the
-// sanitizers (see test_client_contract.cpp).
-long long slack(long long ms)
-{
-    if (qmp::test::under_valgrind())
-        return ms * 10;
-    return qmp::test::under_asan || qmp::test::under_tsan ? ms * 3 : ms;
-}
-
-long long ms_since(Clock::time_point from)
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - from).count();
-}
 
 qmp::Event event(const std::string& name, const json& data = nullptr)
 {

@@ -35,14 +35,11 @@ using qmp::test::FakePeer;
 using qmp::test::FakeServer;
 using Clock = std::chrono::steady_clock;
 
+using qmp::test::ms_since;
+
 namespace {
 
 constexpr long long slack_ms = 2000; // the machine is shared and may be loaded
-
-long long ms_since(Clock::time_point from)
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - from).count();
-}
 
 qmp::GuestAgentOptions quick_agent_options()
 {

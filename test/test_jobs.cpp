@@ -15,24 +15,14 @@ using qmp::JobStatus;
 using qmp::json;
 using qmp::test::FakePeer;
 using qmp::test::FakeServer;
+using qmp::test::ms_since;
 using qmp::test::quick_options;
+using qmp::test::slack;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-long long slack(long long ms)
-{
-    if (qmp::test::under_valgrind())
-        return ms * 10;
-    return qmp::test::under_asan || qmp::test::under_tsan ? ms * 3 : ms;
-}
-
-long long ms_since(Clock::time_point from)
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - from).count();
-}
 
 void status(FakePeer& peer, const std::string& id, const std::string& status)
 {

@@ -37,14 +37,11 @@ using qmp::json;
 using qmp::test::FakePeer;
 using qmp::test::quick_options;
 
+using qmp::test::ms_since;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-long long ms_since(Clock::time_point start)
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-}
 
 // A private temporary directory (mode 0700), removed with its contents.
 class TempDir {
