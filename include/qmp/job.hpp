@@ -134,9 +134,9 @@ public:
 
 private:
     friend class Client;
-    class State;
-    explicit Job(std::unique_ptr<State> state);
-    State& state() const;
+    class QMP_NO_EXPORT State;
+    QMP_NO_EXPORT explicit Job(std::unique_ptr<State> state);
+    QMP_NO_EXPORT State& state() const;
     std::unique_ptr<State> state_;
 };
 

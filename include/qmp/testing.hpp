@@ -82,7 +82,7 @@ public:
 
 private:
     friend class detail::Engine;
-    explicit Rule(std::shared_ptr<detail::RuleState> state);
+    QMP_NO_EXPORT explicit Rule(std::shared_ptr<detail::RuleState> state);
     std::shared_ptr<detail::RuleState> state_;
 };
 
@@ -159,7 +159,7 @@ public:
 
 protected:
     /// \cond INTERNAL
-    explicit FakeEndpoint(std::unique_ptr<detail::Engine> engine);
+    QMP_NO_EXPORT explicit FakeEndpoint(std::unique_ptr<detail::Engine> engine);
     std::unique_ptr<detail::Engine> engine_;
     /// \endcond
 };
