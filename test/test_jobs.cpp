@@ -279,6 +279,10 @@ TEST(Job, WaitUntilAStatusTheJobNeverReachesIsAJobErrorWithTheReason)
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
+    // The fake sends the job's last events after the one that ends the wait: the client stays
+    // until they came (closing earlier would fail the fake's sends, as seen under memcheck).
+    qmp::EventQueue last =
+        client.listen(qmp::EventMatch{"JOB_STATUS_CHANGE", {{"id", "m0"}, {"status", "null"}}});
     qmp::Job job = client.start_job("blockdev-mirror", mirror_args);
     try {
         job.wait_until(JobStatus::ready, 5s);
@@ -288,6 +292,7 @@ TEST(Job, WaitUntilAStatusTheJobNeverReachesIsAJobErrorWithTheReason)
         EXPECT_THAT(
             e.what(), HasSubstr("job 'm0' failed without reaching ready: Input/output error"));
     }
+    EXPECT_TRUE(last.pop(std::chrono::milliseconds(slack(5000))));
 }
 
 TEST(Job, SilenceIsATimeoutErrorAndTheJobIsLeftAlone)
