@@ -227,7 +227,10 @@ bool FakeServer::wait_scripts_done(int n, std::chrono::milliseconds timeout)
 
 FakeServer::~FakeServer()
 {
-    loop_.reset(); // stops the thread; removes the directory
+    // Stopped before the pointer is cleared: the serving thread reads loop_ until it ends, and
+    // reset() writes the pointer before it destroys the loop (a data race under TSan).
+    loop_->stop();
+    loop_.reset(); // removes the directory
     for (const auto& error : errors_)
         ADD_FAILURE() << "fake server script failed: " << error;
 }
