@@ -13,12 +13,12 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "fake_server.hpp"
+#include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
-using qmp::test::FakePeer;
-using qmp::test::FakeServer;
+using qmp::test::FakeConnection;
+using qmp::test::ScriptedQemu;
 using qmp::test::quick_options;
 using qmp::testing::FakeQemu;
 
@@ -131,9 +131,10 @@ TEST(Client, ErrorReplyThrowsExecuteErrorAndClientStaysUsable)
 
 TEST(Client, EventsArePoppedWithNameDataAndTimestamp)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
-        peer.send_event("STOP");
+        peer.send_message({{"event", "STOP"},
+            {"timestamp", {{"seconds", 1700000000}, {"microseconds", 123456}}}});
         peer.send_event("BLOCK_JOB_COMPLETED", {{"device", "job0"}});
         peer.wait_for_close();
     });
@@ -156,9 +157,9 @@ TEST(Client, EventsArePoppedWithNameDataAndTimestamp)
 
 TEST(Client, EventWithUnreadableClockHasEpochTimestamp)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
-        peer.send_json(
+        peer.send_message(
             {{"event", "RESET"}, {"timestamp", {{"seconds", -1}, {"microseconds", -1}}}});
         peer.wait_for_close();
     });
@@ -169,7 +170,7 @@ TEST(Client, EventWithUnreadableClockHasEpochTimestamp)
 
 TEST(Client, EventBeforeGreetingIsQueuedNotABadGreeting)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.send_event("RESUME");
         peer.handshake();
         peer.wait_for_close();
@@ -194,7 +195,7 @@ TEST(Client, EventsBetweenCommandAndReplyDoNotDisturbRouting)
 TEST(Client, RepliesOutOfOrderReachTheirOwnCallers)
 {
     constexpr int calls = 4;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         std::vector<json> commands;
         for (int i = 0; i < calls; ++i)
@@ -220,7 +221,7 @@ TEST(Client, RepliesOutOfOrderReachTheirOwnCallers)
 TEST(Client, ManyThreadsEachGetTheirOwnReply)
 {
     constexpr int threads_n = 8, per_thread = 250;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         for (int i = 0; i < threads_n * per_thread; ++i) {
             const json command = peer.read_message();
@@ -251,7 +252,7 @@ TEST(Client, ManyThreadsEachGetTheirOwnReply)
 
 TEST(Client, PrettyPrintedAndSplitMessages)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.send(qmp::test::qemu_greeting().dump(4) + "\n");
         peer.reply(peer.read_message());
         const json command = peer.read_message();
@@ -320,7 +321,7 @@ TEST(Client, ArgumentsMustBeAnObject)
 
 TEST(Client, NoThreadOrFdLeftBehindAfterDisconnect)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         peer.wait_for_close();
     });
@@ -333,7 +334,7 @@ TEST(Client, NoThreadOrFdLeftBehindAfterDisconnect)
             EXPECT_EQ(qmp::test::thread_count(), threads_before + 1); // exactly one reader
             client.disconnect();
         }
-        ASSERT_TRUE(server.wait_scripts_done(20));
+        ASSERT_TRUE(server.wait_for_scripts(20));
     }
     EXPECT_EQ(qmp::test::thread_count(), threads_before);
     EXPECT_EQ(qmp::test::fd_count(), fds_before);
@@ -341,7 +342,7 @@ TEST(Client, NoThreadOrFdLeftBehindAfterDisconnect)
 
 TEST(Client, TrafficIsLoggedAtTraceLevelThroughTheInjectedLogger)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         peer.answer({{"status", "running"}});
         peer.wait_for_close();
@@ -365,7 +366,7 @@ TEST(Client, TrafficIsLoggedAtTraceLevelThroughTheInjectedLogger)
 
 TEST(Client, DefaultLoggerTouchesNoGlobalState)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         peer.wait_for_close();
     });

@@ -11,12 +11,12 @@
 #include <qmp/qmp.hpp>
 #include <qmp/testing.hpp>
 
-#include "fake_server.hpp"
+#include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
-using qmp::test::FakePeer;
-using qmp::test::FakeServer;
+using qmp::test::FakeConnection;
+using qmp::test::ScriptedQemu;
 using qmp::test::quick_options;
 using qmp::testing::FakeQemu;
 
@@ -43,7 +43,7 @@ json small_schema()
 TEST(ClientAsync, ManyCallsInFlightFromOneThread)
 {
     constexpr int calls = 50;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake(json::array()); // no OOB: no in-flight limit
         std::vector<json> commands;
         for (int i = 0; i < calls; ++i)
@@ -78,7 +78,7 @@ TEST(ClientAsync, GetThrowsLikeExecute)
 TEST(ClientAsync, CancelledCallsLateReplyIsDroppedQuietly)
 {
     std::promise<void> cancelled;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json first = peer.read_message();
         cancelled.get_future().wait();
@@ -98,7 +98,7 @@ TEST(ClientAsync, CancelledCallsLateReplyIsDroppedQuietly)
 
 TEST(ClientAsync, TimeoutCountsFromSending)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         peer.read_message();
         peer.wait_for_close();
@@ -114,10 +114,10 @@ TEST(ClientAsync, TimeoutCountsFromSending)
 TEST(ClientRaw, ReturnsTheWholeReplyAndKeepsTheCallersId)
 {
     json seen;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         seen = peer.read_message();
-        peer.send_json({{"id", seen["id"]}, {"error", {{"class", "GenericError"}, {"desc", "x"}}}});
+        peer.send_message({{"id", seen["id"]}, {"error", {{"class", "GenericError"}, {"desc", "x"}}}});
         peer.wait_for_close();
     });
     qmp::Client client(quick_options());
@@ -127,13 +127,13 @@ TEST(ClientRaw, ReturnsTheWholeReplyAndKeepsTheCallersId)
     EXPECT_EQ(reply["id"], "mine");
     EXPECT_EQ(reply["error"]["class"], "GenericError"); // returned, not thrown
     client.disconnect();
-    ASSERT_TRUE(server.wait_scripts_done(1));
+    ASSERT_TRUE(server.wait_for_scripts(1));
     EXPECT_EQ(seen["arguments"]["a"], 1);
 }
 
 TEST(ClientRaw, RejectsBadMessages)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         peer.wait_for_close();
     });
@@ -146,7 +146,7 @@ TEST(ClientRaw, RejectsBadMessages)
 
 TEST(ClientRaw, IdClashingWithACallInFlightIsRejected)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json first = peer.read_message();
         peer.wait_for_close(); // the clashing message never comes: caught before sending
@@ -176,7 +176,7 @@ TEST(ClientOob, AtMostEightInBandInFlightAndOobOvertakes)
 {
     std::promise<int> first_batch;
     std::promise<json> oob_seen;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         std::vector<json> in_band;
         // The client sends 8 in-band commands, holds the other 12 back, then sends exec-oob.
@@ -221,7 +221,7 @@ TEST(ClientOob, AtMostEightInBandInFlightAndOobOvertakes)
 
 TEST(ClientListeners, SelectedEventsOnlyFromCreationOn)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         peer.send_event("RESET");
         peer.answer(); // sync: the listener below is created after RESET arrived
@@ -271,7 +271,7 @@ TEST(ClientListeners, ListenerEndsWithTheConnection)
 
 TEST(ClientCallbacks, RunOnTheirOwnThreadAndMayExecute)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         peer.answer(); // sync after registering
         peer.send_event("STOP");
@@ -299,7 +299,7 @@ TEST(ClientCallbacks, RunOnTheirOwnThreadAndMayExecute)
 
 TEST(ClientCallbacks, RemovedCallbackIsNotCalledAgain)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         peer.send_event("A");
         peer.answer();
@@ -328,7 +328,7 @@ TEST(ClientCallbacks, RemovedCallbackIsNotCalledAgain)
 
 TEST(ClientCallbacks, RemoveWaitsForTheRunningCallbackWithoutHoldingALock)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         peer.send_event("A");
         peer.answer();

@@ -35,12 +35,13 @@
 #include <qmp/qmp.hpp>
 #include <qmp/testing.hpp>
 
-#include "fake_server.hpp"
+#include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
-using qmp::test::FakePeer;
-using qmp::test::FakeServer;
+using qmp::test::FakeConnection;
+using qmp::test::MissingSocket;
+using qmp::test::ScriptedQemu;
 using qmp::test::quick_options;
 using qmp::testing::FakeQemu;
 using Clock = std::chrono::steady_clock;
@@ -191,7 +192,7 @@ bool wait_until_asleep(std::future<pid_t>& tid)
 }
 
 // For the peer: waits until the client's bytes arrive, without reading them.
-bool wait_for_bytes(FakePeer& peer, std::chrono::milliseconds timeout = 5s)
+bool wait_for_bytes(FakeConnection& peer, std::chrono::milliseconds timeout = 5s)
 {
     pollfd p{peer.fd(), POLLIN, 0};
     return ::poll(&p, 1, static_cast<int>(timeout.count())) > 0;
@@ -217,13 +218,13 @@ std::map<int, std::string> open_fds()
     return fds;
 }
 
-void handshake_then_wait(FakePeer& peer)
+void handshake_then_wait(FakeConnection& peer)
 {
     peer.handshake();
     peer.wait_for_close(20s);
 }
 
-void silent(FakePeer& peer)
+void silent(FakeConnection& peer)
 {
     peer.wait_for_close(20s);
 }
@@ -262,8 +263,8 @@ TEST(ClientConnect, ClientConnectsElsewhereAfterAFailedConnect)
 {
     // The scripted peer, not FakeQemu: under valgrind the first run of FakeQemu's code in the
     // process takes longer than the 300 ms this test gives every connect.
-    FakeServer silent_server(silent);
-    FakeServer good_server([](FakePeer& peer) {
+    ScriptedQemu silent_server(silent);
+    ScriptedQemu good_server([](FakeConnection& peer) {
         peer.handshake();
         peer.answer({{"status", "running"}});
         peer.wait_for_close(20s);
@@ -347,7 +348,7 @@ TEST(ClientConnect, HangUpBeforeTheGreetingIsAConnectError)
 
 TEST(ClientConnect, MissingSocketFailsAtOnceNamingThePath)
 {
-    FakeServer never_listening(silent, /*listen_now=*/false);
+    MissingSocket never_listening;
     qmp::Client client(quick_options()); // connect_timeout 5 s: must not be waited for
     const auto begin = Clock::now();
     const Outcome outcome = connect_outcome(client, never_listening.path());
@@ -359,17 +360,18 @@ TEST(ClientConnect, MissingSocketFailsAtOnceNamingThePath)
 
 TEST(ClientConnect, RetryPicksUpAServerThatStartsListeningLater)
 {
-    FakeServer server(handshake_then_wait, /*listen_now=*/false);
+    MissingSocket missing;
     auto options = quick_options();
     options.retry_connect = true;
     options.connect_timeout = 3s;
     qmp::Client client(options);
     auto connecting = start([&] {
-        client.connect(server.address());
+        client.connect(missing.address());
         return json();
     });
     Cleanup cleanup([&] { client.disconnect(); });
-    server.listen(); // normally after the first attempt failed; either way it must connect
+    ScriptedQemu server(handshake_then_wait);
+    missing.move_here(server); // normally after the first attempt failed; either way it connects
     const Outcome outcome = finish(connecting);
     EXPECT_EQ(outcome.kind, "returned") << outcome.what;
     EXPECT_TRUE(client.is_connected());
@@ -377,7 +379,7 @@ TEST(ClientConnect, RetryPicksUpAServerThatStartsListeningLater)
 
 TEST(ClientConnect, RetryGivesUpAfterTheConnectTimeout)
 {
-    FakeServer never_listening(silent, /*listen_now=*/false);
+    MissingSocket never_listening;
     auto options = quick_options();
     options.retry_connect = true;
     options.connect_timeout = 1s;
@@ -393,12 +395,12 @@ TEST(ClientConnect, RetryGivesUpAfterTheConnectTimeout)
 
 TEST(ClientConnect, FailedConnectsLeaveNoThreadOrFdBehind)
 {
-    FakeServer silent_server(silent);
-    FakeServer bad_greeting([](FakePeer& peer) {
-        peer.send_json({{"hello", 1}});
+    ScriptedQemu silent_server(silent);
+    ScriptedQemu bad_greeting([](FakeConnection& peer) {
+        peer.send_message({{"hello", 1}});
         peer.wait_for_close(20s);
     });
-    FakeServer never_listening(silent, /*listen_now=*/false);
+    MissingSocket never_listening;
     const int threads_before = qmp::test::thread_count();
     const int fds_before = qmp::test::fd_count();
     {
@@ -411,8 +413,8 @@ TEST(ClientConnect, FailedConnectsLeaveNoThreadOrFdBehind)
         EXPECT_EQ(qmp::test::thread_count(), threads_before);
     }
     // The peers' sockets close when their scripts see the client's hang-up.
-    ASSERT_TRUE(silent_server.wait_scripts_done(1));
-    ASSERT_TRUE(bad_greeting.wait_scripts_done(1));
+    ASSERT_TRUE(silent_server.wait_for_scripts(1));
+    ASSERT_TRUE(bad_greeting.wait_for_scripts(1));
     EXPECT_EQ(qmp::test::thread_count(), threads_before);
     EXPECT_EQ(qmp::test::fd_count(), fds_before);
 }
@@ -462,7 +464,7 @@ TEST(ClientHangUp, CallsAfterAHangUpFailAtOnce)
 
 TEST(ClientHangUp, ResetWhileWaitingIsADisconnectedError)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         if (!wait_for_bytes(peer))
             throw std::runtime_error("fake peer: no command");
@@ -483,9 +485,9 @@ TEST(ClientHangUp, ResetWhileWaitingIsADisconnectedError)
 namespace {
 
 // Answers the first command after the handshake with \p bytes (given the command's id).
-FakeServer::Script answer_with(std::function<std::string(const json& id)> bytes)
+ScriptedQemu::Script answer_with(std::function<std::string(const json& id)> bytes)
 {
-    return [bytes = std::move(bytes)](FakePeer& peer) {
+    return [bytes = std::move(bytes)](FakeConnection& peer) {
         peer.handshake();
         const json command = peer.read_message();
         peer.send(bytes(command["id"]));
@@ -493,9 +495,9 @@ FakeServer::Script answer_with(std::function<std::string(const json& id)> bytes)
     };
 }
 
-FakeServer::Script oversized_reply()
+ScriptedQemu::Script oversized_reply()
 {
-    return [](FakePeer& peer) {
+    return [](FakeConnection& peer) {
         peer.handshake();
         peer.reply(peer.read_message(), {{"blob", std::string(4096, 'x')}});
         peer.wait_for_close(20s);
@@ -513,7 +515,7 @@ qmp::ClientOptions small_messages()
 
 TEST(ClientProtocol, OversizedReplyFailsTheCallerWithProtocolError)
 {
-    FakeServer server(oversized_reply());
+    ScriptedQemu server(oversized_reply());
     qmp::Client client(small_messages());
     client.connect(server.address());
     const Outcome outcome = capture([&] { return client.execute("big", {}, 10s); });
@@ -525,7 +527,7 @@ TEST(ClientProtocol, CallsAfterAProtocolErrorThrowDisconnectedError)
 {
     static_assert(std::is_base_of_v<qmp::DisconnectedError, qmp::ProtocolError>,
         "code handling 'the connection is gone' must also catch protocol errors");
-    FakeServer server(oversized_reply());
+    ScriptedQemu server(oversized_reply());
     qmp::Client client(small_messages());
     client.connect(server.address());
     ASSERT_EQ(capture([&] { return client.execute("big", {}, 10s); }).kind, "ProtocolError");
@@ -537,7 +539,7 @@ TEST(ClientProtocol, CallsAfterAProtocolErrorThrowDisconnectedError)
 
 TEST(ClientProtocol, EventQueueReportsTheProtocolError)
 {
-    FakeServer server(oversized_reply());
+    ScriptedQemu server(oversized_reply());
     qmp::Client client(small_messages());
     client.connect(server.address());
     ASSERT_EQ(capture([&] { return client.execute("big", {}, 10s); }).kind, "ProtocolError");
@@ -547,7 +549,7 @@ TEST(ClientProtocol, EventQueueReportsTheProtocolError)
 
 TEST(ClientProtocol, TooDeeplyNestedReplyIsAProtocolError)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         json deep = json::object();
         for (int i = 0; i < 10; ++i)
@@ -576,7 +578,7 @@ class ClientBadReply : public ::testing::TestWithParam<BadReply> { };
 
 TEST_P(ClientBadReply, IsAProtocolErrorAtOnce)
 {
-    FakeServer server(answer_with(GetParam().reply));
+    ScriptedQemu server(answer_with(GetParam().reply));
     qmp::Client client(quick_options());
     client.connect(server.address());
     const auto begin = Clock::now();
@@ -627,10 +629,10 @@ INSTANTIATE_TEST_SUITE_P(ClientProtocol, ClientBadReply,
 
 TEST(ClientReplies, ReplyWithAnUnknownIdIsDroppedAndCounted)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         const json command = peer.read_message();
-        peer.send_json({{"return", {{"who", "stranger"}}}, {"id", "stale-42"}});
+        peer.send_message({{"return", {{"who", "stranger"}}}, {"id", "stale-42"}});
         peer.reply(command, {{"who", "me"}});
         peer.wait_for_close(20s);
     });
@@ -644,12 +646,12 @@ TEST(ClientReplies, ReplyWithAnUnknownIdIsDroppedAndCounted)
 
 TEST(ClientReplies, ReplyWithANumericIdIsDroppedAndCounted)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         const json command = peer.read_message();
         // The same id as a number, as a peer that re-serializes ids might send it.
         const int numeric = std::stoi(command["id"].get<std::string>());
-        peer.send_json({{"return", {{"who", "number"}}}, {"id", numeric}});
+        peer.send_message({{"return", {{"who", "number"}}}, {"id", numeric}});
         peer.reply(command, {{"who", "me"}});
         peer.wait_for_close(20s);
     });
@@ -701,7 +703,7 @@ TEST(ClientTimeout, WaitForeverOutlastsTheDefaultCommandTimeout)
     auto received_future = received.get_future();
     std::promise<void> go;
     const std::shared_future<void> go_ahead = go.get_future().share();
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json command = peer.read_message();
         received.set_value();
@@ -734,7 +736,7 @@ TEST(ClientTimeout, WaitForeverOutlastsTheDefaultCommandTimeout)
 
 TEST(ClientEvents, FullQueueDropsTheOldestEvents)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         for (int i = 0; i < 20; ++i)
             peer.send_event("NUMBERED", {{"n", i}});
@@ -758,7 +760,7 @@ TEST(ClientEvents, FullQueueDropsTheOldestEvents)
 // reply the reader must deliver) does not delay that reply, and the oldest events are dropped.
 TEST(ClientEvents, ConsumerThatStopsPoppingNeverDelaysRepliesAndLosesTheOldestEvents)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         peer.send_event("FIRST");
         const json sync = peer.read_message(); // FIRST was popped by now
@@ -784,12 +786,12 @@ TEST(ClientEvents, ConsumerThatStopsPoppingNeverDelaysRepliesAndLosesTheOldestEv
 
 TEST(ClientEvents, QueuedEventsOutliveAHangUpThenPopThrows)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         peer.send_event("E0");
         peer.send_event("E1");
         peer.send_event("E2");
-        peer.close();
+        peer.hang_up();
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
@@ -811,10 +813,10 @@ TEST(ClientEvents, BlockedPopIsWokenByAHangUp)
     const std::shared_future<void> go_ahead = go.get_future().share();
     std::promise<pid_t> popper_tid;
     auto popper_tid_future = popper_tid.get_future();
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         await_go_ahead(go_ahead);
-        peer.close();
+        peer.hang_up();
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
@@ -845,17 +847,17 @@ constexpr int callers = 16;
 
 // Reads \p count commands without answering, tells the test, waits for its go-ahead, then
 // either waits for the client to leave or (\p hang_up) closes the connection.
-FakeServer::Script read_and_hold(
+ScriptedQemu::Script read_and_hold(
     int count, std::promise<void>& all_read, std::shared_future<void> go_ahead, bool hang_up)
 {
-    return [count, &all_read, go_ahead, hang_up](FakePeer& peer) {
+    return [count, &all_read, go_ahead, hang_up](FakeConnection& peer) {
         peer.handshake();
         for (int i = 0; i < count; ++i)
             peer.read_message();
         all_read.set_value();
         if (hang_up) {
             await_go_ahead(go_ahead);
-            peer.close();
+            peer.hang_up();
         } else {
             peer.wait_for_close(20s);
         }
@@ -910,7 +912,7 @@ TEST(ClientConcurrency, DisconnectWakesEveryBlockedCallAndPopPromptly)
     auto all_read_future = all_read.get_future();
     std::promise<pid_t> popper_tid;
     auto popper_tid_future = popper_tid.get_future();
-    FakeServer server(read_and_hold(callers, all_read, go.get_future().share(), false));
+    ScriptedQemu server(read_and_hold(callers, all_read, go.get_future().share(), false));
     qmp::Client client(no_oob_options());
     client.connect(server.address());
     auto calls = start_blocked_calls(&client, callers);
@@ -931,7 +933,7 @@ TEST(ClientConcurrency, PeerHangUpWakesEveryBlockedCallAndPopPromptly)
     auto all_read_future = all_read.get_future();
     std::promise<pid_t> popper_tid;
     auto popper_tid_future = popper_tid.get_future();
-    FakeServer server(read_and_hold(callers, all_read, go.get_future().share(), true));
+    ScriptedQemu server(read_and_hold(callers, all_read, go.get_future().share(), true));
     qmp::Client client(no_oob_options());
     client.connect(server.address());
     auto calls = start_blocked_calls(&client, callers);
@@ -959,7 +961,7 @@ TEST(ClientLifetime, DestroyingTheClientWakesBlockedCallersPromptly)
     auto all_read_future = all_read.get_future();
     std::promise<pid_t> popper_tid;
     auto popper_tid_future = popper_tid.get_future();
-    FakeServer server(read_and_hold(count, all_read, go.get_future().share(), false));
+    ScriptedQemu server(read_and_hold(count, all_read, go.get_future().share(), false));
     auto client = std::make_unique<qmp::Client>(no_oob_options());
     client->connect(server.address());
     auto calls = start_blocked_calls(client.get(), count);
@@ -992,13 +994,13 @@ TEST(ClientLifetime, GreetingOfANeverConnectedClientThrows)
 
 TEST(ClientQuit, QuitAnsweredByShutdownAndAHangUpReturnsNormally)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         const json quit = peer.read_message();
         if (quit.value("execute", "") != "quit")
             throw std::runtime_error("fake peer: expected quit, got " + quit.dump());
         peer.send_event("SHUTDOWN", {{"guest", false}, {"reason", "host-qmp-quit"}});
-        peer.close(); // no reply, as QEMU often does
+        peer.hang_up(); // no reply, as QEMU often does
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
@@ -1013,7 +1015,7 @@ TEST(ClientQuit, QuitAnsweredByShutdownAndAHangUpReturnsNormally)
 
 TEST(ClientQuit, QuitAnsweredByAResetReturnsNormally)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         if (!wait_for_bytes(peer))
             throw std::runtime_error("fake peer: no quit");
@@ -1032,9 +1034,9 @@ namespace {
 
 // Handshakes, then never reads again until the test's go-ahead. \p arrived is set once the
 // client's next request starts arriving.
-FakeServer::Script stop_reading(std::promise<void>& arrived, std::shared_future<void> go_ahead)
+ScriptedQemu::Script stop_reading(std::promise<void>& arrived, std::shared_future<void> go_ahead)
 {
-    return [&arrived, go_ahead](FakePeer& peer) {
+    return [&arrived, go_ahead](FakeConnection& peer) {
         peer.handshake();
         if (!wait_for_bytes(peer))
             throw std::runtime_error("fake peer: no request");
@@ -1053,7 +1055,7 @@ json huge_arguments()
 TEST(ClientWrite, HugeRequestToAPeerThatStopsReadingEndsAfterTheTimeout)
 {
     std::promise<void> arrived, go;
-    FakeServer server(stop_reading(arrived, go.get_future().share()));
+    ScriptedQemu server(stop_reading(arrived, go.get_future().share()));
     qmp::Client client(quick_options());
     client.connect(server.address());
     Cleanup cleanup([&] {
@@ -1087,7 +1089,7 @@ TEST(ClientWrite, CallQueuedBehindAStuckWriterTimesOutAndDisconnectReturnsPrompt
 {
     std::promise<void> arrived, go;
     auto arrived_future = arrived.get_future();
-    FakeServer server(stop_reading(arrived, go.get_future().share()));
+    ScriptedQemu server(stop_reading(arrived, go.get_future().share()));
     qmp::Client client(quick_options());
     client.connect(server.address());
     const json arguments = huge_arguments();
@@ -1138,7 +1140,7 @@ TEST(ClientWrite, WritingToAPeerThatClosedIsADisconnectedErrorNotSigpipe)
     std::promise<void> closed, go;
     auto closed_future = closed.get_future();
     const std::shared_future<void> go_ahead = go.get_future().share();
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         // The peer stops receiving but keeps its side open: the client's reader sees nothing,
         // so the next request is really written, and the write fails with EPIPE.
@@ -1166,7 +1168,7 @@ TEST(ClientWrite, WritingToAPeerThatClosedIsADisconnectedErrorNotSigpipe)
 
 TEST(ClientSystem, EveryDescriptorOpenedByConnectIsCloseOnExec)
 {
-    FakeServer server(handshake_then_wait);
+    ScriptedQemu server(handshake_then_wait);
     qmp::Client client(quick_options());
     const auto before = open_fds();
     client.connect(server.address());

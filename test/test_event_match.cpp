@@ -9,13 +9,13 @@
 
 #include <qmp/qmp.hpp>
 
-#include "fake_server.hpp"
+#include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::EventMatch;
 using qmp::json;
-using qmp::test::FakePeer;
-using qmp::test::FakeServer;
+using qmp::test::FakeConnection;
+using qmp::test::ScriptedQemu;
 using qmp::test::ms_since;
 using qmp::test::quick_options;
 using qmp::test::slack;
@@ -34,7 +34,7 @@ qmp::Event event(const std::string& name, const json& data = nullptr)
 
 // Answers every command; for "trigger" it first sends the events in its "events" argument
 // (each [name, data]), as QEMU sends the events a command causes before its reply.
-void trigger_server(FakePeer& peer)
+void trigger_server(FakeConnection& peer)
 {
     peer.handshake();
     for (;;) {
@@ -136,7 +136,7 @@ TEST(EventMatch, ToStringNamesTheEventAndItsData)
 
 TEST(ClientEventMatch, ExecuteAndWaitSkipsEventsWhoseDataDiffersAndCatchesOneBeforeTheReply)
 {
-    FakeServer server(trigger_server);
+    ScriptedQemu server(trigger_server);
     qmp::Client client(quick_options());
     client.connect(server.address());
     const qmp::Event e = client.execute_and_wait("trigger",
@@ -149,7 +149,7 @@ TEST(ClientEventMatch, ExecuteAndWaitSkipsEventsWhoseDataDiffersAndCatchesOneBef
 
 TEST(ClientEventMatch, AnEventReceivedBeforeTheCallNeverSatisfiesIt)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         peer.send_event("DEVICE_DELETED", {{"device", "net0"}, {"n", 1}});
         const json sync = peer.read_message();
@@ -177,7 +177,7 @@ TEST(ClientEventMatch, AnEventReceivedBeforeTheCallNeverSatisfiesIt)
 
 TEST(ClientEventMatch, TheFirstEventMatchingAnyOfSeveralWins)
 {
-    FakeServer server(trigger_server);
+    ScriptedQemu server(trigger_server);
     qmp::Client client(quick_options());
     client.connect(server.address());
     const std::vector<EventMatch> either = {
@@ -198,7 +198,7 @@ TEST(ClientEventMatch, TheFirstEventMatchingAnyOfSeveralWins)
 // events (only the waiter knows when its listener exists).
 TEST(ClientEventMatch, WaitForEventWithSeveralMatchesTakesTheFirstOneAfterTheCall)
 {
-    FakeServer server(trigger_server);
+    ScriptedQemu server(trigger_server);
     qmp::Client client(quick_options());
     client.connect(server.address());
     std::atomic<bool> done{false};
@@ -226,7 +226,7 @@ TEST(ClientEventMatch, WaitForEventWithSeveralMatchesTakesTheFirstOneAfterTheCal
 
 TEST(ClientEventMatch, SilenceIsATimeoutErrorNamingWhatWasAwaited)
 {
-    FakeServer server(trigger_server);
+    ScriptedQemu server(trigger_server);
     qmp::Client client(quick_options());
     client.connect(server.address());
     const auto begin = Clock::now();
@@ -253,12 +253,12 @@ TEST(ClientEventMatch, SilenceIsATimeoutErrorNamingWhatWasAwaited)
 
 TEST(ClientEventMatch, AHangUpWakesAWaiterWithDisconnectedError)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         const json bye = peer.read_message();
         peer.send_event("MIGRATION", {{"status", "active"}});
         peer.reply(bye);
-        peer.close();
+        peer.hang_up();
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
@@ -273,7 +273,7 @@ TEST(ClientEventMatch, AHangUpWakesAWaiterWithDisconnectedError)
 
 TEST(ClientEventMatch, DisconnectFromAnotherThreadWakesAWaiter)
 {
-    FakeServer server(trigger_server);
+    ScriptedQemu server(trigger_server);
     qmp::Client client(quick_options());
     client.connect(server.address());
     std::string outcome;
@@ -297,10 +297,10 @@ TEST(ClientEventMatch, DisconnectFromAnotherThreadWakesAWaiter)
 
 TEST(ClientEventMatch, AFailedCommandIsAnExecuteErrorAndNoMatchesAUsageError)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         const json command = peer.read_message();
-        peer.send_json({{"id", command["id"]},
+        peer.send_message({{"id", command["id"]},
             {"error", {{"class", "GenericError"}, {"desc", "no migration"}}}});
         peer.wait_for_close();
     });
@@ -314,7 +314,7 @@ TEST(ClientEventMatch, AFailedCommandIsAnExecuteErrorAndNoMatchesAUsageError)
 
 TEST(ClientEventMatch, AListenerTakesOnlyMatchingEventsAndNamesStillWork)
 {
-    FakeServer server(trigger_server);
+    ScriptedQemu server(trigger_server);
     qmp::Client client(quick_options());
     client.connect(server.address());
     auto ready = client.listen(EventMatch{"BLOCK_JOB_READY", {{"device", "m0"}}});
@@ -336,7 +336,7 @@ TEST(ClientEventMatch, AListenerTakesOnlyMatchingEventsAndNamesStillWork)
 
 TEST(EventSequence, NumbersIncreaseByOneAreSharedByAllQueuesAndContinueAcrossReconnects)
 {
-    FakeServer server(trigger_server);
+    ScriptedQemu server(trigger_server);
     qmp::Client client(quick_options());
     client.connect(server.address());
     auto stops = client.listen({"STOP"});
@@ -362,7 +362,7 @@ TEST(EventSequence, NumbersIncreaseByOneAreSharedByAllQueuesAndContinueAcrossRec
 // ---- ClientOptions::command_timeouts ---------------------------------------------------------
 
 // Answers everything except "slow", whose reply comes only after the next command.
-void slow_server(FakePeer& peer)
+void slow_server(FakeConnection& peer)
 {
     peer.handshake();
     std::vector<json> held;
@@ -386,7 +386,7 @@ void slow_server(FakePeer& peer)
 
 TEST(CommandTimeouts, ACommandsOwnDefaultBoundsItAndTheMessageSaysHowToKeepWaiting)
 {
-    FakeServer server(slow_server);
+    ScriptedQemu server(slow_server);
     auto options = quick_options(30s);
     options.command_timeouts["slow"] = 200ms;
     qmp::Client client(options);
@@ -413,7 +413,7 @@ TEST(CommandTimeouts, ACommandsOwnDefaultBoundsItAndTheMessageSaysHowToKeepWaiti
 
 TEST(CommandTimeouts, APerCallTimeoutWinsAndOtherCommandsKeepTheGeneralDefault)
 {
-    FakeServer server(slow_server);
+    ScriptedQemu server(slow_server);
     auto options = quick_options(200ms);
     options.command_timeouts["slow"] = 30s;
     qmp::Client client(options);

@@ -29,12 +29,13 @@
 
 #include <qmp/qmp.hpp>
 
-#include "fake_server.hpp"
+#include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
-using qmp::test::FakePeer;
-using qmp::test::FakeServer;
+using qmp::test::FakeConnection;
+using qmp::test::MissingSocket;
+using qmp::test::ScriptedQemu;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -87,12 +88,12 @@ std::string reply_text(const json& id)
         id.dump() + "}\r\n";
 }
 
-void end_connection(FakePeer& peer, bool reset)
+void end_connection(FakeConnection& peer, bool reset)
 {
     if (reset)
         peer.reset();
     else
-        peer.close();
+        peer.hang_up();
 }
 
 } // namespace
@@ -107,7 +108,7 @@ TEST_P(CutAtEveryOffset, GreetingCutAnywhereIsAConnectError)
     const std::string greeting = greeting_text();
     std::atomic<std::size_t> next_offset{0};
     // Offsets 0..size: the whole greeting followed by a hang-up too (negotiation then fails).
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.send(greeting.substr(0, next_offset++));
         end_connection(peer, reset);
     });
@@ -119,7 +120,7 @@ TEST_P(CutAtEveryOffset, GreetingCutAnywhereIsAConnectError)
         EXPECT_LT(Clock::now() - begin, prompt) << "offset " << offset;
         EXPECT_FALSE(client.is_connected());
     }
-    EXPECT_TRUE(server.wait_scripts_done(static_cast<int>(greeting.size()) + 1));
+    EXPECT_TRUE(server.wait_for_scripts(static_cast<int>(greeting.size()) + 1));
 }
 
 TEST_P(CutAtEveryOffset, ReplyCutAnywhereIsADisconnectedErrorAndWholeRepliesArrive)
@@ -127,7 +128,7 @@ TEST_P(CutAtEveryOffset, ReplyCutAnywhereIsADisconnectedErrorAndWholeRepliesArri
     const bool reset = GetParam();
     const std::size_t json_size = reply_text("2").size() - 2; // without "\r\n"
     std::atomic<std::size_t> next_offset{0};
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json command = peer.read_message();
         peer.send(reply_text(command["id"]).substr(0, next_offset++));
@@ -163,7 +164,7 @@ TEST(Faults, HalfCloseByThePeerWhileACallWaitsIsADisconnectedError)
 {
     std::promise<void> finished;
     auto finished_future = finished.get_future();
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         peer.read_message();
         ::shutdown(peer.fd(), SHUT_WR); // EOF for the client; we could still read
@@ -242,7 +243,7 @@ TEST(Faults, SignalsWithoutSaRestartDoNotDisturbConnectExecuteOrPop)
     ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &usr1, &old_mask), 0);
     std::promise<void> go;
     std::shared_future<void> go_ahead = go.get_future().share();
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         json status, version;
         for (int i = 0; i < 2; ++i) {
@@ -303,7 +304,7 @@ TEST(Faults, SignalsWithoutSaRestartDoNotDisturbConnectExecuteOrPop)
 
 TEST(Faults, DeletedSocketPathMakesReconnectAConnectErrorNamingThePath)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         peer.wait_for_close(20s);
     });
@@ -321,11 +322,11 @@ TEST(Faults, DeletedSocketPathMakesReconnectAConnectErrorNamingThePath)
 
 TEST(Faults, SocketPathReplacedByAnotherServerReachesTheNewServer)
 {
-    FakeServer old_server([](FakePeer& peer) {
+    ScriptedQemu old_server([](FakeConnection& peer) {
         peer.handshake();
-        peer.close(); // the old monitor goes away
+        peer.hang_up(); // the old monitor goes away
     });
-    FakeServer new_server([](FakePeer& peer) {
+    ScriptedQemu new_server([](FakeConnection& peer) {
         peer.handshake(json::array({"new"}));
         peer.answer({{"server", "new"}});
         peer.wait_for_close(20s);
@@ -342,7 +343,7 @@ TEST(Faults, SocketPathReplacedByAnotherServerReachesTheNewServer)
 
 TEST(Faults, SocketPathReplacedByARegularFileIsAConnectError)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         peer.wait_for_close(20s);
     });
@@ -362,20 +363,22 @@ TEST(Faults, SocketPathReplacedByARegularFileIsAConnectError)
 // tell the parent which step failed.
 TEST(Faults, DescriptorExhaustionIsAConnectErrorAndRecoverable)
 {
-    // The server's thread starts only after the fork: a child forked from a multi-threaded
-    // process may not start threads under ThreadSanitizer (and the Client starts a reader).
-    FakeServer server(
-        [](FakePeer& peer) {
+    // The fake (and its thread) starts only after the fork, at the path the child connects to:
+    // a child forked from a multi-threaded process may not start threads under ThreadSanitizer
+    // (and the Client starts a reader).
+    const MissingSocket missing;
+    const std::string address = missing.address();
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    std::optional<ScriptedQemu> server;
+    if (child != 0) {
+        server.emplace([](FakeConnection& peer) {
             peer.handshake();
             peer.answer({{"status", "running"}});
             peer.wait_for_close(20s);
-        },
-        false);
-    const std::string address = server.address();
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child != 0)
-        server.listen();
+        });
+        missing.move_here(*server);
+    }
     if (child == 0) {
         // Only async-signal-safe work would be strictly allowed after fork() in a threaded
         // process; glibc makes malloc safe here, and the child never touches the fake server's

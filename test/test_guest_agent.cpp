@@ -4,7 +4,7 @@
 // new synchronisation, the commands that reply only on error, disconnect() from another thread,
 // large replies and the message size limit, concurrent callers, and option checks.
 //
-// The fake agent reads the client's bytes itself (RawAgent): FakePeer's framer cannot see the
+// The fake agent reads the client's bytes itself (RawAgent): FakeConnection's framer cannot see the
 // 0xFF the client sends before each synchronisation. Every wait is bounded.
 #include <gtest/gtest.h>
 
@@ -27,12 +27,13 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <sstream>
 
-#include "fake_server.hpp"
+#include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
-using qmp::test::FakePeer;
-using qmp::test::FakeServer;
+using qmp::test::FakeConnection;
+using qmp::test::MissingSocket;
+using qmp::test::ScriptedAgent;
 using Clock = std::chrono::steady_clock;
 
 using qmp::test::ms_since;
@@ -74,7 +75,7 @@ struct Received {
 // objects, each of a synchronisation preceded by byte 0xFF.
 class RawAgent {
 public:
-    explicit RawAgent(FakePeer& peer) : peer_(peer) { }
+    explicit RawAgent(FakeConnection& peer) : peer_(peer) { }
 
     // The next request. \throws std::runtime_error on timeout or when the client closed.
     Received read(std::chrono::milliseconds timeout = 5s)
@@ -155,7 +156,7 @@ public:
         return sync;
     }
 
-    FakePeer& peer() { return peer_; }
+    FakeConnection& peer() { return peer_; }
 
 private:
     bool readable(std::chrono::milliseconds timeout)
@@ -209,7 +210,7 @@ private:
 
     static unsigned char uchar(char c) { return static_cast<unsigned char>(c); }
 
-    FakePeer& peer_;
+    FakeConnection& peer_;
     std::string buffer_;
 };
 
@@ -254,7 +255,7 @@ TEST(GuestAgent, ConnectSynchronisesWithDelimiterAndFreshId)
 {
     std::mutex mutex;
     std::vector<json> syncs;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         const Received sync = agent.synchronise();
         {
@@ -274,13 +275,13 @@ TEST(GuestAgent, ConnectSynchronisesWithDelimiterAndFreshId)
     EXPECT_EQ(agent.dropped_replies(), 0u);
     agent.disconnect();
     EXPECT_FALSE(agent.is_connected());
-    ASSERT_TRUE(server.wait_scripts_done(1));
+    ASSERT_TRUE(server.wait_for_scripts(1));
 
     // A second connection synchronises again, with another id.
     agent.connect(server.address());
     EXPECT_EQ(agent.execute("guest-info"), json({{"version", "7.2.22"}}));
     agent.disconnect();
-    ASSERT_TRUE(server.wait_scripts_done(2));
+    ASSERT_TRUE(server.wait_for_scripts(2));
     std::lock_guard<std::mutex> lock(mutex);
     ASSERT_EQ(syncs.size(), 2u);
     EXPECT_NE(syncs[0]["arguments"]["id"], syncs[1]["arguments"]["id"]);
@@ -289,7 +290,7 @@ TEST(GuestAgent, ConnectSynchronisesWithDelimiterAndFreshId)
 
 TEST(GuestAgent, GarbageAndPartialMessagesBeforeTheDelimiterAreSkipped)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         const Received sync = agent.read_sync();
         // Whatever an earlier client left in the channel, then an unfinished message.
@@ -315,7 +316,7 @@ TEST(GuestAgent, APartialMessageBeforeAStrayDelimiterIsDropped)
 {
     // After the first 0xFF the stream is read again; a second 0xFF ends a partial message that
     // would otherwise swallow the reply.
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         const Received sync = agent.read_sync();
         peer.send(parse_error + "\xff{\"return\": 17, \"id\": \"x\", \"more\": [1, \"");
@@ -332,7 +333,7 @@ TEST(GuestAgent, APartialMessageBeforeAStrayDelimiterIsDropped)
 
 TEST(GuestAgent, StaleSyncReplyIsDroppedAndCounted)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         const Received sync = agent.read_sync();
         // The reply to an earlier synchronisation (another id, another token) comes first.
@@ -359,7 +360,7 @@ TEST(GuestAgent, SyncReplyMeantForAnEarlierClientIsNotTakenForOurs)
     // request alike.
     std::mutex mutex;
     json first_sync;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         const Received sync = agent.read_sync();
         std::unique_lock<std::mutex> lock(mutex);
@@ -384,7 +385,7 @@ TEST(GuestAgent, SyncReplyMeantForAnEarlierClientIsNotTakenForOurs)
         qmp::GuestAgent first(options);
         EXPECT_THROW(first.connect(server.address()), qmp::ConnectError);
     }
-    ASSERT_TRUE(server.wait_scripts_done(1));
+    ASSERT_TRUE(server.wait_for_scripts(1));
     qmp::GuestAgent second(quick_agent_options());
     ASSERT_NO_THROW(second.connect(server.address()));
     EXPECT_EQ(second.dropped_replies(), 1u);
@@ -393,7 +394,7 @@ TEST(GuestAgent, SyncReplyMeantForAnEarlierClientIsNotTakenForOurs)
 
 TEST(GuestAgent, NoAgentAnsweringIsAConnectErrorWithinConnectTimeout)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.read_sync();
         peer.wait_for_close(); // a guest whose agent is not running: the request stays unread
@@ -413,13 +414,13 @@ TEST(GuestAgent, NoAgentAnsweringIsAConnectErrorWithinConnectTimeout)
     EXPECT_LT(took, 300 + slack_ms);
     EXPECT_FALSE(agent.is_connected());
     EXPECT_THROW(agent.execute("guest-ping"), qmp::DisconnectedError);
-    ASSERT_TRUE(server.wait_scripts_done(1));
+    ASSERT_TRUE(server.wait_for_scripts(1));
 }
 
 TEST(GuestAgent, AnAgentRefusingToSynchroniseIsAConnectError)
 {
     // qemu-ga --block-rpcs=guest-sync-delimited: nothing can be synchronised with it.
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         const Received sync = agent.read_sync();
         peer.send(parse_error + "\xff");
@@ -440,7 +441,7 @@ TEST(GuestAgent, AnAgentRefusingToSynchroniseIsAConnectError)
 
 TEST(GuestAgent, ConnectToNothingIsAConnectError)
 {
-    FakeServer server([](FakePeer&) {}, false); // never listens
+    MissingSocket server;
     qmp::GuestAgent agent(quick_agent_options());
     EXPECT_THROW(agent.connect(server.address()), qmp::ConnectError);
     EXPECT_FALSE(agent.is_connected());
@@ -448,7 +449,7 @@ TEST(GuestAgent, ConnectToNothingIsAConnectError)
 
 TEST(GuestAgent, ConnectTwiceIsAUsageError)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.synchronise();
         peer.wait_for_close();
@@ -461,7 +462,7 @@ TEST(GuestAgent, ConnectTwiceIsAUsageError)
 
 TEST(GuestAgent, PingIsFalseOnSilenceAndTrueOnAnswer)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.synchronise();
         agent.read_sync(); // the first ping: no answer
@@ -487,7 +488,7 @@ TEST(GuestAgent, PingsThatTimedOutAreForgottenOnceASynchronisationSucceeds)
     // keep one pending call per ping. Once a synchronisation succeeds, the replies to earlier
     // pings can no longer come (the agent's 0xFF skipped them): a reply carrying such an id
     // afterwards is one nobody waits for, not the late reply of a call still kept.
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.synchronise();
         std::vector<Received> unanswered;
@@ -521,7 +522,7 @@ TEST(GuestAgent, PingsThatTimedOutAreForgottenOnceASynchronisationSucceeds)
 TEST(GuestAgent, ACommandTimingOutMakesTheNextCommandSynchroniseFirst)
 {
     std::atomic<bool> synchronised_again{false};
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.synchronise();
         const Received slow = agent.read_command("guest-fsfreeze-status");
@@ -549,7 +550,7 @@ TEST(GuestAgent, ACommandTimingOutMakesTheNextCommandSynchroniseFirst)
 
 TEST(GuestAgent, AnUnexpectedMessageWithoutIdForcesASynchronisation)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.synchronise();
         const Received info = agent.read_command("guest-info");
@@ -567,7 +568,7 @@ TEST(GuestAgent, AnUnexpectedMessageWithoutIdForcesASynchronisation)
 
 TEST(GuestAgent, ErrorReplyIsAnExecuteErrorAndTheAgentStaysUsable)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.synchronise();
         agent.reply_error(agent.read_command("guest-no-such-command"), "CommandNotFound",
@@ -590,12 +591,12 @@ TEST(GuestAgent, ErrorReplyIsAnExecuteErrorAndTheAgentStaysUsable)
 
 TEST(GuestAgent, ShutdownSucceedsWhenTheAgentHangsUp)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.synchronise();
         const Received shutdown = agent.read_command("guest-shutdown");
         require(shutdown.message["arguments"]["mode"] == "powerdown", "arguments lost");
-        peer.close(); // the guest goes down
+        peer.hang_up(); // the guest goes down
     });
     auto options = quick_agent_options();
     options.no_reply_wait = 10s; // so that only the hang-up can end the call quickly
@@ -608,7 +609,7 @@ TEST(GuestAgent, ShutdownSucceedsWhenTheAgentHangsUp)
 
 TEST(GuestAgent, SuspendSucceedsOnSilenceAfterNoReplyWait)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.synchronise();
         agent.read_command("guest-suspend-ram");
@@ -628,7 +629,7 @@ TEST(GuestAgent, SuspendSucceedsOnSilenceAfterNoReplyWait)
 
 TEST(GuestAgent, ShutdownSucceedsOnSilence)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.synchronise();
         agent.read_command("guest-shutdown");
@@ -645,7 +646,7 @@ TEST(GuestAgent, ShutdownSucceedsOnSilence)
 
 TEST(GuestAgent, ShutdownErrorReplyIsAnExecuteError)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.synchronise();
         agent.reply_error(agent.read_command("guest-shutdown"), "GenericError",
@@ -674,7 +675,7 @@ TEST(GuestAgent, ShutdownErrorReplyIsAnExecuteError)
 TEST(GuestAgent, DisconnectWakesABlockedExecute)
 {
     Signal received;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.synchronise();
         agent.read_command("guest-fsfreeze-freeze");
@@ -696,7 +697,7 @@ TEST(GuestAgent, DisconnectWakesABlockedExecute)
 TEST(GuestAgent, DisconnectWakesAConnectWaitingForTheSync)
 {
     Signal received;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.read_sync();
         received.promise.set_value();
@@ -725,7 +726,7 @@ TEST(GuestAgent, ALargeReplyArrivesWhole)
     std::string data(20 * 1024 * 1024, 'A');
     for (std::size_t i = 0; i < data.size(); ++i)
         data[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(i * 7) % 64];
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.synchronise();
         const Received read = agent.read_command("guest-file-read");
@@ -746,7 +747,7 @@ TEST(GuestAgent, ALargeReplyArrivesWhole)
 
 TEST(GuestAgent, AMessageOverMaxMessageSizeIsAProtocolError)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.synchronise();
         agent.reply(agent.read_command("guest-file-read"),
@@ -766,7 +767,7 @@ TEST(GuestAgent, AMessageOverMaxMessageSizeIsAProtocolError)
 
 TEST(GuestAgent, TwoThreadsGetTheirOwnRepliesOneAtATimeOnTheWire)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedAgent server([&](FakeConnection& peer) {
         RawAgent agent(peer);
         agent.synchronise();
         for (int i = 0; i < 2; ++i) {

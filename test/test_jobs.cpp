@@ -8,13 +8,13 @@
 
 #include <qmp/qmp.hpp>
 
-#include "fake_server.hpp"
+#include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::JobStatus;
 using qmp::json;
-using qmp::test::FakePeer;
-using qmp::test::FakeServer;
+using qmp::test::FakeConnection;
+using qmp::test::ScriptedQemu;
 using qmp::test::ms_since;
 using qmp::test::quick_options;
 using qmp::test::slack;
@@ -24,13 +24,13 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-void status(FakePeer& peer, const std::string& id, const std::string& status)
+void status(FakeConnection& peer, const std::string& id, const std::string& status)
 {
     peer.send_event("JOB_STATUS_CHANGE", {{"id", id}, {"status", status}});
 }
 
 // Reads the next command, expecting \p name; returns it.
-json expect(FakePeer& peer, const std::string& name)
+json expect(FakeConnection& peer, const std::string& name)
 {
     json command = peer.read_message();
     if (command.value("execute", "") != name)
@@ -40,7 +40,7 @@ json expect(FakePeer& peer, const std::string& name)
 
 // What the client sent after the job's commands: the script records every command name until
 // the client leaves.
-std::vector<std::string> rest_of(FakePeer& peer)
+std::vector<std::string> rest_of(FakeConnection& peer)
 {
     std::vector<std::string> names;
     for (;;) {
@@ -62,7 +62,7 @@ const json mirror_args = {
 TEST(Job, MirrorReadyCompleteConcludedWithEveryStatusInOrder)
 {
     std::vector<std::string> after;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json start = expect(peer, "blockdev-mirror");
         status(peer, "m0", "created"); // before the reply, as QEMU does
@@ -99,14 +99,14 @@ TEST(Job, MirrorReadyCompleteConcludedWithEveryStatusInOrder)
     EXPECT_THROW(job.wait_until(JobStatus::running, 0ms), qmp::JobError);
     client.execute("sync");
     client.disconnect();
-    ASSERT_TRUE(server.wait_scripts_done(1));
+    ASSERT_TRUE(server.wait_for_scripts(1));
     EXPECT_THAT(after, ElementsAre("sync")); // an auto-dismissed job needs no job-dismiss
 }
 
 TEST(Job, ABlockJobsFailureIsAJobErrorWithQemusText)
 {
     std::vector<std::string> after;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json start = expect(peer, "blockdev-backup");
         status(peer, "b0", "created");
@@ -134,13 +134,13 @@ TEST(Job, ABlockJobsFailureIsAJobErrorWithQemusText)
     }
     client.execute("sync");
     client.disconnect();
-    ASSERT_TRUE(server.wait_scripts_done(1));
+    ASSERT_TRUE(server.wait_for_scripts(1));
     EXPECT_THAT(after, ElementsAre("sync"));
 }
 
 TEST(Job, ACancelledBlockJobIsAJobErrorThatSaysSo)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json start = expect(peer, "blockdev-backup");
         status(peer, "b0", "created");
@@ -171,7 +171,7 @@ TEST(Job, ACancelledBlockJobIsAJobErrorThatSaysSo)
 TEST(Job, AGenericJobsErrorIsReadFromQueryJobsBeforeItIsDismissed)
 {
     std::vector<std::string> after;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json start = expect(peer, "snapshot-save");
         status(peer, "s0", "created");
@@ -206,13 +206,13 @@ TEST(Job, AGenericJobsErrorIsReadFromQueryJobsBeforeItIsDismissed)
     EXPECT_EQ(job.status(), JobStatus::null);
     client.execute("sync");
     client.disconnect();
-    ASSERT_TRUE(server.wait_scripts_done(1));
+    ASSERT_TRUE(server.wait_for_scripts(1));
     EXPECT_THAT(after, ElementsAre("sync"));
 }
 
 TEST(Job, AGenericJobThatSucceedsIsDismissedAndWaitReturns)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json start = expect(peer, "blockdev-create");
         status(peer, "c0", "created");
@@ -239,7 +239,7 @@ TEST(Job, AGenericJobThatSucceedsIsDismissedAndWaitReturns)
 
 TEST(Job, ABlockJobWithoutAutoDismissIsDismissedByWait)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json start = expect(peer, "block-stream");
         status(peer, "s1", "created");
@@ -264,7 +264,7 @@ TEST(Job, ABlockJobWithoutAutoDismissIsDismissedByWait)
 
 TEST(Job, WaitUntilAStatusTheJobNeverReachesIsAJobErrorWithTheReason)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json start = expect(peer, "blockdev-mirror");
         status(peer, "m0", "created");
@@ -298,7 +298,7 @@ TEST(Job, WaitUntilAStatusTheJobNeverReachesIsAJobErrorWithTheReason)
 TEST(Job, SilenceIsATimeoutErrorAndTheJobIsLeftAlone)
 {
     std::vector<std::string> after;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json start = expect(peer, "blockdev-mirror");
         status(peer, "m0", "created");
@@ -325,19 +325,19 @@ TEST(Job, SilenceIsATimeoutErrorAndTheJobIsLeftAlone)
     } // destroyed while running: nothing is sent
     client.execute("sync");
     client.disconnect();
-    ASSERT_TRUE(server.wait_scripts_done(1));
+    ASSERT_TRUE(server.wait_for_scripts(1));
     EXPECT_THAT(after, ElementsAre("sync"));
 }
 
 TEST(Job, AHangUpWakesAWaiterWithDisconnectedError)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json start = expect(peer, "blockdev-mirror");
         status(peer, "m0", "created");
         peer.reply(start);
         expect(peer, "sync");
-        peer.close();
+        peer.hang_up();
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
@@ -362,7 +362,7 @@ TEST(Job, AHangUpWakesAWaiterWithDisconnectedError)
 
 TEST(Job, DisconnectFromAnotherThreadWakesAWaiter)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json start = expect(peer, "snapshot-load");
         status(peer, "l0", "created");
@@ -393,7 +393,7 @@ TEST(Job, DisconnectFromAnotherThreadWakesAWaiter)
 
 TEST(Job, EventsOfAnEarlierJobWithTheSameIdDoNotCount)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         status(peer, "m0", "concluded"); // an earlier m0
         status(peer, "m0", "null");
@@ -415,7 +415,7 @@ TEST(Job, EventsOfAnEarlierJobWithTheSameIdDoNotCount)
 TEST(Job, WithoutAJobIdNothingIsSentAndItIsAUsageError)
 {
     std::vector<std::string> after;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         after = rest_of(peer);
     });
@@ -432,16 +432,16 @@ TEST(Job, WithoutAJobIdNothingIsSentAndItIsAUsageError)
     EXPECT_THROW(client.start_job("blockdev-mirror", nullptr), qmp::UsageError);
     client.execute("sync");
     client.disconnect();
-    ASSERT_TRUE(server.wait_scripts_done(1));
+    ASSERT_TRUE(server.wait_for_scripts(1));
     EXPECT_THAT(after, ElementsAre("sync"));
 }
 
 TEST(Job, ARefusedStartIsAnExecuteError)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json start = expect(peer, "blockdev-mirror");
-        peer.send_json({{"id", start["id"]},
+        peer.send_message({{"id", start["id"]},
             {"error", {{"class", "GenericError"}, {"desc", "Cannot find device='disk0'"}}}});
         rest_of(peer);
     });
@@ -457,7 +457,7 @@ TEST(Job, ARefusedStartIsAnExecuteError)
 
 TEST(Job, CommandsAfterTheClientIsGoneAreDisconnectedErrors)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json start = expect(peer, "blockdev-mirror");
         status(peer, "m0", "created");
@@ -486,7 +486,7 @@ TEST(Job, StatusNamesAreQemus)
 TEST(Job, PauseResumeFinalizeAndDismissSendTheirCommandsForThisJob)
 {
     std::vector<json> commands;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json start = expect(peer, "blockdev-backup");
         status(peer, "b0", "created");
@@ -525,7 +525,7 @@ TEST(Job, PauseResumeFinalizeAndDismissSendTheirCommandsForThisJob)
     EXPECT_EQ(job.status(), JobStatus::null);
     job.wait(0ms); // already gone: returns at once
     client.disconnect();
-    ASSERT_TRUE(server.wait_scripts_done(1));
+    ASSERT_TRUE(server.wait_for_scripts(1));
     ASSERT_EQ(commands.size(), 4u);
     for (const json& command : commands)
         EXPECT_EQ(command["arguments"], (json{{"id", "b0"}})) << command.dump();
@@ -535,7 +535,7 @@ TEST(Job, PauseResumeFinalizeAndDismissSendTheirCommandsForThisJob)
 // the reply): that pause must not answer a wait for the pause that job-pause asks for.
 TEST(Job, AStatusFromBeforeTheLastCommandDoesNotAnswerAWaitAfterIt)
 {
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json start = expect(peer, "blockdev-backup");
         for (const char* s : {"created", "running", "paused", "running"})

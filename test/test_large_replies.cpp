@@ -11,12 +11,12 @@
 
 #include <qmp/qmp.hpp>
 
-#include "fake_server.hpp"
+#include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
-using qmp::test::FakePeer;
-using qmp::test::FakeServer;
+using qmp::test::FakeConnection;
+using qmp::test::ScriptedQemu;
 using qmp::test::quick_options;
 
 namespace {
@@ -36,7 +36,7 @@ std::string qemu_reply(const json& id, const std::string& value_text)
     return "{\"return\": " + value_text + ", \"id\": " + id.dump() + "}\r\n";
 }
 
-void send_qemu_reply(FakePeer& peer, const json& command, const json& value)
+void send_qemu_reply(FakeConnection& peer, const json& command, const json& value)
 {
     const std::string text = qemu_reply(command["id"], value.dump());
     ASSERT_GE(text.size(), 8u * 1024) << "the test needs a large reply";
@@ -52,7 +52,7 @@ bool contains(const std::string& text, const std::string& part)
 
 TEST(LargeReplies, ReachTheirCaller)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         send_qemu_reply(peer, peer.read_message(), large_value("a"));
         peer.wait_for_close();
@@ -66,7 +66,7 @@ TEST(LargeReplies, ReachTheirCaller)
 
 TEST(LargeReplies, WithTheIdFirstAreParsedByTheReaderAndReachTheirCaller)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         peer.reply(peer.read_message(), large_value("b")); // nlohmann sorts: "id" first
         peer.wait_for_close();
@@ -78,7 +78,7 @@ TEST(LargeReplies, WithTheIdFirstAreParsedByTheReaderAndReachTheirCaller)
 
 TEST(LargeReplies, OutOfOrderReachTheirOwnCallers)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         const json first = peer.read_message();
         const json second = peer.read_message();
@@ -101,7 +101,7 @@ TEST(LargeReplies, OutOfOrderReachTheirOwnCallers)
 // race.)
 TEST(LargeReplies, EventsSentBeforeAreQueuedBeforeTheCallerWakes)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         const json command = peer.read_message();
         json value = json::array();
@@ -123,7 +123,7 @@ TEST(LargeReplies, EventsSentBeforeAreQueuedBeforeTheCallerWakes)
 
 TEST(LargeReplies, LateReplyIsDroppedCountedAndTheNextCallGetsItsOwn)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         const json first = peer.read_message();
         const json second = peer.read_message(); // sent only after the first timed out
@@ -142,7 +142,7 @@ TEST(LargeReplies, LateReplyIsDroppedCountedAndTheNextCallGetsItsOwn)
 TEST(LargeReplies, CancelledCallsReplyIsDroppedQuietly)
 {
     std::promise<void> cancelled;
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         const json first = peer.read_message();
         cancelled.get_future().wait();
@@ -161,7 +161,7 @@ TEST(LargeReplies, CancelledCallsReplyIsDroppedQuietly)
 TEST(LargeReplies, RawCallWithAnEscapedIdGetsTheWholeReply)
 {
     const std::string id = "we\"ird";
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         const json command = peer.read_message();
         const std::string text = qemu_reply(command["id"], large_value("raw").dump());
@@ -181,7 +181,7 @@ TEST(LargeReplies, MalformedReplyIsAProtocolErrorThatEndsTheSessionForEveryone)
 {
     for (const std::string damage : {"tru", "1e999"}) {
         SCOPED_TRACE(damage);
-        FakeServer server([&](FakePeer& peer) {
+        ScriptedQemu server([&](FakeConnection& peer) {
             peer.handshake();
             const json first = peer.read_message();
             peer.read_message(); // the second is never answered

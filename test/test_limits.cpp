@@ -19,13 +19,13 @@
 
 #include <qmp/qmp.hpp>
 
-#include "fake_server.hpp"
+#include "scripted_fake.hpp"
 #include "framer.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
-using qmp::test::FakePeer;
-using qmp::test::FakeServer;
+using qmp::test::FakeConnection;
+using qmp::test::ScriptedQemu;
 using qmp::test::quick_options;
 
 extern char** environ;
@@ -42,9 +42,9 @@ std::string nested_arrays(std::size_t depth)
 // The peer answers the first command with \p bytes instead of a reply, then waits. The client
 // may close the connection before it has read them all (that is the point of a limit): the
 // send then fails with EPIPE, which is fine.
-FakeServer::Script answer_with(std::string bytes)
+ScriptedQemu::Script answer_with(std::string bytes)
 {
-    return [bytes = std::move(bytes)](FakePeer& peer) {
+    return [bytes = std::move(bytes)](FakeConnection& peer) {
         peer.handshake();
         peer.read_message();
         try {
@@ -155,7 +155,7 @@ TEST(Limits, NlohmannParsesDeepNestingButDumpingItCrashes)
 
 TEST(Limits, TwoHundredThousandNestedArraysFromThePeerAreAProtocolError)
 {
-    FakeServer server(answer_with(nested_arrays(200000) + "\r\n"));
+    ScriptedQemu server(answer_with(nested_arrays(200000) + "\r\n"));
     qmp::Client client(quick_options(10s));
     client.connect(server.address());
     std::string what;
@@ -172,7 +172,7 @@ TEST(Limits, TwoHundredThousandNestedObjectsInAnEventAreAProtocolError)
     deep += "1";
     deep.append(200000, '}');
     deep += "}\r\n";
-    FakeServer server(answer_with(deep));
+    ScriptedQemu server(answer_with(deep));
     qmp::Client client(quick_options(10s));
     client.connect(server.address());
     EXPECT_EQ(outcome_of(client), "ProtocolError");
@@ -182,7 +182,7 @@ TEST(Limits, NestingUpToTheLimitIsAccepted)
 {
     auto options = quick_options(10s);
     options.max_nesting_depth = 64;
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         const json command = peer.read_message();
         // The reply object is level 1, its 63 nested arrays levels 2 to 64: exactly the limit.
@@ -219,7 +219,7 @@ TEST(Limits, OversizedEventIsAProtocolError)
     options.max_message_size = 1024;
     const std::string event =
         R"({"event":"BIG","data":{"x":")" + std::string(2000, 'x') + "\"}}\r\n";
-    FakeServer server(answer_with(event));
+    ScriptedQemu server(answer_with(event));
     qmp::Client client(options);
     client.connect(server.address());
     std::string what;
@@ -234,7 +234,7 @@ TEST(Limits, UnterminatedMessageLargerThanTheLimitFailsBeforeItEnds)
     auto options = quick_options(10s);
     options.max_message_size = 64 * 1024;
     options.command_timeout = 20s;
-    FakeServer server(answer_with(R"({"return":")" + std::string(200 * 1024, 'x')));
+    ScriptedQemu server(answer_with(R"({"return":")" + std::string(200 * 1024, 'x')));
     qmp::Client client(options);
     client.connect(server.address());
     const auto begin = std::chrono::steady_clock::now();
@@ -246,7 +246,7 @@ TEST(Limits, ReplyOfExactlyTheLimitIsAccepted)
 {
     auto options = quick_options(10s);
     options.max_message_size = 4096;
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         const json command = peer.read_message();
         std::string reply = R"({"id":)" + command["id"].dump() + R"(,"return":")";
@@ -273,11 +273,11 @@ TEST(Limits, UnrepresentableEventTimestampsReadAsTheEpoch)
         {{"seconds", 1700000000}, {"microseconds", -1}},
         {{"seconds", 1700000000}, {"microseconds", 1000000000000000LL}},
     };
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         for (const auto& timestamp : timestamps)
-            peer.send_json({{"event", "ODD"}, {"timestamp", timestamp}});
-        peer.send_json({{"event", "LAST"}, {"timestamp", {{"seconds", 1}, {"microseconds", 2}}}});
+            peer.send_message({{"event", "ODD"}, {"timestamp", timestamp}});
+        peer.send_message({{"event", "LAST"}, {"timestamp", {{"seconds", 1}, {"microseconds", 2}}}});
         peer.wait_for_close(20s);
     });
     qmp::Client client(quick_options(10s));
@@ -299,7 +299,7 @@ TEST(Limits, UnrepresentableEventTimestampsReadAsTheEpoch)
 
 TEST(Limits, ChildProcessesInheritNoSocketOfTheClient)
 {
-    FakeServer server([](FakePeer& peer) {
+    ScriptedQemu server([](FakeConnection& peer) {
         peer.handshake();
         peer.wait_for_close(20s);
     });

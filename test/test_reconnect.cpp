@@ -15,13 +15,13 @@
 #include <qmp/qmp.hpp>
 #include <qmp/testing.hpp>
 
-#include "fake_server.hpp"
+#include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::ConnectionState;
 using qmp::json;
-using qmp::test::FakePeer;
-using qmp::test::FakeServer;
+using qmp::test::FakeConnection;
+using qmp::test::ScriptedQemu;
 using qmp::test::quick_options;
 using qmp::testing::FakeQemu;
 
@@ -89,13 +89,13 @@ TEST(Reconnect, CallsMadeWhileReconnectingWaitForTheNewSession)
     std::atomic<int> session{0};
     std::promise<void> second_may_start;
     auto may_start = second_may_start.get_future().share();
-    FakeServer server([&](FakePeer& peer) {
+    ScriptedQemu server([&](FakeConnection& peer) {
         const int n = ++session;
         if (n == 2)
             may_start.wait_for(5s); // the client is reconnecting meanwhile
         peer.handshake();
         if (n == 1) {
-            peer.close();
+            peer.hang_up();
             return;
         }
         peer.answer({{"session", n}});
@@ -114,10 +114,10 @@ TEST(Reconnect, CallsMadeWhileReconnectingWaitForTheNewSession)
 TEST(Reconnect, DisconnectStopsReconnectingAndClosesTheQueues)
 {
     std::atomic<int> connections{0};
-    FakeServer first([&](FakePeer& peer) {
+    ScriptedQemu first([&](FakeConnection& peer) {
         if (++connections == 1) // later attempts get no greeting and fail
             peer.handshake();
-        peer.close();
+        peer.hang_up();
     });
     qmp::Client client(reconnecting_options());
     client.connect(first.address());

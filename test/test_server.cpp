@@ -30,11 +30,12 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "fake_server.hpp"
+#include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
-using qmp::test::FakePeer;
+using qmp::test::FakeConnection;
+using qmp::test::ScriptedQemu;
 using qmp::test::quick_options;
 
 using qmp::test::ms_since;
@@ -107,37 +108,27 @@ int connect_to(const std::string& address)
     throw std::runtime_error("unsupported address " + address);
 }
 
-// Plays QEMU's side on \p fd (owned from here on) on a thread of its own; an exception thrown
-// by the script fails the test. The destructor joins (every FakePeer wait is bounded).
+// Plays QEMU's side on \p fd (owned from here on): qmp::testing's fake serves it with \p script
+// on its own thread; a failure of the script fails the test. join() and the destructor wait
+// (bounded) for the script to end.
 class PeerThread {
 public:
-    PeerThread(int fd, std::function<void(FakePeer&)> script)
-        : thread_([fd, script = std::move(script)] {
-              try {
-                  FakePeer peer(fd);
-                  script(peer);
-              } catch (const std::exception& e) {
-                  ADD_FAILURE() << "fake peer script failed: " << e.what();
-              }
-          })
+    PeerThread(int fd, qmp::testing::FakeEndpoint::Script script) : fake_(std::move(script))
     {
+        fake_.serve_connection(fd);
     }
     ~PeerThread() { join(); }
     PeerThread(const PeerThread&) = delete;
     PeerThread& operator=(const PeerThread&) = delete;
 
-    void join()
-    {
-        if (thread_.joinable())
-            thread_.join();
-    }
+    void join() { EXPECT_TRUE(fake_.wait_for_scripts(1, 20s)) << "the fake's script still runs"; }
 
 private:
-    std::thread thread_;
+    ScriptedQemu fake_;
 };
 
 // The common script: handshake, answer query-status, wait for the client to close.
-void serve_query_status(FakePeer& peer)
+void serve_query_status(FakeConnection& peer)
 {
     peer.handshake();
     const json command = peer.answer({{"status", "running"}, {"running", true}});
@@ -153,7 +144,7 @@ bool is_closed(int fd)
 }
 
 // The command the client sent on \p fd together with the descriptor that came with it
-// (SCM_RIGHTS), read with recvmsg() because FakePeer's recv() discards ancillary data.
+// (SCM_RIGHTS), read with recvmsg() because FakeConnection's recv() discards ancillary data.
 struct CommandWithFd {
     json command;
     int fd = -1;
@@ -248,7 +239,7 @@ TEST(Server, AcceptOverTcpWithPortZeroResolvesThePort)
 TEST(Server, ExecuteWithFdOnAcceptedTcpConnectionIsUsageError)
 {
     qmp::Server server("tcp:127.0.0.1:0");
-    PeerThread peer(connect_to(server.address()), [](FakePeer& p) {
+    PeerThread peer(connect_to(server.address()), [](FakeConnection& p) {
         p.handshake();
         EXPECT_TRUE(p.wait_for_close());
     });
@@ -281,7 +272,10 @@ TEST(Server, AcceptWithSilentPeerFailsWithinBoundAndClosesTheConnection)
 {
     TempDir dir;
     qmp::Server server("unix:" + dir.file("qmp.sock"));
-    FakePeer silent(connect_to(server.address())); // connected, never sends a greeting
+    std::atomic<bool> closed{false};
+    // Connected, never sends a greeting.
+    PeerThread silent(connect_to(server.address()),
+        [&](FakeConnection& peer) { closed = peer.wait_for_close(5s); });
     qmp::Client client(quick_options());
     const auto start = Clock::now();
     EXPECT_THROW(client.accept(server, 300ms), qmp::ConnectError);
@@ -289,7 +283,8 @@ TEST(Server, AcceptWithSilentPeerFailsWithinBoundAndClosesTheConnection)
     EXPECT_GE(elapsed, 300);
     EXPECT_LT(elapsed, 300 + 3000);
     EXPECT_FALSE(client.is_connected());
-    EXPECT_TRUE(silent.wait_for_close(5s)) << "the client kept the silent connection open";
+    silent.join();
+    EXPECT_TRUE(closed) << "the client kept the silent connection open";
 }
 
 TEST(Server, DisconnectFromAnotherThreadEndsAWaitingAccept)
@@ -327,7 +322,7 @@ TEST(Server, TwoClientsAcceptFromOneServerInTurn)
 {
     TempDir dir;
     qmp::Server server("unix:" + dir.file("qmp.sock"));
-    PeerThread first(connect_to(server.address()), [](FakePeer& peer) {
+    PeerThread first(connect_to(server.address()), [](FakeConnection& peer) {
         peer.handshake();
         peer.answer({{"who", "first"}});
         EXPECT_TRUE(peer.wait_for_close());
@@ -335,7 +330,7 @@ TEST(Server, TwoClientsAcceptFromOneServerInTurn)
     qmp::Client one(quick_options());
     one.accept(server);
 
-    PeerThread second(connect_to(server.address()), [](FakePeer& peer) {
+    PeerThread second(connect_to(server.address()), [](FakeConnection& peer) {
         peer.handshake();
         peer.answer({{"who", "second"}});
         EXPECT_TRUE(peer.wait_for_close());
@@ -357,9 +352,9 @@ TEST(Server, SameClientAcceptsTheNextConnectionAfterThePeerHangsUp)
     qmp::Server server("unix:" + dir.file("qmp.sock"));
     qmp::Client client(quick_options());
     {
-        PeerThread first(connect_to(server.address()), [](FakePeer& peer) {
+        PeerThread first(connect_to(server.address()), [](FakeConnection& peer) {
             peer.handshake(json::array({"oob"}));
-            peer.close(); // QEMU went away (or reconnects)
+            peer.hang_up(); // QEMU went away (or reconnects)
         });
         client.accept(server);
         EXPECT_TRUE(client.greeting().oob_enabled);
@@ -367,7 +362,7 @@ TEST(Server, SameClientAcceptsTheNextConnectionAfterThePeerHangsUp)
         EXPECT_THROW(client.events().pop(5s), qmp::DisconnectedError);
         EXPECT_FALSE(client.is_connected());
     }
-    PeerThread second(connect_to(server.address()), [](FakePeer& peer) {
+    PeerThread second(connect_to(server.address()), [](FakeConnection& peer) {
         peer.handshake(json::array()); // a different greeting: no oob
         peer.answer({{"status", "paused"}});
         EXPECT_TRUE(peer.wait_for_close());
@@ -382,7 +377,7 @@ TEST(Server, AcceptWhileConnectedIsUsageError)
 {
     TempDir dir;
     qmp::Server server("unix:" + dir.file("qmp.sock"));
-    PeerThread peer(connect_to(server.address()), [](FakePeer& p) {
+    PeerThread peer(connect_to(server.address()), [](FakeConnection& p) {
         p.handshake();
         EXPECT_TRUE(p.wait_for_close());
     });
@@ -538,13 +533,21 @@ TEST(Server, PeerPidOfAnotherProcessRefusesOurConnection)
     options.peer_pid = ::getppid(); // not us
     options.logger = logger_into(log);
     qmp::Server server("unix:" + dir.file("qmp.sock"), options);
-    FakePeer stranger(connect_to(server.address()));
-    stranger.send_greeting(); // even a greeting does not get it in
+    std::atomic<bool> closed{false};
+    PeerThread stranger(connect_to(server.address()), [&](FakeConnection& peer) {
+        try {
+            peer.send_greeting(); // even a greeting does not get it in
+        } catch (const qmp::Error&) {
+            // Refused before the greeting went out: the send fails, which is fine too.
+        }
+        closed = peer.wait_for_close(5s);
+    });
 
     qmp::Client client(quick_options());
     EXPECT_THROW(client.accept(server, 300ms), qmp::ConnectError);
     EXPECT_FALSE(client.is_connected());
-    EXPECT_TRUE(stranger.wait_for_close(5s)) << "the refused connection was not closed";
+    stranger.join();
+    EXPECT_TRUE(closed) << "the refused connection was not closed";
     EXPECT_NE(log.str().find("refused a connection from pid " + std::to_string(::getpid())),
         std::string::npos)
         << log.str();
@@ -588,7 +591,7 @@ TEST(ConnectFd, ExecuteWithFdPassesTheDescriptor)
     ASSERT_EQ(::fstat(pipe_fds[1], &passed), 0);
 
     CommandWithFd received;
-    PeerThread peer(pair[1], [&](FakePeer& p) {
+    PeerThread peer(pair[1], [&](FakeConnection& p) {
         p.handshake();
         received = read_command_with_fd(p.fd(), 5s);
         p.reply(received.command);
@@ -662,14 +665,16 @@ TEST(ConnectFd, SilentPeerIsConnectErrorAndTheFdIsClosed)
 {
     int pair[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-    FakePeer silent(pair[1]);
+    std::atomic<bool> closed{false};
+    PeerThread silent(pair[1], [&](FakeConnection& peer) { closed = peer.wait_for_close(5s); });
     auto options = quick_options();
     options.connect_timeout = 300ms;
     qmp::Client client(options);
     const auto start = Clock::now();
     EXPECT_THROW(client.connect_fd(pair[0]), qmp::ConnectError);
     EXPECT_LT(ms_since(start), 300 + 3000);
-    EXPECT_TRUE(silent.wait_for_close(5s));
+    silent.join();
+    EXPECT_TRUE(closed);
     EXPECT_TRUE(is_closed(pair[0]));
 }
 
@@ -677,20 +682,17 @@ TEST(ConnectFd, DisconnectClosesTheFd)
 {
     int pair[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-    FakePeer peer(pair[1]);
-    std::thread handshake([&] {
-        try {
-            peer.handshake();
-        } catch (const std::exception& e) {
-            ADD_FAILURE() << e.what();
-        }
+    std::atomic<bool> closed{false};
+    PeerThread peer(pair[1], [&](FakeConnection& connection) {
+        connection.handshake();
+        closed = connection.wait_for_close(5s);
     });
     qmp::Client client(quick_options());
     client.connect_fd(pair[0]);
-    handshake.join();
     EXPECT_FALSE(is_closed(pair[0]));
     client.disconnect();
-    EXPECT_TRUE(peer.wait_for_close(5s));
+    peer.join();
+    EXPECT_TRUE(closed);
     EXPECT_TRUE(is_closed(pair[0]));
 }
 

@@ -19,12 +19,12 @@
 
 #include <qmp/qmp.hpp>
 
-#include "fake_server.hpp"
+#include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
-using qmp::test::FakePeer;
-using qmp::test::FakeServer;
+using qmp::test::FakeConnection;
+using qmp::test::ScriptedQemu;
 
 namespace {
 
@@ -41,7 +41,7 @@ TEST(Stress, SixtyFourThreadsEachGetExactlyTheirOwnReplies)
     constexpr int threads = 64;
     const int calls = env_or("QMP_STRESS_CALLS", 100);
     const int total = threads * calls;
-    FakeServer server([total](FakePeer& peer) {
+    ScriptedQemu server([total](FakeConnection& peer) {
         peer.handshake();
         // Answers in arrival order, echoing the caller's tag: a reply given to the wrong caller
         // shows up as a wrong tag.
@@ -89,7 +89,7 @@ TEST(Stress, SixtyFourThreadsEachGetExactlyTheirOwnReplies)
         EXPECT_TRUE(client.is_connected());
         client.disconnect();
     }
-    ASSERT_TRUE(server.wait_scripts_done(1, 30s));
+    ASSERT_TRUE(server.wait_for_scripts(1, 30s));
     EXPECT_EQ(qmp::test::thread_count(), threads_before);
     EXPECT_EQ(qmp::test::fd_count(), fds_before);
 }
@@ -109,7 +109,7 @@ TEST(Stress, EventFloodIntoASmallQueueWithASlowConsumerDropsTheOldestAndStaysBou
     constexpr std::size_t capacity = 64;
     constexpr std::size_t padding = 512;
     constexpr long rss_limit_kb = 16 * 1024;
-    FakeServer server([total](FakePeer& peer) {
+    ScriptedQemu server([total](FakeConnection& peer) {
         peer.handshake();
         const std::string pad(padding, 'x');
         std::string batch;
@@ -220,5 +220,5 @@ TEST(Stress, EventFloodIntoASmallQueueWithASlowConsumerDropsTheOldestAndStaysBou
             << "RSS grew by more than " << rss_limit_kb << " kB";
     }
     client.disconnect();
-    EXPECT_TRUE(server.wait_scripts_done(1, 30s));
+    EXPECT_TRUE(server.wait_for_scripts(1, 30s));
 }

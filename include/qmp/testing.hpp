@@ -17,8 +17,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <qmp/event.hpp>
@@ -29,6 +31,7 @@ namespace qmp::testing {
 
 namespace detail {
 class Engine;
+class ScriptedLink;
 struct RuleState;
 } // namespace detail
 
@@ -84,6 +87,67 @@ private:
     friend class detail::Engine;
     QMP_NO_EXPORT explicit Rule(std::shared_ptr<detail::RuleState> state);
     std::shared_ptr<detail::RuleState> state_;
+};
+
+/// One client's connection as a script sees it (see FakeEndpoint::serve_with()): for what rules
+/// cannot say, such as replies out of order, several commands read before any answer, huge or
+/// deeply nested messages, or pauses the test controls.
+///
+/// Nothing is sent or answered by itself: the script greets, reads and answers. Commands it
+/// reads are recorded like those the rules see (FakeEndpoint::received(), messages(),
+/// wait_for()). Every wait is bounded by its timeout; when the fake stops, or FakeEndpoint::
+/// hang_up() or reset() is called, the script's current or next call throws and the connection
+/// closes. A call on a connection the script has closed throws qmp::Error.
+///
+/// \context Only on the fake's thread, inside the script that received it.
+class QMP_EXPORT FakeConnection {
+public:
+    FakeConnection(const FakeConnection&) = delete;
+    FakeConnection& operator=(const FakeConnection&) = delete;
+
+    /// Sends \p bytes as they are. \throws qmp::Error when the client does not read them
+    /// within 5 s or is gone.
+    void send(std::string_view bytes);
+    /// Sends \p message compactly, ended as the fake's peer ends it ("\r\n" for QEMU, "\n" for
+    /// qemu-ga). \throws qmp::Error as send().
+    void send_message(const json& message);
+    /// Sends QEMU 7.2's greeting (FakeQemu::qemu_7_2_greeting()) offering \p capabilities.
+    void send_greeting(json capabilities = json::array({"oob"}));
+    /// Sends the event \p name, timestamped now, with \p data unless it is null.
+    void send_event(const std::string& name, const json& data = nullptr);
+    /// Sends `{"return": value}` with \p command's `id` when it has one.
+    void reply(const json& command, json value = json::object());
+    /// Sends `{"error": {"class": error_class, "desc": description}}` with \p command's `id`
+    /// when it has one.
+    void reply_error(const json& command, const std::string& error_class,
+        const std::string& description);
+
+    /// The next JSON value the client sent (any value; commands are also recorded).
+    /// \throws qmp::Error when \p timeout passes first, when the client closed the connection
+    /// or sent something that is not JSON.
+    json read_message(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    /// Reads a command and replies \p value to it; returns the command.
+    json answer(json value = json::object());
+    /// Sends the greeting offering \p capabilities, reads `qmp_capabilities` and accepts it;
+    /// returns that command. \throws qmp::Error if the client sends anything else first.
+    json handshake(json capabilities = json::array({"oob"}));
+    /// Reads and discards what the client sends until it closes the connection.
+    /// \return false when \p timeout passes first.
+    bool wait_for_close(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+    /// Closes the connection (the client sees end of file). The fake accepts the next client
+    /// once the script returns.
+    void hang_up();
+    /// Closes the connection abruptly, as Rule::reset() does.
+    void reset();
+    /// The connected socket, for checks at the socket level (poll(2), shutdown(2)); the fake
+    /// owns it: do not close it. -1 once the connection is closed.
+    int fd() const;
+
+private:
+    friend class detail::Engine;
+    QMP_NO_EXPORT explicit FakeConnection(detail::ScriptedLink& link);
+    detail::ScriptedLink& link_;
 };
 
 /// What FakeQemu and FakeGuestAgent have in common: a private unix socket, the rules, and what
@@ -156,6 +220,33 @@ public:
     void hang_up();
     /// Like hang_up(), but abrupt (see Rule::reset()).
     void reset();
+
+    /// A script that serves a whole connection: see FakeConnection.
+    using Script = std::function<void(FakeConnection&)>;
+    /// From the next connection on, \p script serves each client in place of the rules and of
+    /// the fake's own answers (the greeting included): the connection is closed when the script
+    /// returns. An exception from the script ends the connection and is recorded (see
+    /// script_failures()). An empty \p script gives the connections back to the rules.
+    void serve_with(Script script);
+    /// Waits until \p count scripts have returned (or thrown) in all. \return false on timeout.
+    bool wait_for_scripts(std::size_t count, std::chrono::milliseconds timeout) const;
+    /// What the scripts threw, in order: each exception's `what()`. Interruptions by the fake
+    /// itself (stop(), hang_up(), reset(), the destructor) are not failures.
+    std::vector<std::string> script_failures() const;
+
+    /// Serves \p fd, a stream socket already connected to a client, as it serves the clients
+    /// that connect to address(): once the current client, if any, has gone. For
+    /// Client::connect_fd() (one end of a `socketpair()`), and for programs that wait for QEMU
+    /// to connect to them (qmp::Server: connect a socket to it and hand it here, as QEMU does
+    /// with `-qmp unix:PATH` without `server=on`). The fake owns \p fd from the call on, and
+    /// closes it unused if it is stopped first.
+    /// \throws qmp::UsageError if \p fd is negative; qmp::Error if it cannot be used.
+    void serve_connection(int fd);
+
+    /// Stops serving: closes the client's connection and the socket, interrupts a running
+    /// script or rule, and returns once the fake's thread has ended. What was recorded stays
+    /// readable. Idempotent; the destructor does it.
+    void stop();
 
 protected:
     /// \cond INTERNAL

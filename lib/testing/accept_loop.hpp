@@ -4,7 +4,9 @@
 // promptly. Used by the Engine behind qmp::testing's fakes and by qmp's own scripted test peer.
 #pragma once
 
+#include <deque>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -21,17 +23,17 @@ public:
     using Serve = std::function<void(int fd)>;
 
     /// Creates a private directory with \p socket_name as the socket's path in it, and listens
-    /// there at once unless \p listen_now is false (see listen()). Accepted sockets are
-    /// non-blocking if \p non_blocking. \throws qmp::Error.
-    AcceptLoop(
-        const std::string& socket_name, Serve serve, bool non_blocking, bool listen_now = true);
+    /// there at once. Accepted sockets are non-blocking. \throws qmp::Error.
+    AcceptLoop(const std::string& socket_name, Serve serve);
     /// stop().
     ~AcceptLoop();
     AcceptLoop(const AcceptLoop&) = delete;
     AcceptLoop& operator=(const AcceptLoop&) = delete;
 
-    /// Starts listening and accepting (once). \throws qmp::Error.
-    void listen();
+    /// Has the thread serve \p fd, a socket connected already, as if it had been accepted
+    /// (after the connection it serves now, if any). Owns \p fd from the call on; closes it at
+    /// once when stopped. \throws qmp::Error if it cannot be made non-blocking.
+    void hand_over(int fd);
     /// Makes stop_fd() readable and waits for the thread to end. Idempotent.
     void stop();
 
@@ -42,13 +44,18 @@ public:
 
 private:
     void run();
+    /// The next handed-over socket, or -1.
+    int take_handed();
 
     qmp::detail::TemporaryDirectory directory_;
     std::string path_;
     Serve serve_;
-    bool non_blocking_;
     qmp::detail::Fd listen_fd_;
     qmp::detail::Fd stop_read_, stop_write_;
+    qmp::detail::Fd handed_read_, handed_write_; // readable while sockets wait in handed_
+    std::mutex handed_mutex_;
+    std::deque<qmp::detail::Fd> handed_;
+    bool stopped_ = false; // guarded by handed_mutex_
     std::thread thread_;
 };
 

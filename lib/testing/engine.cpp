@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "framer.hpp"
+#include "messages.hpp"
 #include "socket_wait.hpp"
 
 namespace qmp::testing::detail {
@@ -30,25 +31,6 @@ constexpr std::chrono::milliseconds forever{-1};
 constexpr std::string_view agent_ff_error =
     "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray "
     "'\\uFFFD'\"}}\n";
-
-json error_message(const std::string& error_class, const std::string& description, const json* id)
-{
-    json message = {{"error", {{"class", error_class}, {"desc", description}}}};
-    if (id)
-        message["id"] = *id;
-    return message;
-}
-
-json event_message(const std::string& name, const json& data)
-{
-    const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(since_epoch).count();
-    json event = {{"event", name},
-        {"timestamp", {{"seconds", micros / 1000000}, {"microseconds", micros % 1000000}}}};
-    if (!data.is_null())
-        event["data"] = data;
-    return event;
-}
 
 // Input that is not JSON, as a string that can be dumped: bytes that are not ASCII become '?'.
 std::string printable(std::string bytes)
@@ -86,8 +68,7 @@ Engine::Engine(Dialect dialect)
       mutex_(std::make_shared<std::mutex>()),
       greeting_(dialect == Dialect::qmp ? std::optional<json>(FakeQemu::qemu_7_2_greeting())
                                         : std::nullopt),
-      loop_(
-          dialect == Dialect::qmp ? "qmp.sock" : "qga.sock", [this](int fd) { serve(fd); }, true)
+      loop_(dialect == Dialect::qmp ? "qmp.sock" : "qga.sock", [this](int fd) { serve(fd); })
 {
 }
 
@@ -182,9 +163,9 @@ bool Engine::emit(const std::string& name, const json& data)
 {
     const std::string bytes = terminated(event_message(name, data));
     std::lock_guard<std::mutex> lock(write_mutex_);
-    if (connection_fd_ < 0)
+    if (!connection_)
         return false;
-    return send_all(connection_fd_, bytes, loop_.stop_fd(), -1, send_timeout) == Woken::ready;
+    return send_all(connection_.get(), bytes, loop_.stop_fd(), -1, send_timeout) == Woken::ready;
 }
 
 void Engine::set_greeting(std::optional<json> greeting)
@@ -199,6 +180,24 @@ void Engine::use_schema(std::shared_ptr<const SchemaChecker> schema)
     schema_ = std::move(schema);
 }
 
+void Engine::serve_with(FakeEndpoint::Script script)
+{
+    std::lock_guard<std::mutex> lock(*mutex_);
+    script_ = std::move(script);
+}
+
+bool Engine::wait_for_scripts(std::size_t count, std::chrono::milliseconds timeout) const
+{
+    std::unique_lock<std::mutex> lock(*mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return scripts_done_ >= count; });
+}
+
+std::vector<std::string> Engine::script_failures() const
+{
+    std::lock_guard<std::mutex> lock(*mutex_);
+    return script_failures_;
+}
+
 std::string Engine::terminated(const json& message) const
 {
     // QEMU ends each message with "\r\n", qemu-ga with "\n".
@@ -207,22 +206,49 @@ std::string Engine::terminated(const json& message) const
 
 Engine::Outcome Engine::serve(int fd)
 {
-    qmp::detail::Fd connection(fd);
-    Session session{fd};
     std::optional<json> greeting;
+    FakeEndpoint::Script script;
     {
         std::lock_guard<std::mutex> lock(write_mutex_);
-        connection_fd_ = fd;
+        connection_ = qmp::detail::Fd(fd);
     }
     {
         std::lock_guard<std::mutex> lock(*mutex_);
         ++connections_;
         connected_ = true;
         greeting = greeting_;
+        script = script_;
         // A close requested before this client came does not concern it.
         close_done_ = close_requested_;
     }
     changed_.notify_all();
+
+    const Outcome outcome = script ? run_script(script, fd) : converse(fd, greeting);
+    close_now(outcome == Outcome::reset);
+    {
+        std::lock_guard<std::mutex> lock(*mutex_);
+        connected_ = false;
+        close_done_ = close_requested_;
+    }
+    changed_.notify_all();
+    return outcome;
+}
+
+void Engine::close_now(bool abrupt)
+{
+    std::lock_guard<std::mutex> lock(write_mutex_);
+    if (!connection_)
+        return;
+    if (abrupt) {
+        linger hard{1, 0};
+        ::setsockopt(connection_.get(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+    }
+    connection_.reset();
+}
+
+Engine::Outcome Engine::converse(int fd, const std::optional<json>& greeting)
+{
+    Session session{fd};
     if (greeting && greeting->contains("QMP") && (*greeting)["QMP"].is_object())
         session.offered = (*greeting)["QMP"].value("capabilities", json::array());
 
@@ -247,22 +273,6 @@ Engine::Outcome Engine::serve(int fd)
                 outcome = Outcome::peer_gone;
         }
     }
-
-    if (outcome == Outcome::reset) {
-        linger abrupt{1, 0};
-        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abrupt, sizeof abrupt);
-    }
-    {
-        std::lock_guard<std::mutex> lock(write_mutex_);
-        connection_fd_ = -1;
-        connection.reset();
-    }
-    {
-        std::lock_guard<std::mutex> lock(*mutex_);
-        connected_ = false;
-        close_done_ = close_requested_;
-    }
-    changed_.notify_all();
     return outcome;
 }
 
@@ -279,7 +289,7 @@ Engine::Outcome Engine::wake_up()
 Engine::Outcome Engine::write(const std::string& bytes)
 {
     std::lock_guard<std::mutex> lock(write_mutex_);
-    const Woken woken = send_all(connection_fd_, bytes, loop_.stop_fd(), -1, send_timeout);
+    const Woken woken = send_all(connection_.get(), bytes, loop_.stop_fd(), -1, send_timeout);
     if (woken == Woken::stop)
         return Outcome::stopping;
     return woken == Woken::ready ? Outcome::go_on : Outcome::peer_gone;

@@ -58,12 +58,24 @@ public:
     void set_greeting(std::optional<json> greeting);
     void use_schema(std::shared_ptr<const SchemaChecker> schema);
 
+    void serve_with(FakeEndpoint::Script script);
+    bool wait_for_scripts(std::size_t count, std::chrono::milliseconds timeout) const;
+    std::vector<std::string> script_failures() const;
+    void stop() { loop_.stop(); }
+    void serve_connection(int fd) { loop_.hand_over(fd); }
+
 private:
+    friend class ScriptedLink;
+
     /// What happens to the connection after a step.
     enum class Outcome { go_on, hang_up, reset, peer_gone, stopping };
     struct Session;
 
     Outcome serve(int fd);
+    Outcome converse(int fd, const std::optional<json>& greeting);
+    Outcome run_script(const FakeEndpoint::Script& script, int fd);
+    /// Closes the connection now (abruptly: SO_LINGER 0) unless it is closed already.
+    void close_now(bool abrupt);
     Outcome feed(Session& session, const char* data, std::size_t size);
     Outcome handle(Session& session, std::string_view text);
     Outcome answer_qmp(Session& session, const std::string& name, const json& message);
@@ -95,10 +107,14 @@ private:
     bool close_abrupt_ = false;
     std::optional<json> greeting_;
     std::shared_ptr<const SchemaChecker> schema_;
+    FakeEndpoint::Script script_;
+    std::size_t scripts_done_ = 0;
+    std::vector<std::string> script_failures_;
 
-    // Guarded by write_mutex_: the connected socket, written by the serving thread and emit().
+    // Guarded by write_mutex_: the connected socket, written by the serving thread and emit(),
+    // closed by the serving thread (a script's hang-up too).
     std::mutex write_mutex_;
-    int connection_fd_ = -1;
+    qmp::detail::Fd connection_;
 
     // Last: its thread starts when everything else is ready, and ends before anything else goes.
     AcceptLoop loop_;

@@ -85,6 +85,34 @@ void FakeEndpoint::reset()
     engine_->close_connection(true);
 }
 
+void FakeEndpoint::serve_with(Script script)
+{
+    engine_->serve_with(std::move(script));
+}
+
+bool FakeEndpoint::wait_for_scripts(std::size_t count, std::chrono::milliseconds timeout) const
+{
+    return engine_->wait_for_scripts(count, timeout);
+}
+
+std::vector<std::string> FakeEndpoint::script_failures() const
+{
+    return engine_->script_failures();
+}
+
+void FakeEndpoint::serve_connection(int fd)
+{
+    if (fd < 0)
+        throw UsageError("qmp: FakeEndpoint::serve_connection(): no socket (fd " +
+            std::to_string(fd) + ")");
+    engine_->serve_connection(fd);
+}
+
+void FakeEndpoint::stop()
+{
+    engine_->stop();
+}
+
 FakeQemu::FakeQemu() : FakeEndpoint(std::make_unique<detail::Engine>(detail::Dialect::qmp))
 {
 }
