@@ -25,8 +25,7 @@ using qmp::testing::FakeConnection;
 
 /// A fake (FakeQemu or FakeGuestAgent) whose every connection is served by \p script; what the
 /// script threw fails the test when the fake is destroyed.
-template <class Fake>
-class Scripted : public Fake {
+template <class Fake> class Scripted : public Fake {
 public:
     explicit Scripted(qmp::testing::FakeEndpoint::Script script)
     {
@@ -60,8 +59,7 @@ public:
     std::string address() const { return "unix:" + path(); }
 
     /// Moves \p fake's listening socket to path(): clients connecting there reach it from now on.
-    template <class Fake>
-    void move_here(const Scripted<Fake>& fake) const
+    template <class Fake> void move_here(const Scripted<Fake>& fake) const
     {
         ASSERT_EQ(std::rename(fake.path().c_str(), path().c_str()), 0);
     }

@@ -42,9 +42,9 @@ using namespace std::chrono_literals;
 using qmp::json;
 using qmp::test::FakeConnection;
 using qmp::test::MissingSocket;
-using qmp::test::ScriptedQemu;
 using qmp::test::ms_since;
 using qmp::test::quick_options;
+using qmp::test::ScriptedQemu;
 using qmp::test::slack;
 using Clock = std::chrono::steady_clock;
 

@@ -41,8 +41,8 @@ using namespace std::chrono_literals;
 using qmp::json;
 using qmp::test::FakeConnection;
 using qmp::test::MissingSocket;
-using qmp::test::ScriptedQemu;
 using qmp::test::quick_options;
+using qmp::test::ScriptedQemu;
 using qmp::testing::FakeQemu;
 using Clock = std::chrono::steady_clock;
 

@@ -108,8 +108,8 @@ TEST(FakeScript, FailuresAreRecordedInOrder)
         ASSERT_TRUE(fake.wait_for_scripts(static_cast<std::size_t>(i + 1), 5s));
         client.disconnect();
     }
-    EXPECT_EQ(fake.script_failures(),
-        (std::vector<std::string>{"script failure 1", "script failure 2"}));
+    EXPECT_EQ(
+        fake.script_failures(), (std::vector<std::string>{"script failure 1", "script failure 2"}));
 }
 
 TEST(FakeScript, ReadingTimesOutWithAQmpErrorSayingSo)

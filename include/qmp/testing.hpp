@@ -119,8 +119,8 @@ public:
     void reply(const json& command, json value = json::object());
     /// Sends `{"error": {"class": error_class, "desc": description}}` with \p command's `id`
     /// when it has one.
-    void reply_error(const json& command, const std::string& error_class,
-        const std::string& description);
+    void reply_error(
+        const json& command, const std::string& error_class, const std::string& description);
 
     /// The next JSON value the client sent (any value; commands are also recorded).
     /// \throws qmp::Error when \p timeout passes first, when the client closed the connection

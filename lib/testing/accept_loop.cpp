@@ -48,8 +48,8 @@ void AcceptLoop::hand_over(int fd)
     qmp::detail::Fd owned(fd);
     const int flags = ::fcntl(fd, F_GETFL);
     if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
-        throw Error("qmp: fake: cannot use the socket handed over: " +
-            qmp::detail::error_text(errno));
+        throw Error(
+            "qmp: fake: cannot use the socket handed over: " + qmp::detail::error_text(errno));
     std::lock_guard<std::mutex> lock(handed_mutex_);
     if (stopped_)
         return; // closes it

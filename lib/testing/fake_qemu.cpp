@@ -103,8 +103,8 @@ std::vector<std::string> FakeEndpoint::script_failures() const
 void FakeEndpoint::serve_connection(int fd)
 {
     if (fd < 0)
-        throw UsageError("qmp: FakeEndpoint::serve_connection(): no socket (fd " +
-            std::to_string(fd) + ")");
+        throw UsageError(
+            "qmp: FakeEndpoint::serve_connection(): no socket (fd " + std::to_string(fd) + ")");
     engine_->serve_connection(fd);
 }
 

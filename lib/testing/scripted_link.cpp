@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "engine.hpp"
+#include "fd.hpp"
 #include "messages.hpp"
 #include "socket_wait.hpp"
-#include "fd.hpp"
 
 namespace qmp::testing::detail {
 
@@ -59,7 +59,9 @@ Engine::Outcome Engine::run_script(const FakeEndpoint::Script& script, int fd)
     return outcome;
 }
 
-ScriptedLink::ScriptedLink(Engine& engine, int fd) : engine_(engine), fd_(fd) { }
+ScriptedLink::ScriptedLink(Engine& engine, int fd) : engine_(engine), fd_(fd)
+{
+}
 
 void ScriptedLink::require_open() const
 {
@@ -71,8 +73,8 @@ bool ScriptedLink::wait_readable(std::chrono::milliseconds timeout)
 {
     const auto deadline = Clock::now() + timeout;
     for (;;) {
-        switch (wait_on(fd_, POLLIN, engine_.loop_.stop_fd(), engine_.wake_read_.get(),
-            left_until(deadline))) {
+        switch (wait_on(
+            fd_, POLLIN, engine_.loop_.stop_fd(), engine_.wake_read_.get(), left_until(deadline))) {
         case Woken::ready:
             return true;
         case Woken::timeout:
@@ -123,7 +125,8 @@ json ScriptedLink::read_message(std::chrono::milliseconds timeout)
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
                 continue;
-            throw Error("qmp: fake: cannot read from the client: " + qmp::detail::error_text(errno));
+            throw Error(
+                "qmp: fake: cannot read from the client: " + qmp::detail::error_text(errno));
         }
         framer_.feed(chunk, static_cast<std::size_t>(n), [this](std::string_view text) {
             json message = json::parse(text.begin(), text.end(), nullptr, false);
@@ -176,7 +179,9 @@ void ScriptedLink::close(bool abrupt)
 
 namespace qmp::testing {
 
-FakeConnection::FakeConnection(detail::ScriptedLink& link) : link_(link) { }
+FakeConnection::FakeConnection(detail::ScriptedLink& link) : link_(link)
+{
+}
 
 void FakeConnection::send(std::string_view bytes)
 {
@@ -210,7 +215,8 @@ void FakeConnection::reply_error(
     const json& command, const std::string& error_class, const std::string& description)
 {
     const bool has_id = command.is_object() && command.contains("id");
-    send_message(detail::error_message(error_class, description, has_id ? &command["id"] : nullptr));
+    send_message(
+        detail::error_message(error_class, description, has_id ? &command["id"] : nullptr));
 }
 
 json FakeConnection::read_message(std::chrono::milliseconds timeout)
