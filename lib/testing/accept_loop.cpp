@@ -14,26 +14,11 @@
 
 namespace qmp::testing::detail {
 
-namespace {
-
-void make_pipe(qmp::detail::Fd& read_end, qmp::detail::Fd& write_end)
-{
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
-        throw Error("qmp: fake: pipe: " + qmp::detail::error_text(errno));
-    read_end = qmp::detail::Fd(fds[0]);
-    write_end = qmp::detail::Fd(fds[1]);
-}
-
-} // namespace
-
 AcceptLoop::AcceptLoop(const std::string& socket_name, Serve serve)
     : directory_(qmp::detail::TemporaryDirectory::create()),
       path_(directory_.path() + "/" + socket_name),
       serve_(std::move(serve))
 {
-    make_pipe(stop_read_, stop_write_);
-    make_pipe(handed_read_, handed_write_);
     listen_fd_ = listen_unix(path_);
     thread_ = std::thread([this] { run(); });
 }
@@ -53,8 +38,8 @@ void AcceptLoop::hand_over(int fd)
     std::lock_guard<std::mutex> lock(handed_mutex_);
     if (stopped_)
         return; // closes it
-    handed_.push_back(std::move(owned));
-    if (::write(handed_write_.get(), "h", 1) < 0) {
+    waiting_.push_back(std::move(owned));
+    if (::write(handed_.write_end.get(), "h", 1) < 0) {
         // Full: the thread has wake-ups pending already.
     }
 }
@@ -62,13 +47,13 @@ void AcceptLoop::hand_over(int fd)
 int AcceptLoop::take_handed()
 {
     std::lock_guard<std::mutex> lock(handed_mutex_);
-    if (handed_.empty()) {
+    if (waiting_.empty()) {
         char drained[64];
-        while (::read(handed_read_.get(), drained, sizeof drained) > 0) { }
+        while (::read(handed_.read_end.get(), drained, sizeof drained) > 0) { }
         return -1;
     }
-    const int fd = handed_.front().release();
-    handed_.pop_front();
+    const int fd = waiting_.front().release();
+    waiting_.pop_front();
     return fd;
 }
 
@@ -77,23 +62,22 @@ void AcceptLoop::stop()
     {
         std::lock_guard<std::mutex> lock(handed_mutex_);
         stopped_ = true;
-        handed_.clear();
+        waiting_.clear();
     }
-    if (::write(stop_write_.get(), "s", 1) < 0) {
+    if (::write(stop_.write_end.get(), "s", 1) < 0) {
         // Full: stopped already. Nothing else can be done in a destructor anyway.
     }
     if (thread_.joinable())
         thread_.join();
     std::lock_guard<std::mutex> lock(handed_mutex_);
-    handed_.clear(); // handed over while the thread ended
+    waiting_.clear(); // handed over while the thread ended
 }
 
 void AcceptLoop::run()
 {
-    const std::chrono::milliseconds forever{-1};
     for (;;) {
         const Woken woken =
-            wait_on(listen_fd_.get(), POLLIN, stop_fd(), handed_read_.get(), forever);
+            wait_on(listen_fd_.get(), POLLIN, stop_fd(), handed_.read_end.get(), forever);
         if (woken == Woken::stop)
             return;
         int fd = -1;

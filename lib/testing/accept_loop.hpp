@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // What every fake peer does around its conversations: a unix socket in a private directory, a
 // thread that accepts one client at a time and serves it, and a stop that ends all of it
-// promptly. Used by the Engine behind qmp::testing's fakes and by qmp's own scripted test peer.
+// promptly, and sockets handed over to be served like accepted ones.
 #pragma once
 
 #include <deque>
@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "fd.hpp"
+#include "socket_wait.hpp"
 #include "temporary_directory.hpp"
 
 namespace qmp::testing::detail {
@@ -40,7 +41,7 @@ public:
     const std::string& path() const { return path_; }
     const std::string& directory() const { return directory_.path(); }
     /// Readable once stop() was called: every wait of a Serve watches it.
-    int stop_fd() const { return stop_read_.get(); }
+    int stop_fd() const { return stop_.read_end.get(); }
 
 private:
     void run();
@@ -51,10 +52,10 @@ private:
     std::string path_;
     Serve serve_;
     qmp::detail::Fd listen_fd_;
-    qmp::detail::Fd stop_read_, stop_write_;
-    qmp::detail::Fd handed_read_, handed_write_; // readable while sockets wait in handed_
+    Pipe stop_;
+    Pipe handed_; // readable while sockets wait in waiting_
     std::mutex handed_mutex_;
-    std::deque<qmp::detail::Fd> handed_;
+    std::deque<qmp::detail::Fd> waiting_;
     bool stopped_ = false; // guarded by handed_mutex_
     std::thread thread_;
 };

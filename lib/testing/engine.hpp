@@ -90,9 +90,7 @@ private:
     std::string terminated(const json& message) const;
 
     const Dialect dialect_;
-    // close_connection() -> serving thread. The write end first: the read end's initialiser
-    // creates the pipe and sets it.
-    qmp::detail::Fd wake_write_, wake_read_;
+    Pipe wake_; // close_connection() -> serving thread
 
     // Guarded by *mutex_ (shared with the rules, whose handles may outlive the engine).
     std::shared_ptr<std::mutex> mutex_;

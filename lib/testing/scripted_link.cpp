@@ -21,9 +21,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// How long a send may wait for a client that does not read.
-constexpr std::chrono::milliseconds send_timeout = 5s;
-
 using Clock = std::chrono::steady_clock;
 
 std::chrono::milliseconds left_until(Clock::time_point deadline)
@@ -73,8 +70,8 @@ bool ScriptedLink::wait_readable(std::chrono::milliseconds timeout)
 {
     const auto deadline = Clock::now() + timeout;
     for (;;) {
-        switch (wait_on(
-            fd_, POLLIN, engine_.loop_.stop_fd(), engine_.wake_read_.get(), left_until(deadline))) {
+        switch (wait_on(fd_, POLLIN, engine_.loop_.stop_fd(), engine_.wake_.read_end.get(),
+            left_until(deadline))) {
         case Woken::ready:
             return true;
         case Woken::timeout:

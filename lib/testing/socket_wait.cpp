@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -14,6 +15,15 @@
 namespace qmp::testing::detail {
 
 using Clock = std::chrono::steady_clock;
+
+Pipe::Pipe()
+{
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
+        throw Error("qmp: fake: pipe: " + qmp::detail::error_text(errno));
+    read_end = qmp::detail::Fd(fds[0]);
+    write_end = qmp::detail::Fd(fds[1]);
+}
 
 Woken wait_on(int fd, short events, int stop_fd, int wake_fd, std::chrono::milliseconds timeout)
 {

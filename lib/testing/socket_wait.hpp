@@ -11,6 +11,19 @@
 
 namespace qmp::testing::detail {
 
+/// How long a fake waits for room to write to a client that does not read. Long enough for a
+/// loaded machine under valgrind.
+constexpr std::chrono::milliseconds send_timeout{5000};
+/// No timeout, for waits only a stop or a wake-up ends.
+constexpr std::chrono::milliseconds forever{-1};
+
+/// A non-blocking, close-on-exec pipe, for waking up a fake's thread.
+struct Pipe {
+    /// \throws qmp::Error.
+    Pipe();
+    qmp::detail::Fd read_end, write_end;
+};
+
 /// How a wait ended.
 enum class Woken { ready, timeout, stop, wake };
 
