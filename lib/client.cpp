@@ -139,9 +139,7 @@ std::pair<std::shared_ptr<detail::Session>, detail::Request> Client::Impl::prepa
         const auto settled = [this] {
             return state_ != ConnectionState::connecting && state_ != ConnectionState::reconnecting;
         };
-        if (deadline == Clock::time_point::max())
-            state_changed_.wait(lock, settled);
-        else if (!state_changed_.wait_until(lock, deadline, settled))
+        if (!detail::wait_with_deadline(state_changed_, lock, deadline, settled))
             throw TimeoutError("qmp: '" + command + "': still " +
                 (state_ == ConnectionState::reconnecting ? "reconnecting" : "connecting") + " to " +
                 address_ + " after " + detail::ms_text(request.timeout));
@@ -200,13 +198,7 @@ void Client::Impl::check_command(
 Event Client::Impl::pop_before(EventQueue& listener, Clock::time_point deadline,
     std::chrono::milliseconds timeout, const std::string& what)
 {
-    // Rounded up: rounding down would give up before the deadline (a 300 ms wait ending
-    // after 299.6 ms, a 1 ms one at once).
-    const auto left = deadline == Clock::time_point::max()
-        ? wait_forever
-        : std::max(std::chrono::milliseconds(0),
-              std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()));
-    if (auto event = listener.pop(left))
+    if (auto event = listener.pop(detail::wait_left(deadline, std::chrono::milliseconds(0))))
         return std::move(*event);
     throw TimeoutError("qmp: " + what + " within " + detail::ms_text(timeout));
 }

@@ -78,9 +78,7 @@ std::optional<Event> detail::EventQueueState::pop_until(detail::Clock::time_poin
 {
     std::unique_lock<std::mutex> lock(mutex_);
     const auto ready = [this] { return !events_.empty() || closed_; };
-    if (deadline == detail::Clock::time_point::max())
-        ready_.wait(lock, ready);
-    else if (!ready_.wait_until(lock, deadline, ready))
+    if (!wait_with_deadline(ready_, lock, deadline, ready))
         return std::nullopt;
     if (!events_.empty())
         return take_front();

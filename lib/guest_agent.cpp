@@ -252,9 +252,7 @@ private:
         {
             std::unique_lock<std::mutex> lock(impl_.turn_mutex_);
             const auto free = [this] { return !impl_.busy_; };
-            if (deadline == Clock::time_point::max())
-                impl_.turn_free_.wait(lock, free);
-            else if (!impl_.turn_free_.wait_until(lock, deadline, free))
+            if (!detail::wait_with_deadline(impl_.turn_free_, lock, deadline, free))
                 throw TimeoutError("qmp: '" + command +
                     "': the guest agent was busy with "
                     "another command for " +
@@ -300,10 +298,7 @@ private:
         request.message = &message;
         request.prefix.assign(1, detail::sync_delimiter);
         request.deadline = deadline;
-        request.timeout = deadline == Clock::time_point::max()
-            ? wait_forever
-            : std::max(std::chrono::milliseconds(1),
-                  std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()));
+        request.timeout = detail::wait_left(deadline, std::chrono::milliseconds(1));
         session.discard_until_delimiter();
         auto call = session.submit(std::move(request));
         json answer;

@@ -19,16 +19,6 @@ namespace qmp::detail {
 
 namespace {
 
-int poll_timeout(Clock::time_point deadline)
-{
-    if (deadline == Clock::time_point::max())
-        return -1;
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0)
-        return 0;
-    return left.count() > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(left.count());
-}
-
 void set_tcp_options(int fd, const TcpSettings& tcp)
 {
     const int one = 1; // requests are small and latency matters
