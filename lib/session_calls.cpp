@@ -5,7 +5,6 @@
 
 #include <cerrno>
 #include <fcntl.h>
-#include <unistd.h>
 
 #include <qmp/error.hpp>
 
@@ -13,16 +12,6 @@
 #include "text.hpp"
 
 namespace qmp::detail {
-
-namespace {
-
-void wake(const Fd& event) noexcept
-{
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const auto n = ::write(event.get(), &one, sizeof one);
-}
-
-} // namespace
 
 bool Session::has_room_locked(const Call& call) const
 {
@@ -182,7 +171,7 @@ void Session::write_queued(std::unique_lock<std::mutex>& lock, bool on_reader)
             write_blocked_ = true;
             lock.unlock();
             if (!on_reader)
-                wake(wake_); // the reader takes over when the socket drains
+                signal_eventfd(wake_); // the reader takes over when the socket drains
             return;
         }
         lock.unlock();
