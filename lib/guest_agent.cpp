@@ -216,9 +216,7 @@ public:
             throw;
         } catch (const DisconnectedError&) {
             const auto end = session->end();
-            if (quiet_success && end &&
-                (end->kind == detail::SessionEnd::Kind::peer_closed ||
-                    end->kind == detail::SessionEnd::Kind::peer_reset))
+            if (quiet_success && end && end->by_peer())
                 return json::object(); // the agent went away with the guest
             throw;
         }

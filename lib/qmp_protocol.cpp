@@ -169,9 +169,7 @@ json qmp_wait(Session& session, Call& call)
         return session.wait(call);
     } catch (const DisconnectedError&) {
         const auto end = session.end();
-        if (call.command == "quit" && end &&
-            (end->kind == SessionEnd::Kind::peer_closed ||
-                end->kind == SessionEnd::Kind::peer_reset))
+        if (call.command == "quit" && end && end->by_peer())
             return json{{"return", json::object()}};
         throw;
     }
