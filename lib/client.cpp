@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "event_match_filter.hpp"
+#include "facade_shared.hpp"
 #include "pending_reply_state.hpp"
 #include "qmp_protocol.hpp"
 #include "request.hpp"
@@ -113,16 +114,6 @@ std::string Client::Impl::address() const
     return address_;
 }
 
-// command_timeouts' bound for \p command, else command_timeout.
-std::chrono::milliseconds Client::Impl::default_timeout(const std::string& command) const
-{
-    const auto configured = options_.command_timeouts.find(command);
-    return configured != options_.command_timeouts.end() ? configured->second
-                                                         : options_.command_timeout;
-}
-
-// The session to send \p command on (waiting, within the call's timeout, for a connect() in
-// progress) and the request for it; the command is checked against the schema if asked.
 std::pair<std::shared_ptr<detail::Session>, detail::Request> Client::Impl::prepare(
     const std::string& command, const json* arguments, const ExecOptions& exec, bool check)
 {
@@ -130,7 +121,7 @@ std::pair<std::shared_ptr<detail::Session>, detail::Request> Client::Impl::prepa
     request.command = command;
     request.arguments = arguments;
     request.oob = exec.oob;
-    request.timeout = exec.timeout.value_or(default_timeout(command));
+    request.timeout = exec.timeout.value_or(detail::default_timeout(options_, command));
     request.keep_waiting = "execute_async() and PendingReply::wait_for()";
     const auto deadline = detail::deadline_after(request.timeout);
     std::shared_ptr<detail::Session> session;
@@ -167,7 +158,7 @@ std::shared_ptr<const Schema> Client::Impl::schema_of(
     const std::string command = "query-qmp-schema";
     detail::Request request;
     request.command = command;
-    request.timeout = default_timeout(command);
+    request.timeout = detail::default_timeout(options_, command);
     auto call = session->submit(std::move(request));
     auto fetched = std::make_shared<const Schema>(
         detail::qmp_result(command, detail::qmp_wait(*session, *call)));

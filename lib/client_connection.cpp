@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "address.hpp"
+#include "facade_shared.hpp"
 #include "log.hpp"
 #include "qmp_protocol.hpp"
 #include "server_impl.hpp"
@@ -24,18 +25,13 @@ namespace {
 void check_options(const ClientOptions& options)
 {
     const auto fail = [](const std::string& what) {
-        throw UsageError("qmp: invalid ClientOptions: " + what);
+        detail::invalid_options("ClientOptions", what);
     };
     if (options.connect_timeout.count() < 0)
         fail("connect_timeout is negative");
-    if (options.command_timeout.count() <= 0)
-        fail("command_timeout must be positive (qmp::wait_forever for no limit)");
+    detail::check_shared_options("ClientOptions", options);
     if (options.retry_interval.count() <= 0)
         fail("retry_interval must be positive");
-    if (options.max_message_size == 0)
-        fail("max_message_size is 0");
-    if (options.max_nesting_depth == 0)
-        fail("max_nesting_depth is 0 (every message is an object, at least 1 level deep)");
     if (options.event_queue_capacity == 0)
         fail("event_queue_capacity is 0 (qmp::unbounded for no limit)");
     for (const auto& [command, timeout] : options.command_timeouts)
@@ -48,31 +44,6 @@ void check_options(const ClientOptions& options)
         (options.reconnect_delay.count() <= 0 ||
             options.reconnect_max_delay < options.reconnect_delay))
         fail("reconnect_delay must be positive and at most reconnect_max_delay");
-}
-
-// Connects the socket, retrying "not there yet" failures until the deadline when asked to.
-detail::Fd connect_with_retries(const detail::Address& address, const ClientOptions& options,
-    Clock::time_point deadline, detail::Canceller& cancel)
-{
-    const detail::TcpSettings tcp{options.tcp_keepalive};
-    for (;;) {
-        try {
-            return detail::connect_socket(address, tcp, deadline, cancel);
-        } catch (const detail::TransportError& e) {
-            const auto now = Clock::now();
-            const bool retry = options.retry_connect && e.error() != ECANCELED &&
-                detail::is_not_ready_error(e.error()) && now < deadline;
-            if (!retry)
-                throw ConnectError(std::string("qmp: ") + e.what() +
-                    (options.retry_connect && e.error() != ECANCELED
-                            ? " (gave up after " + detail::ms_text(options.connect_timeout) + ")"
-                            : ""));
-            // The last pause ends at the deadline and one more attempt follows: giving up a
-            // pause early would cut connect_timeout short and make "gave up after" untrue.
-            if (!cancel.sleep_until(std::min(now + options.retry_interval, deadline)))
-                throw ConnectError("qmp: cancelled while connecting to " + address.to_string());
-        }
-    }
 }
 
 } // namespace
@@ -102,7 +73,9 @@ void Client::Impl::connect(const std::string& text)
     const detail::Address address = detail::parse_address(text);
     establish(address.to_string(), options_.connect_timeout,
         [this, address](Clock::time_point deadline, detail::Canceller& cancel) {
-            return connect_with_retries(address, options_, deadline, cancel);
+            return detail::connect_with_retries(address, {options_.tcp_keepalive},
+                options_.retry_connect ? options_.retry_interval : std::chrono::milliseconds(0),
+                options_.connect_timeout, deadline, cancel);
         });
 }
 
@@ -155,12 +128,7 @@ void Client::Impl::establish(const std::string& peer, std::chrono::milliseconds 
     start_supervisor(); // on_state_change hears of this attempt too
     std::lock_guard<std::mutex> one_at_a_time(connect_mutex_);
     std::shared_ptr<detail::Session> previous;
-    std::shared_ptr<detail::Canceller> cancel;
-    try {
-        cancel = std::make_shared<detail::Canceller>();
-    } catch (const detail::TransportError& e) {
-        throw ConnectError("qmp: cannot connect to " + peer + ": " + e.what());
-    }
+    const std::shared_ptr<detail::Canceller> cancel = detail::connect_canceller(peer);
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (again && state_ != ConnectionState::reconnecting)
@@ -193,8 +161,7 @@ void Client::Impl::establish(const std::string& peer, std::chrono::milliseconds 
         *ended = session.get();
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (cancel->cancelled())
-                throw ConnectError("qmp: cancelled while connecting to " + peer);
+            detail::throw_if_cancelled(*cancel, peer);
             session_ = session; // from here on disconnect() closes it
         }
         shared_->router.reopen_all(); // events may come before the greeting
@@ -203,8 +170,7 @@ void Client::Impl::establish(const std::string& peer, std::chrono::milliseconds 
         Greeting greeting = detail::qmp_handshake(*session, *rules, options_, deadline, timeout);
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (cancel->cancelled())
-                throw ConnectError("qmp: cancelled while connecting to " + peer);
+            detail::throw_if_cancelled(*cancel, peer);
             greeting_ = std::move(greeting);
             has_greeting_ = true;
             cancel_.reset();
@@ -217,20 +183,15 @@ void Client::Impl::establish(const std::string& peer, std::chrono::milliseconds 
         if (const auto end = session->end()) // it ended before it was published
             session_ended(session.get(), *end);
     } catch (...) {
-        const bool cancelled = cancel->cancelled();
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (session_ == session)
                 session_.reset();
-            if (!again || cancelled)
+            if (!again || cancel->cancelled())
                 set_state_locked(ConnectionState::disconnected);
             cancel_.reset();
         }
-        if (session)
-            session->close_and_join("connect() failed");
-        if (cancelled)
-            throw ConnectError("qmp: connecting to " + peer + " was cancelled by disconnect()");
-        throw;
+        detail::end_failed_connect(session, *cancel, peer);
     }
     shared_->logger->debug("{}: connected (QEMU {}.{}.{})", peer, greeting_.version.major,
         greeting_.version.minor, greeting_.version.micro);

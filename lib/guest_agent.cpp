@@ -9,6 +9,7 @@
 #include <random>
 
 #include "address.hpp"
+#include "facade_shared.hpp"
 #include "log.hpp"
 #include "qmp_protocol.hpp"
 #include "session.hpp"
@@ -24,16 +25,13 @@ namespace {
 void check_options(const GuestAgentOptions& options)
 {
     const auto fail = [](const std::string& what) {
-        throw UsageError("qmp: invalid GuestAgentOptions: " + what);
+        detail::invalid_options("GuestAgentOptions", what);
     };
     if (options.connect_timeout.count() <= 0)
         fail("connect_timeout must be positive");
-    if (options.command_timeout.count() <= 0)
-        fail("command_timeout must be positive (qmp::wait_forever for no limit)");
+    detail::check_shared_options("GuestAgentOptions", options);
     if (options.no_reply_wait.count() <= 0)
         fail("no_reply_wait must be positive");
-    if (options.max_message_size == 0 || options.max_nesting_depth == 0)
-        fail("max_message_size and max_nesting_depth must be at least 1");
 }
 
 // Commands that send no reply when they succeed.
@@ -84,12 +82,7 @@ public:
     {
         const detail::Address address = detail::parse_address(text);
         const std::string peer = address.to_string();
-        std::shared_ptr<detail::Canceller> cancel;
-        try {
-            cancel = std::make_shared<detail::Canceller>();
-        } catch (const detail::TransportError& e) {
-            throw ConnectError("qmp: cannot connect to " + peer + ": " + e.what());
-        }
+        const std::shared_ptr<detail::Canceller> cancel = detail::connect_canceller(peer);
         std::shared_ptr<detail::Session> previous;
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -106,20 +99,15 @@ public:
         std::shared_ptr<detail::Session> session;
         try {
             const auto deadline = detail::deadline_after(options_.connect_timeout);
-            detail::Fd socket;
-            try {
-                socket = detail::connect_socket(address, {}, deadline, *cancel);
-            } catch (const detail::TransportError& e) {
-                throw ConnectError(std::string("qmp: ") + e.what());
-            }
+            detail::Fd socket = detail::connect_with_retries(address, detail::TcpSettings{},
+                std::chrono::milliseconds(0), options_.connect_timeout, deadline, *cancel);
             session = std::make_shared<detail::Session>(detail::Transport(std::move(socket), peer),
                 detail::SessionLimits{options_.max_message_size, options_.max_nesting_depth,
                     options_.redact_secrets, true},
                 shared_, std::make_shared<AgentRules>(shared_->logger, needs_sync_));
             {
                 std::lock_guard<std::mutex> lock(mutex_);
-                if (cancel->cancelled())
-                    throw ConnectError("qmp: connecting to " + peer + " was cancelled");
+                detail::throw_if_cancelled(*cancel, peer);
                 session_ = session;
             }
             session->start(reader_);
@@ -140,22 +128,16 @@ public:
                     detail::ms_text(options_.connect_timeout) +
                     " (is the agent running in the guest?)");
             std::lock_guard<std::mutex> lock(mutex_);
-            if (cancel->cancelled())
-                throw ConnectError("qmp: connecting to " + peer + " was cancelled");
+            detail::throw_if_cancelled(*cancel, peer);
             cancel_.reset();
         } catch (...) {
-            const bool cancelled = cancel->cancelled();
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 if (session_ == session)
                     session_.reset();
                 cancel_.reset();
             }
-            if (session)
-                session->close_and_join("connect() failed");
-            if (cancelled)
-                throw ConnectError("qmp: connecting to " + peer + " was cancelled by disconnect()");
-            throw;
+            detail::end_failed_connect(session, *cancel, peer);
         }
     }
 
@@ -181,11 +163,8 @@ public:
     json execute(const std::string& command, const json& arguments,
         std::optional<std::chrono::milliseconds> timeout)
     {
-        if (!timeout) {
-            const auto known = options_.command_timeouts.find(command);
-            timeout =
-                known != options_.command_timeouts.end() ? known->second : options_.command_timeout;
-        }
+        if (!timeout)
+            timeout = detail::default_timeout(options_, command);
         const auto deadline = detail::deadline_after(*timeout);
         const auto session = current(command);
         Turn turn(*this, command, deadline, *timeout);
