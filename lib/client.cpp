@@ -81,7 +81,6 @@ Event Client::Impl::wait_for_event(detail::EventRouter::Filter filter,
     return pop_before(listener, deadline, timeout, "no matching " + event_name + " event");
 }
 
-// Sends commands for a Job: through this client while it exists, DisconnectedError after.
 Job::State::Execute Client::Impl::job_commands(const std::string& job_id)
 {
     return [alive = std::weak_ptr<Impl* const>(self_), job_id](const std::string& command,
@@ -145,7 +144,6 @@ std::pair<std::shared_ptr<detail::Session>, detail::Request> Client::Impl::prepa
     return {std::move(session), request};
 }
 
-// The schema of \p session, fetched once and kept until the next connect().
 std::shared_ptr<const Schema> Client::Impl::schema_of(
     const std::shared_ptr<detail::Session>& session)
 {
@@ -170,8 +168,6 @@ std::shared_ptr<const Schema> Client::Impl::schema_of(
     return schema_;
 }
 
-// With check_commands, an unknown name fails here, as QEMU would fail it, without a
-// round trip (after the schema was fetched once).
 void Client::Impl::check_command(
     const std::shared_ptr<detail::Session>& session, const std::string& command)
 {

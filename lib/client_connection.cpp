@@ -239,7 +239,6 @@ Greeting Client::Impl::greeting() const
     return greeting_;
 }
 
-// With every change: waiters in prepare() wake, and on_state_change hears of it.
 void Client::Impl::set_state_locked(ConnectionState state)
 {
     if (state_ == state)
@@ -250,7 +249,6 @@ void Client::Impl::set_state_locked(ConnectionState state)
     state_changed_.notify_all();
 }
 
-// A session ended (on whichever thread ended it; no user code here).
 void Client::Impl::session_ended(const detail::Session* session, const detail::SessionEnd& end)
 {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -262,7 +260,6 @@ void Client::Impl::session_ended(const detail::Session* session, const detail::S
     reconnect_pending_ = again;
 }
 
-// The thread that tells on_state_change and reconnects; only when either is wanted.
 void Client::Impl::start_supervisor()
 {
     if (!options_.reconnect && !options_.on_state_change)
@@ -304,7 +301,6 @@ void Client::Impl::supervise()
     }
 }
 
-// Attempts with exponential backoff until one succeeds or reconnecting stops.
 void Client::Impl::reconnect()
 {
     auto delay = options_.reconnect_delay;

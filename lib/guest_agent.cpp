@@ -50,13 +50,12 @@ public:
         : logger_(std::move(logger)), needs_sync_(needs_sync)
     {
     }
-    void on_unrouted(json&& message, std::string_view text) override
+    void on_unrouted(json&&, std::string_view text) override
     {
         needs_sync_ = true;
         logger_->warn("guest agent: unexpected message (will synchronise before the next "
                       "command): {}",
             detail::excerpt(text));
-        (void)message;
     }
     void on_end(const detail::SessionEnd&) noexcept override { }
 

@@ -148,7 +148,6 @@ public:
     /// How the session ended; empty while open.
     std::optional<SessionEnd> end() const;
     const std::string& peer() const { return transport_.peer(); }
-    bool can_pass_fds() const { return transport_.can_pass_fds(); }
 
     /// The members of a message the session routes by (session.cpp).
     struct Members;

@@ -164,11 +164,6 @@ bool Canceller::cancelled() const
     return cancelled_;
 }
 
-void Canceller::notify()
-{
-    wake_.notify_all();
-}
-
 bool Canceller::sleep_until(Clock::time_point deadline)
 {
     std::unique_lock<std::mutex> lock(mutex_);

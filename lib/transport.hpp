@@ -59,11 +59,6 @@ public:
     int fd() const { return event_.get(); }
     /// Sleeps until \p deadline; false when cancelled first.
     bool sleep_until(Clock::time_point deadline);
-    /// Wakes sleep_until() and waiters on \p condition() (used by the resolver).
-    void notify();
-
-    std::mutex& mutex() { return mutex_; }
-    std::condition_variable& condition() { return wake_; }
 
 private:
     Fd event_;
