@@ -61,12 +61,6 @@ void detail::EventQueueState::close(std::exception_ptr cause)
     ready_.notify_all();
 }
 
-void detail::EventQueueState::reopen()
-{
-    std::lock_guard<std::mutex> lock(mutex_);
-    closed_ = nullptr;
-}
-
 Event detail::EventQueueState::take_front()
 {
     Event event = std::move(events_.front());
