@@ -225,7 +225,7 @@ bool ChildProcess::kill_group() noexcept
 // (a wrapper script's children, a helper) must not outlive it, so the group is killed after the
 // exit but before the reaping: until then the zombie holds the group id, which therefore cannot
 // belong to anybody else yet.
-bool ChildProcess::reap() noexcept
+bool ChildProcess::poll_exit() noexcept
 {
     const pid_t pid = pid_.load();
     if (pid <= 0)

@@ -84,11 +84,10 @@ void Client::Impl::accept(Server& server, std::chrono::milliseconds timeout)
     Server::Impl* const server_impl = server.impl_.get();
     establish("accepted from " + server_impl->address(), timeout,
         [server_impl, timeout](Clock::time_point deadline, detail::Canceller& cancel) {
-            Server::Impl& listener = *server_impl;
             try {
-                return listener.accept(deadline, cancel);
+                return server_impl->accept(deadline, cancel);
             } catch (const detail::TransportError& e) {
-                throw ConnectError("qmp: " + listener.address() + ": " + e.what() +
+                throw ConnectError("qmp: " + server_impl->address() + ": " + e.what() +
                     (e.error() == ETIMEDOUT ? " (" + detail::ms_text(timeout) + ")" : ""));
             }
         });
