@@ -32,11 +32,7 @@ bool Call::fail(std::exception_ptr error)
 bool Call::wait_until(Clock::time_point until) const
 {
     std::unique_lock<std::mutex> lock(mutex_);
-    if (until == Clock::time_point::max())
-        completed_.wait(lock, [this] { return done_; });
-    else
-        completed_.wait_until(lock, until, [this] { return done_; });
-    return done_;
+    return wait_with_deadline(completed_, lock, until, [this] { return done_; });
 }
 
 bool Call::done() const
@@ -48,9 +44,7 @@ bool Call::done() const
 bool Call::wait_and_take(Clock::time_point until, json& reply)
 {
     std::unique_lock<std::mutex> lock(mutex_);
-    if (until == Clock::time_point::max())
-        completed_.wait(lock, [this] { return done_; });
-    else if (!completed_.wait_until(lock, until, [this] { return done_; }))
+    if (!wait_with_deadline(completed_, lock, until, [this] { return done_; }))
         return false;
     if (error_)
         std::rethrow_exception(error_);

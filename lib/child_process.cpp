@@ -156,11 +156,7 @@ bool read_child_failure(const Fd& reader, Clock::time_point deadline, ChildFailu
     pollfd readable{reader.get(), POLLIN, 0};
     int ready;
     do {
-        const auto wait = deadline == Clock::time_point::max()
-            ? -1
-            : static_cast<int>(
-                  std::min<milliseconds::rep>(time_left(deadline).count(), 1000 * 1000 * 1000));
-        ready = ::poll(&readable, 1, wait);
+        ready = ::poll(&readable, 1, poll_timeout(deadline));
     } while (ready < 0 && errno == EINTR);
     if (ready <= 0)
         return false;
@@ -229,7 +225,7 @@ bool ChildProcess::kill_group() noexcept
 // (a wrapper script's children, a helper) must not outlive it, so the group is killed after the
 // exit but before the reaping: until then the zombie holds the group id, which therefore cannot
 // belong to anybody else yet.
-bool ChildProcess::reap() noexcept
+bool ChildProcess::poll_exit() noexcept
 {
     const pid_t pid = pid_.load();
     if (pid <= 0)

@@ -52,7 +52,7 @@ public:
 
     /// Reaps the process if it has exited; never waits. \returns true when there is no process
     /// left.
-    bool poll_exit() noexcept { return reap(); }
+    bool poll_exit() noexcept;
 
     /// Waits at most \p timeout for the exit and reaps the process. \returns poll_exit().
     bool wait_exit(std::chrono::milliseconds timeout) noexcept;
@@ -70,8 +70,6 @@ public:
     void abandon() noexcept { pid_ = 0; }
 
 private:
-    bool reap() noexcept;
-
     std::atomic<pid_t> pid_{0};
     int status_ = -1;
     std::chrono::milliseconds kill_wait_{0};

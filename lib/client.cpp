@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "event_match_filter.hpp"
+#include "facade_shared.hpp"
 #include "pending_reply_state.hpp"
 #include "qmp_protocol.hpp"
 #include "request.hpp"
@@ -80,7 +81,6 @@ Event Client::Impl::wait_for_event(detail::EventRouter::Filter filter,
     return pop_before(listener, deadline, timeout, "no matching " + event_name + " event");
 }
 
-// Sends commands for a Job: through this client while it exists, DisconnectedError after.
 Job::State::Execute Client::Impl::job_commands(const std::string& job_id)
 {
     return [alive = std::weak_ptr<Impl* const>(self_), job_id](const std::string& command,
@@ -113,16 +113,6 @@ std::string Client::Impl::address() const
     return address_;
 }
 
-// command_timeouts' bound for \p command, else command_timeout.
-std::chrono::milliseconds Client::Impl::default_timeout(const std::string& command) const
-{
-    const auto configured = options_.command_timeouts.find(command);
-    return configured != options_.command_timeouts.end() ? configured->second
-                                                         : options_.command_timeout;
-}
-
-// The session to send \p command on (waiting, within the call's timeout, for a connect() in
-// progress) and the request for it; the command is checked against the schema if asked.
 std::pair<std::shared_ptr<detail::Session>, detail::Request> Client::Impl::prepare(
     const std::string& command, const json* arguments, const ExecOptions& exec, bool check)
 {
@@ -130,7 +120,7 @@ std::pair<std::shared_ptr<detail::Session>, detail::Request> Client::Impl::prepa
     request.command = command;
     request.arguments = arguments;
     request.oob = exec.oob;
-    request.timeout = exec.timeout.value_or(default_timeout(command));
+    request.timeout = exec.timeout.value_or(detail::default_timeout(options_, command));
     request.keep_waiting = "execute_async() and PendingReply::wait_for()";
     const auto deadline = detail::deadline_after(request.timeout);
     std::shared_ptr<detail::Session> session;
@@ -139,9 +129,7 @@ std::pair<std::shared_ptr<detail::Session>, detail::Request> Client::Impl::prepa
         const auto settled = [this] {
             return state_ != ConnectionState::connecting && state_ != ConnectionState::reconnecting;
         };
-        if (deadline == Clock::time_point::max())
-            state_changed_.wait(lock, settled);
-        else if (!state_changed_.wait_until(lock, deadline, settled))
+        if (!detail::wait_with_deadline(state_changed_, lock, deadline, settled))
             throw TimeoutError("qmp: '" + command + "': still " +
                 (state_ == ConnectionState::reconnecting ? "reconnecting" : "connecting") + " to " +
                 address_ + " after " + detail::ms_text(request.timeout));
@@ -156,7 +144,6 @@ std::pair<std::shared_ptr<detail::Session>, detail::Request> Client::Impl::prepa
     return {std::move(session), request};
 }
 
-// The schema of \p session, fetched once and kept until the next connect().
 std::shared_ptr<const Schema> Client::Impl::schema_of(
     const std::shared_ptr<detail::Session>& session)
 {
@@ -169,7 +156,7 @@ std::shared_ptr<const Schema> Client::Impl::schema_of(
     const std::string command = "query-qmp-schema";
     detail::Request request;
     request.command = command;
-    request.timeout = default_timeout(command);
+    request.timeout = detail::default_timeout(options_, command);
     auto call = session->submit(std::move(request));
     auto fetched = std::make_shared<const Schema>(
         detail::qmp_result(command, detail::qmp_wait(*session, *call)));
@@ -181,8 +168,6 @@ std::shared_ptr<const Schema> Client::Impl::schema_of(
     return schema_;
 }
 
-// With check_commands, an unknown name fails here, as QEMU would fail it, without a
-// round trip (after the schema was fetched once).
 void Client::Impl::check_command(
     const std::shared_ptr<detail::Session>& session, const std::string& command)
 {
@@ -200,13 +185,7 @@ void Client::Impl::check_command(
 Event Client::Impl::pop_before(EventQueue& listener, Clock::time_point deadline,
     std::chrono::milliseconds timeout, const std::string& what)
 {
-    // Rounded up: rounding down would give up before the deadline (a 300 ms wait ending
-    // after 299.6 ms, a 1 ms one at once).
-    const auto left = deadline == Clock::time_point::max()
-        ? wait_forever
-        : std::max(std::chrono::milliseconds(0),
-              std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()));
-    if (auto event = listener.pop(left))
+    if (auto event = listener.pop(detail::wait_left(deadline, std::chrono::milliseconds(0))))
         return std::move(*event);
     throw TimeoutError("qmp: " + what + " within " + detail::ms_text(timeout));
 }

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "address.hpp"
+#include "facade_shared.hpp"
 #include "log.hpp"
 #include "qmp_protocol.hpp"
 #include "server_impl.hpp"
@@ -24,18 +25,13 @@ namespace {
 void check_options(const ClientOptions& options)
 {
     const auto fail = [](const std::string& what) {
-        throw UsageError("qmp: invalid ClientOptions: " + what);
+        detail::invalid_options("ClientOptions", what);
     };
     if (options.connect_timeout.count() < 0)
         fail("connect_timeout is negative");
-    if (options.command_timeout.count() <= 0)
-        fail("command_timeout must be positive (qmp::wait_forever for no limit)");
+    detail::check_shared_options("ClientOptions", options);
     if (options.retry_interval.count() <= 0)
         fail("retry_interval must be positive");
-    if (options.max_message_size == 0)
-        fail("max_message_size is 0");
-    if (options.max_nesting_depth == 0)
-        fail("max_nesting_depth is 0 (every message is an object, at least 1 level deep)");
     if (options.event_queue_capacity == 0)
         fail("event_queue_capacity is 0 (qmp::unbounded for no limit)");
     for (const auto& [command, timeout] : options.command_timeouts)
@@ -48,31 +44,6 @@ void check_options(const ClientOptions& options)
         (options.reconnect_delay.count() <= 0 ||
             options.reconnect_max_delay < options.reconnect_delay))
         fail("reconnect_delay must be positive and at most reconnect_max_delay");
-}
-
-// Connects the socket, retrying "not there yet" failures until the deadline when asked to.
-detail::Fd connect_with_retries(const detail::Address& address, const ClientOptions& options,
-    Clock::time_point deadline, detail::Canceller& cancel)
-{
-    const detail::TcpSettings tcp{options.tcp_keepalive};
-    for (;;) {
-        try {
-            return detail::connect_socket(address, tcp, deadline, cancel);
-        } catch (const detail::TransportError& e) {
-            const auto now = Clock::now();
-            const bool retry = options.retry_connect && e.error() != ECANCELED &&
-                detail::is_not_ready_error(e.error()) && now < deadline;
-            if (!retry)
-                throw ConnectError(std::string("qmp: ") + e.what() +
-                    (options.retry_connect && e.error() != ECANCELED
-                            ? " (gave up after " + detail::ms_text(options.connect_timeout) + ")"
-                            : ""));
-            // The last pause ends at the deadline and one more attempt follows: giving up a
-            // pause early would cut connect_timeout short and make "gave up after" untrue.
-            if (!cancel.sleep_until(std::min(now + options.retry_interval, deadline)))
-                throw ConnectError("qmp: cancelled while connecting to " + address.to_string());
-        }
-    }
 }
 
 } // namespace
@@ -102,7 +73,9 @@ void Client::Impl::connect(const std::string& text)
     const detail::Address address = detail::parse_address(text);
     establish(address.to_string(), options_.connect_timeout,
         [this, address](Clock::time_point deadline, detail::Canceller& cancel) {
-            return connect_with_retries(address, options_, deadline, cancel);
+            return detail::connect_with_retries(address, {options_.tcp_keepalive},
+                options_.retry_connect ? options_.retry_interval : std::chrono::milliseconds(0),
+                options_.connect_timeout, deadline, cancel);
         });
 }
 
@@ -111,11 +84,10 @@ void Client::Impl::accept(Server& server, std::chrono::milliseconds timeout)
     Server::Impl* const server_impl = server.impl_.get();
     establish("accepted from " + server_impl->address(), timeout,
         [server_impl, timeout](Clock::time_point deadline, detail::Canceller& cancel) {
-            Server::Impl& listener = *server_impl;
             try {
-                return listener.accept(deadline, cancel);
+                return server_impl->accept(deadline, cancel);
             } catch (const detail::TransportError& e) {
-                throw ConnectError("qmp: " + listener.address() + ": " + e.what() +
+                throw ConnectError("qmp: " + server_impl->address() + ": " + e.what() +
                     (e.error() == ETIMEDOUT ? " (" + detail::ms_text(timeout) + ")" : ""));
             }
         });
@@ -155,12 +127,7 @@ void Client::Impl::establish(const std::string& peer, std::chrono::milliseconds 
     start_supervisor(); // on_state_change hears of this attempt too
     std::lock_guard<std::mutex> one_at_a_time(connect_mutex_);
     std::shared_ptr<detail::Session> previous;
-    std::shared_ptr<detail::Canceller> cancel;
-    try {
-        cancel = std::make_shared<detail::Canceller>();
-    } catch (const detail::TransportError& e) {
-        throw ConnectError("qmp: cannot connect to " + peer + ": " + e.what());
-    }
+    const std::shared_ptr<detail::Canceller> cancel = detail::connect_canceller(peer);
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (again && state_ != ConnectionState::reconnecting)
@@ -193,8 +160,7 @@ void Client::Impl::establish(const std::string& peer, std::chrono::milliseconds 
         *ended = session.get();
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (cancel->cancelled())
-                throw ConnectError("qmp: cancelled while connecting to " + peer);
+            detail::throw_if_cancelled(*cancel, peer);
             session_ = session; // from here on disconnect() closes it
         }
         shared_->router.reopen_all(); // events may come before the greeting
@@ -203,8 +169,7 @@ void Client::Impl::establish(const std::string& peer, std::chrono::milliseconds 
         Greeting greeting = detail::qmp_handshake(*session, *rules, options_, deadline, timeout);
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (cancel->cancelled())
-                throw ConnectError("qmp: cancelled while connecting to " + peer);
+            detail::throw_if_cancelled(*cancel, peer);
             greeting_ = std::move(greeting);
             has_greeting_ = true;
             cancel_.reset();
@@ -217,20 +182,15 @@ void Client::Impl::establish(const std::string& peer, std::chrono::milliseconds 
         if (const auto end = session->end()) // it ended before it was published
             session_ended(session.get(), *end);
     } catch (...) {
-        const bool cancelled = cancel->cancelled();
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (session_ == session)
                 session_.reset();
-            if (!again || cancelled)
+            if (!again || cancel->cancelled())
                 set_state_locked(ConnectionState::disconnected);
             cancel_.reset();
         }
-        if (session)
-            session->close_and_join("connect() failed");
-        if (cancelled)
-            throw ConnectError("qmp: connecting to " + peer + " was cancelled by disconnect()");
-        throw;
+        detail::end_failed_connect(session, *cancel, peer);
     }
     shared_->logger->debug("{}: connected (QEMU {}.{}.{})", peer, greeting_.version.major,
         greeting_.version.minor, greeting_.version.micro);
@@ -278,7 +238,6 @@ Greeting Client::Impl::greeting() const
     return greeting_;
 }
 
-// With every change: waiters in prepare() wake, and on_state_change hears of it.
 void Client::Impl::set_state_locked(ConnectionState state)
 {
     if (state_ == state)
@@ -289,7 +248,6 @@ void Client::Impl::set_state_locked(ConnectionState state)
     state_changed_.notify_all();
 }
 
-// A session ended (on whichever thread ended it; no user code here).
 void Client::Impl::session_ended(const detail::Session* session, const detail::SessionEnd& end)
 {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -301,7 +259,6 @@ void Client::Impl::session_ended(const detail::Session* session, const detail::S
     reconnect_pending_ = again;
 }
 
-// The thread that tells on_state_change and reconnects; only when either is wanted.
 void Client::Impl::start_supervisor()
 {
     if (!options_.reconnect && !options_.on_state_change)
@@ -343,7 +300,6 @@ void Client::Impl::supervise()
     }
 }
 
-// Attempts with exponential backoff until one succeeds or reconnecting stops.
 void Client::Impl::reconnect()
 {
     auto delay = options_.reconnect_delay;

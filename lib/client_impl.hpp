@@ -79,7 +79,6 @@ private:
     // Attempts with exponential backoff until one succeeds or reconnecting stops.
     void reconnect();
 
-    std::chrono::milliseconds default_timeout(const std::string& command) const;
     // The session to send \p command on (waiting, within the call's timeout, for a connect() in
     // progress) and the request for it; the command is checked against the schema if asked.
     std::pair<std::shared_ptr<detail::Session>, detail::Request> prepare(const std::string& command,

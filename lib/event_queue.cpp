@@ -61,12 +61,6 @@ void detail::EventQueueState::close(std::exception_ptr cause)
     ready_.notify_all();
 }
 
-void detail::EventQueueState::reopen()
-{
-    std::lock_guard<std::mutex> lock(mutex_);
-    closed_ = nullptr;
-}
-
 Event detail::EventQueueState::take_front()
 {
     Event event = std::move(events_.front());
@@ -78,9 +72,7 @@ std::optional<Event> detail::EventQueueState::pop_until(detail::Clock::time_poin
 {
     std::unique_lock<std::mutex> lock(mutex_);
     const auto ready = [this] { return !events_.empty() || closed_; };
-    if (deadline == detail::Clock::time_point::max())
-        ready_.wait(lock, ready);
-    else if (!ready_.wait_until(lock, deadline, ready))
+    if (!wait_with_deadline(ready_, lock, deadline, ready))
         return std::nullopt;
     if (!events_.empty())
         return take_front();

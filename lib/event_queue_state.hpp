@@ -34,10 +34,10 @@ public:
     /// push() for each of \p events, under one lock and with one wake-up.
     void push_all(std::vector<Event>&& events);
 
-    /// Ends the stream: once empty, waiters get \p cause (a DisconnectedError).
+    /// Ends the stream: once empty, waiters get \p cause (a DisconnectedError; null: reopen()).
     void close(std::exception_ptr cause);
     /// Starts a new stream after a (re)connect; queued events are kept.
-    void reopen();
+    void reopen() { close(nullptr); }
 
     /// Waits until \p deadline (time_point::max(): no limit). Empty optional on timeout.
     /// \throws the close cause when closed and empty.

@@ -117,14 +117,7 @@ void EventRouter::close_all(const std::exception_ptr& cause)
 
 void EventRouter::reopen_all()
 {
-    const auto entries = [&] {
-        std::lock_guard<std::mutex> lock(mutex_);
-        closed_ = nullptr;
-        return entries_;
-    }();
-    for (const Entry& entry : *entries)
-        if (auto queue = entry.queue.lock())
-            queue->reopen();
+    close_all(nullptr);
 }
 
 } // namespace qmp::detail

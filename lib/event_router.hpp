@@ -48,7 +48,7 @@ public:
     /// empties \p events. Events not numbered yet (sequence 0) are numbered here.
     void deliver(std::vector<Event>& events);
 
-    /// The session ended: every queue ends with \p cause once drained.
+    /// The session ended: every queue ends with \p cause once drained (null: reopen_all()).
     void close_all(const std::exception_ptr& cause);
 
     /// A session started: every queue is open again.

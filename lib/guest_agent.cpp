@@ -9,6 +9,7 @@
 #include <random>
 
 #include "address.hpp"
+#include "facade_shared.hpp"
 #include "log.hpp"
 #include "qmp_protocol.hpp"
 #include "session.hpp"
@@ -24,16 +25,13 @@ namespace {
 void check_options(const GuestAgentOptions& options)
 {
     const auto fail = [](const std::string& what) {
-        throw UsageError("qmp: invalid GuestAgentOptions: " + what);
+        detail::invalid_options("GuestAgentOptions", what);
     };
     if (options.connect_timeout.count() <= 0)
         fail("connect_timeout must be positive");
-    if (options.command_timeout.count() <= 0)
-        fail("command_timeout must be positive (qmp::wait_forever for no limit)");
+    detail::check_shared_options("GuestAgentOptions", options);
     if (options.no_reply_wait.count() <= 0)
         fail("no_reply_wait must be positive");
-    if (options.max_message_size == 0 || options.max_nesting_depth == 0)
-        fail("max_message_size and max_nesting_depth must be at least 1");
 }
 
 // Commands that send no reply when they succeed.
@@ -52,13 +50,12 @@ public:
         : logger_(std::move(logger)), needs_sync_(needs_sync)
     {
     }
-    void on_unrouted(json&& message, std::string_view text) override
+    void on_unrouted(json&&, std::string_view text) override
     {
         needs_sync_ = true;
         logger_->warn("guest agent: unexpected message (will synchronise before the next "
                       "command): {}",
             detail::excerpt(text));
-        (void)message;
     }
     void on_end(const detail::SessionEnd&) noexcept override { }
 
@@ -84,12 +81,7 @@ public:
     {
         const detail::Address address = detail::parse_address(text);
         const std::string peer = address.to_string();
-        std::shared_ptr<detail::Canceller> cancel;
-        try {
-            cancel = std::make_shared<detail::Canceller>();
-        } catch (const detail::TransportError& e) {
-            throw ConnectError("qmp: cannot connect to " + peer + ": " + e.what());
-        }
+        const std::shared_ptr<detail::Canceller> cancel = detail::connect_canceller(peer);
         std::shared_ptr<detail::Session> previous;
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -106,20 +98,15 @@ public:
         std::shared_ptr<detail::Session> session;
         try {
             const auto deadline = detail::deadline_after(options_.connect_timeout);
-            detail::Fd socket;
-            try {
-                socket = detail::connect_socket(address, {}, deadline, *cancel);
-            } catch (const detail::TransportError& e) {
-                throw ConnectError(std::string("qmp: ") + e.what());
-            }
+            detail::Fd socket = detail::connect_with_retries(address, detail::TcpSettings{},
+                std::chrono::milliseconds(0), options_.connect_timeout, deadline, *cancel);
             session = std::make_shared<detail::Session>(detail::Transport(std::move(socket), peer),
                 detail::SessionLimits{options_.max_message_size, options_.max_nesting_depth,
                     options_.redact_secrets, true},
                 shared_, std::make_shared<AgentRules>(shared_->logger, needs_sync_));
             {
                 std::lock_guard<std::mutex> lock(mutex_);
-                if (cancel->cancelled())
-                    throw ConnectError("qmp: connecting to " + peer + " was cancelled");
+                detail::throw_if_cancelled(*cancel, peer);
                 session_ = session;
             }
             session->start(reader_);
@@ -140,22 +127,16 @@ public:
                     detail::ms_text(options_.connect_timeout) +
                     " (is the agent running in the guest?)");
             std::lock_guard<std::mutex> lock(mutex_);
-            if (cancel->cancelled())
-                throw ConnectError("qmp: connecting to " + peer + " was cancelled");
+            detail::throw_if_cancelled(*cancel, peer);
             cancel_.reset();
         } catch (...) {
-            const bool cancelled = cancel->cancelled();
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 if (session_ == session)
                     session_.reset();
                 cancel_.reset();
             }
-            if (session)
-                session->close_and_join("connect() failed");
-            if (cancelled)
-                throw ConnectError("qmp: connecting to " + peer + " was cancelled by disconnect()");
-            throw;
+            detail::end_failed_connect(session, *cancel, peer);
         }
     }
 
@@ -181,11 +162,8 @@ public:
     json execute(const std::string& command, const json& arguments,
         std::optional<std::chrono::milliseconds> timeout)
     {
-        if (!timeout) {
-            const auto known = options_.command_timeouts.find(command);
-            timeout =
-                known != options_.command_timeouts.end() ? known->second : options_.command_timeout;
-        }
+        if (!timeout)
+            timeout = detail::default_timeout(options_, command);
         const auto deadline = detail::deadline_after(*timeout);
         const auto session = current(command);
         Turn turn(*this, command, deadline, *timeout);
@@ -216,9 +194,7 @@ public:
             throw;
         } catch (const DisconnectedError&) {
             const auto end = session->end();
-            if (quiet_success && end &&
-                (end->kind == detail::SessionEnd::Kind::peer_closed ||
-                    end->kind == detail::SessionEnd::Kind::peer_reset))
+            if (quiet_success && end && end->by_peer())
                 return json::object(); // the agent went away with the guest
             throw;
         }
@@ -252,9 +228,7 @@ private:
         {
             std::unique_lock<std::mutex> lock(impl_.turn_mutex_);
             const auto free = [this] { return !impl_.busy_; };
-            if (deadline == Clock::time_point::max())
-                impl_.turn_free_.wait(lock, free);
-            else if (!impl_.turn_free_.wait_until(lock, deadline, free))
+            if (!detail::wait_with_deadline(impl_.turn_free_, lock, deadline, free))
                 throw TimeoutError("qmp: '" + command +
                     "': the guest agent was busy with "
                     "another command for " +
@@ -300,10 +274,7 @@ private:
         request.message = &message;
         request.prefix.assign(1, detail::sync_delimiter);
         request.deadline = deadline;
-        request.timeout = deadline == Clock::time_point::max()
-            ? wait_forever
-            : std::max(std::chrono::milliseconds(1),
-                  std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()));
+        request.timeout = detail::wait_left(deadline, std::chrono::milliseconds(1));
         session.discard_until_delimiter();
         auto call = session.submit(std::move(request));
         json answer;

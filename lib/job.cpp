@@ -102,11 +102,8 @@ void Job::State::drain()
 
 bool Job::State::next(detail::Clock::time_point deadline)
 {
-    const auto wait = deadline == detail::Clock::time_point::max()
-        ? wait_forever
-        : std::max(std::chrono::milliseconds(0),
-              std::chrono::ceil<std::chrono::milliseconds>(deadline - detail::Clock::now()));
-    auto event = events_.pop(wait); // throws DisconnectedError once the connection ended
+    // Throws DisconnectedError once the connection ended.
+    auto event = events_.pop(detail::wait_left(deadline, std::chrono::milliseconds(0)));
     if (!event)
         return false;
     take(*event);
@@ -122,9 +119,8 @@ bool Job::State::reached(JobStatus wanted) const
 std::optional<std::chrono::milliseconds> Job::State::left(detail::Clock::time_point deadline) const
 {
     if (deadline == detail::Clock::time_point::max())
-        return std::nullopt;
-    return std::max(std::chrono::milliseconds(1),
-        std::chrono::ceil<std::chrono::milliseconds>(deadline - detail::Clock::now()));
+        return std::nullopt; // the command's own default
+    return detail::wait_left(deadline, std::chrono::milliseconds(1));
 }
 
 void Job::State::timed_out(const std::string& what, std::chrono::milliseconds timeout) const

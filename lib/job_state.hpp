@@ -58,7 +58,6 @@ public:
 private:
     void take(const Event& event);
     bool reached(JobStatus wanted) const;
-    bool ended() const { return status == JobStatus::concluded || status == JobStatus::null; }
     // Reads the error of a concluded job that QEMU keeps; \returns whether QEMU still lists it.
     bool read_kept_error(detail::Clock::time_point deadline);
     std::optional<std::chrono::milliseconds> left(detail::Clock::time_point deadline) const;

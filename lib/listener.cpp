@@ -18,18 +18,6 @@ namespace qmp::detail {
 
 namespace {
 
-sockaddr_un unix_address(const std::string& path)
-{
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path)
-        throw TransportError(ENAMETOOLONG,
-            "socket path is longer than " + std::to_string(sizeof addr.sun_path - 1) +
-                " bytes: " + path);
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    return addr;
-}
-
 // Whether a process listens at \p path: a stale socket file refuses connections.
 bool someone_listens(const std::string& path)
 {
@@ -77,9 +65,7 @@ Listening listen_unix(const std::string& path)
     // Bound under a random name, made private, then renamed into place: nobody but the owner
     // can connect at any moment (a unix socket file's mode decides who may connect).
     Listening listening;
-    listening.socket = Fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!listening.socket)
-        throw TransportError(errno, "cannot create a socket: " + error_text(errno));
+    listening.socket = stream_socket(AF_UNIX);
     std::random_device random;
     std::string temporary;
     for (int attempt = 0;; ++attempt) {
@@ -115,10 +101,7 @@ Listening listen_tcp(const Address& address)
             EHOSTUNREACH, "cannot resolve " + address.to_string() + ": " + ::gai_strerror(rc));
     std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, &::freeaddrinfo);
     Listening listening;
-    listening.socket =
-        Fd(::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!listening.socket)
-        throw TransportError(errno, "cannot create a socket: " + error_text(errno));
+    listening.socket = stream_socket(found->ai_family);
     const int one = 1;
     ::setsockopt(listening.socket.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (::bind(listening.socket.get(), found->ai_addr, found->ai_addrlen) != 0 ||

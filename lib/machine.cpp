@@ -64,6 +64,28 @@ constexpr milliseconds exit_after_hangup_wait{2000};
 // enough for a log line.
 constexpr std::size_t stderr_tail_bytes = 4096;
 
+// What is left of start_timeout bounds the connect(); Machine retries itself (see below).
+ClientOptions client_options(const MachineOptions& options, Clock::time_point deadline)
+{
+    ClientOptions client = options.client;
+    client.retry_connect = false;
+    client.connect_timeout = std::max(time_left(deadline), milliseconds(1));
+    return client;
+}
+
+std::string exited_early(const std::string& program_name, const ChildProcess& child)
+{
+    return program_name + " " + describe_wait_status(child.status()) +
+        " before its monitor was ready";
+}
+
+std::string no_answer(const std::string& program_name, const MachineOptions& options,
+    const std::string& connect_error)
+{
+    return program_name + "'s monitor did not answer within " + ms_text(options.start_timeout) +
+        " (" + connect_error + ")";
+}
+
 bool socket_exists(const std::string& path)
 {
     struct stat info { };
@@ -84,15 +106,11 @@ std::unique_ptr<Client> connect_when_ready(ChildProcess& child, const std::strin
     std::string last_connect_error;
     for (;;) {
         if (child.poll_exit()) {
-            failure = program_name + " " + describe_wait_status(child.status()) +
-                " before its monitor was ready";
+            failure = exited_early(program_name, child);
             return nullptr;
         }
         if (socket_exists(socket_path)) {
-            ClientOptions client_options = options.client;
-            client_options.retry_connect = false;
-            client_options.connect_timeout = std::max(time_left(deadline), milliseconds(1));
-            auto client = std::make_unique<Client>(client_options);
+            auto client = std::make_unique<Client>(client_options(options, deadline));
             try {
                 client->connect("unix:" + socket_path);
                 return client;
@@ -101,11 +119,10 @@ std::unique_ptr<Client> connect_when_ready(ChildProcess& child, const std::strin
             }
         }
         if (Clock::now() >= deadline) {
-            const std::string limit = ms_text(options.start_timeout);
             failure = last_connect_error.empty()
-                ? program_name + " did not create its monitor socket within " + limit
-                : program_name + "'s monitor did not answer within " + limit + " (" +
-                    last_connect_error + ")";
+                ? program_name + " did not create its monitor socket within " +
+                    ms_text(options.start_timeout)
+                : no_answer(program_name, options, last_connect_error);
             return nullptr;
         }
         pause_until_next_poll(start_poll_interval, deadline);
@@ -119,20 +136,15 @@ std::unique_ptr<Client> connect_when_ready(ChildProcess& child, const std::strin
 std::unique_ptr<Client> connect_socket_pair(ChildProcess& child, const std::string& program_name,
     Fd socket, const MachineOptions& options, Clock::time_point deadline, std::string& failure)
 {
-    ClientOptions client_options = options.client;
-    client_options.retry_connect = false;
-    client_options.connect_timeout = std::max(time_left(deadline), milliseconds(1));
-    auto client = std::make_unique<Client>(client_options);
+    auto client = std::make_unique<Client>(client_options(options, deadline));
     try {
         client->connect_fd(socket.release());
         return client;
     } catch (const ConnectError& e) {
         if (child.wait_exit(std::min(time_left(deadline), exit_after_hangup_wait)))
-            failure = program_name + " " + describe_wait_status(child.status()) +
-                " before its monitor was ready";
+            failure = exited_early(program_name, child);
         else if (time_left(deadline) == milliseconds(0)) // less than a millisecond left
-            failure = program_name + "'s monitor did not answer within " +
-                ms_text(options.start_timeout) + " (" + e.what() + ")";
+            failure = no_answer(program_name, options, e.what());
         else
             failure = program_name + "'s monitor failed before the greeting (" + e.what() + ")";
         return nullptr;

@@ -108,9 +108,7 @@ std::optional<json> QmpRules::wait_greeting(
 {
     std::unique_lock<std::mutex> lock(mutex_);
     const auto ready = [this] { return greeting_ || end_; };
-    if (deadline == Clock::time_point::max())
-        changed_.wait(lock, ready);
-    else if (!changed_.wait_until(lock, deadline, ready))
+    if (!wait_with_deadline(changed_, lock, deadline, ready))
         return std::nullopt;
     if (greeting_) {
         text = greeting_text_;
@@ -141,10 +139,7 @@ Greeting qmp_handshake(Session& session, QmpRules& rules, const ClientOptions& o
     Request request;
     request.command = "qmp_capabilities";
     request.arguments = &arguments;
-    request.timeout = deadline == Clock::time_point::max()
-        ? wait_forever
-        : std::max(std::chrono::milliseconds(1),
-              std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()));
+    request.timeout = wait_left(deadline, std::chrono::milliseconds(1));
     const std::string failed = "qmp: capabilities negotiation with " + peer + " failed: ";
     json reply;
     try {
@@ -174,9 +169,7 @@ json qmp_wait(Session& session, Call& call)
         return session.wait(call);
     } catch (const DisconnectedError&) {
         const auto end = session.end();
-        if (call.command == "quit" && end &&
-            (end->kind == SessionEnd::Kind::peer_closed ||
-                end->kind == SessionEnd::Kind::peer_reset))
+        if (call.command == "quit" && end && end->by_peer())
             return json{{"return", json::object()}};
         throw;
     }

@@ -35,6 +35,13 @@ std::size_t length_difference(const std::string& a, const std::string& b)
     return a.size() > b.size() ? a.size() - b.size() : b.size() - a.size();
 }
 
+// The "name" of a schema entity or member; null when it has none (peers can lie).
+const std::string* name_of(const json& entity)
+{
+    const auto name = entity.find("name"); // end() for a non-object
+    return name != entity.end() ? name->get_ptr<const std::string*>() : nullptr;
+}
+
 // The argument names of an object type's entity, in the schema's order.
 std::vector<std::string> member_names(const json& type)
 {
@@ -43,8 +50,8 @@ std::vector<std::string> member_names(const json& type)
     if (members == type.end() || !members->is_array())
         return names;
     for (const auto& member : *members)
-        if (member.is_object() && member.contains("name") && member["name"].is_string())
-            names.push_back(member["name"].get<std::string>());
+        if (const std::string* name = name_of(member))
+            names.push_back(*name);
     return names;
 }
 
@@ -57,12 +64,13 @@ Schema::Schema(json entities) : entities_(std::move(entities))
     // Argument types may come before or after their commands: name them all first.
     std::unordered_map<std::string, const json*> by_name;
     for (const auto& entity : entities_)
-        if (entity.is_object() && entity.contains("name") && entity["name"].is_string())
-            by_name[entity["name"].get<std::string>()] = &entity;
+        if (const std::string* name = name_of(entity))
+            by_name[*name] = &entity;
     for (const auto& entity : entities_) {
-        if (!entity.is_object() || !entity.contains("name") || !entity["name"].is_string())
+        const std::string* const named = name_of(entity);
+        if (!named)
             continue;
-        const std::string name = entity["name"].get<std::string>();
+        const std::string& name = *named;
         const std::string meta = entity.value("meta-type", std::string());
         if (meta == "command") {
             const auto arg_type = entity.find("arg-type");

@@ -3,14 +3,32 @@
 // with one cause, exactly once). Reading is in session_reading.cpp, calls in session_calls.cpp.
 #include "session.hpp"
 
-#include <cerrno>
-#include <sys/eventfd.h>
-
 #include <qmp/error.hpp>
 
 #include "framer.hpp"
 
 namespace qmp::detail {
+
+namespace {
+
+Fd wake_fd(const std::string& peer)
+{
+    try {
+        return make_eventfd();
+    } catch (const TransportError& e) {
+        throw ConnectError("qmp: " + peer + ": " + e.what());
+    }
+}
+
+// What a session's end throws at its waiters: a ProtocolError when the peer broke the protocol.
+std::exception_ptr end_error(SessionEnd::Kind kind, const std::string& message)
+{
+    if (kind == SessionEnd::Kind::protocol_error)
+        return std::make_exception_ptr(ProtocolError(message));
+    return std::make_exception_ptr(DisconnectedError(message));
+}
+
+} // namespace
 
 Session::Session(Transport transport, SessionLimits limits, std::shared_ptr<SessionShared> shared,
     std::shared_ptr<SessionRules> rules)
@@ -19,11 +37,9 @@ Session::Session(Transport transport, SessionLimits limits, std::shared_ptr<Sess
       shared_(std::move(shared)),
       rules_(std::move(rules)),
       log_(*shared_->logger),
-      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      wake_(wake_fd(peer())),
       framer_(std::make_unique<Framer>(limits_.max_message_size, limits_.max_depth))
 {
-    if (!wake_)
-        throw ConnectError("qmp: " + peer() + ": cannot create an eventfd: " + error_text(errno));
 }
 
 Session::~Session()
@@ -61,24 +77,12 @@ void Session::set_flow_control(std::size_t in_band_limit, bool oob)
 
 // ---- ending ----------------------------------------------------------------------------------
 
-std::exception_ptr Session::closed_error_locked(const std::string& command) const
-{
-    const std::string message = "qmp: '" + command + "' on " + peer() + ": " + end_->reason;
-    if (end_->kind == SessionEnd::Kind::protocol_error)
-        return std::make_exception_ptr(ProtocolError(message));
-    return std::make_exception_ptr(DisconnectedError(message));
-}
-
 std::exception_ptr Session::closed_error_locked(const Call& call) const
 {
-    if (call.stage != Call::Stage::sending && call.stage != Call::Stage::sent)
-        return closed_error_locked(call.command);
-    // It went out: whether the peer ran it cannot be known.
-    const std::string message = "qmp: '" + call.command + "' on " + peer() + ": " + end_->reason +
-        " (the command was sent; whether it ran is unknown)";
-    if (end_->kind == SessionEnd::Kind::protocol_error)
-        return std::make_exception_ptr(ProtocolError(message));
-    return std::make_exception_ptr(DisconnectedError(message));
+    std::string message = "qmp: '" + call.command + "' on " + peer() + ": " + end_->reason;
+    if (call.stage == Call::Stage::sending || call.stage == Call::Stage::sent)
+        message += " (the command was sent; whether it ran is unknown)";
+    return end_error(end_->kind, message);
 }
 
 void Session::close(SessionEnd::Kind kind, const std::string& reason) noexcept
@@ -111,10 +115,7 @@ void Session::close(SessionEnd::Kind kind, const std::string& reason) noexcept
         for (const auto& entry : pending)
             entry.second->fail(*error++);
         if (kind == SessionEnd::Kind::closed_by_client || !shared_->queues_stay_open) {
-            const std::string message = "qmp: " + peer() + ": " + reason;
-            shared_->router.close_all(kind == SessionEnd::Kind::protocol_error
-                    ? std::make_exception_ptr(ProtocolError(message))
-                    : std::make_exception_ptr(DisconnectedError(message)));
+            shared_->router.close_all(end_error(kind, "qmp: " + peer() + ": " + reason));
         }
     } catch (...) {
         // Only allocation can fail here; the shutdown below still wakes the reader.

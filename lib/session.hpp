@@ -39,6 +39,9 @@ struct SessionEnd {
     enum class Kind { peer_closed, peer_reset, io_error, protocol_error, closed_by_client };
     Kind kind = Kind::closed_by_client;
     std::string reason; ///< without the "qmp: PEER:" prefix
+
+    /// The peer hung up (closed or reset): what a command that ends the peer can expect.
+    bool by_peer() const { return kind == Kind::peer_closed || kind == Kind::peer_reset; }
 };
 
 /// What the protocol above a session decides. Called on the reader thread, except on_end().
@@ -145,7 +148,6 @@ public:
     /// How the session ended; empty while open.
     std::optional<SessionEnd> end() const;
     const std::string& peer() const { return transport_.peer(); }
-    bool can_pass_fds() const { return transport_.can_pass_fds(); }
 
     /// The members of a message the session routes by (session.cpp).
     struct Members;
@@ -173,7 +175,8 @@ private:
     /// write_queued() with mutex_ held by \p lock, which may be released on return.
     void write_queued(std::unique_lock<std::mutex>& lock, bool on_reader);
     void expire_blocked_write();
-    std::exception_ptr closed_error_locked(const std::string& command) const;
+    /// Why the session ends when \p out timed out half-written.
+    static std::string cut_short(const Outgoing& out);
     std::exception_ptr closed_error_locked(const Call& call) const;
 
     Transport transport_;

@@ -5,7 +5,6 @@
 
 #include <cerrno>
 #include <fcntl.h>
-#include <unistd.h>
 
 #include <qmp/error.hpp>
 
@@ -13,16 +12,6 @@
 #include "text.hpp"
 
 namespace qmp::detail {
-
-namespace {
-
-void wake(const Fd& event) noexcept
-{
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const auto n = ::write(event.get(), &one, sizeof one);
-}
-
-} // namespace
 
 bool Session::has_room_locked(const Call& call) const
 {
@@ -113,7 +102,7 @@ std::shared_ptr<Call> Session::submit(Request request)
     {
         std::unique_lock<std::mutex> lock(mutex_);
         if (end_)
-            std::rethrow_exception(closed_error_locked(call->command));
+            std::rethrow_exception(closed_error_locked(*call)); // not sent yet
         if (oob && !oob_)
             throw UsageError("qmp: cannot send '" + call->command + "' out-of-band to " + peer() +
                 ": OOB was not negotiated (not offered by the server, or "
@@ -182,7 +171,7 @@ void Session::write_queued(std::unique_lock<std::mutex>& lock, bool on_reader)
             write_blocked_ = true;
             lock.unlock();
             if (!on_reader)
-                wake(wake_); // the reader takes over when the socket drains
+                signal_eventfd(wake_); // the reader takes over when the socket drains
             return;
         }
         lock.unlock();
@@ -210,15 +199,19 @@ void Session::expire_blocked_write()
             write_blocked_ = false;
             write = take_writer_locked();
         } else {
-            partial = "sending '" + out.call->command + "' timed out after " +
-                std::to_string(out.sent) + " of " + std::to_string(out.bytes.size()) +
-                " bytes; the stream cannot be resumed";
+            partial = cut_short(out);
         }
     }
     if (!partial.empty())
         close(SessionEnd::Kind::io_error, partial);
     else if (write)
         write_queued(true);
+}
+
+std::string Session::cut_short(const Outgoing& out)
+{
+    return "sending '" + out.call->command + "' timed out after " + std::to_string(out.sent) +
+        " of " + std::to_string(out.bytes.size()) + " bytes; the stream cannot be resumed";
 }
 
 // ---- waiting ---------------------------------------------------------------------------------
@@ -254,10 +247,7 @@ json Session::wait(Call& call)
                     outbox_.front().sent > 0) {
                     // Half a request is on the wire: nothing sent after it could be
                     // understood, so the session cannot go on.
-                    partial = "sending '" + call.command + "' timed out after " +
-                        std::to_string(outbox_.front().sent) + " of " +
-                        std::to_string(outbox_.front().bytes.size()) +
-                        " bytes; the stream cannot be resumed";
+                    partial = cut_short(outbox_.front());
                     break;
                 }
                 [[fallthrough]];

@@ -19,16 +19,6 @@ namespace qmp::detail {
 
 namespace {
 
-int poll_timeout(Clock::time_point deadline)
-{
-    if (deadline == Clock::time_point::max())
-        return -1;
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0)
-        return 0;
-    return left.count() > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(left.count());
-}
-
 void set_tcp_options(int fd, const TcpSettings& tcp)
 {
     const int one = 1; // requests are small and latency matters
@@ -52,9 +42,7 @@ void set_tcp_options(int fd, const TcpSettings& tcp)
 Fd connect_one(const sockaddr* addr, socklen_t len, int family, const TcpSettings& tcp,
     Clock::time_point deadline, Canceller& cancel, const std::string& what)
 {
-    Fd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd)
-        throw TransportError(errno, "cannot create a socket: " + error_text(errno));
+    Fd fd = stream_socket(family);
     if (family != AF_UNIX)
         set_tcp_options(fd.get(), tcp);
     if (::connect(fd.get(), addr, len) == 0)
@@ -81,7 +69,7 @@ using AddressList = std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)>;
 // getaddrinfo() itself has no timeout. The thread owns its share of this and finishes alone.
 struct Lookup {
     std::string host, port;
-    Fd done{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+    Fd done = make_eventfd();
     int rc = 0;
     addrinfo* found = nullptr;
     ~Lookup()
@@ -99,23 +87,17 @@ AddressList resolve(
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV; // an IP address needs no lookup
     addrinfo* found = nullptr;
-    int rc = ::getaddrinfo(address.host.c_str(), address.port.c_str(), &hints, &found);
-    if (rc == 0)
+    if (::getaddrinfo(address.host.c_str(), address.port.c_str(), &hints, &found) == 0)
         return AddressList(found, &::freeaddrinfo);
 
     auto lookup = std::make_shared<Lookup>();
-    if (!lookup->done)
-        throw TransportError(errno, "cannot create an eventfd: " + error_text(errno));
     lookup->host = address.host;
     lookup->port = address.port;
-    std::thread([lookup] {
-        addrinfo hints{};
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = 0;
+    std::thread([lookup, hints] {
         lookup->rc =
             ::getaddrinfo(lookup->host.c_str(), lookup->port.c_str(), &hints, &lookup->found);
-        const std::uint64_t one = 1;
-        [[maybe_unused]] const auto n = ::write(lookup->done.get(), &one, sizeof one);
+        signal_eventfd(lookup->done);
     }).detach();
     wait_or_throw(lookup->done.get(), POLLIN, cancel, deadline, "resolving " + what);
     if (lookup->rc != 0)
@@ -128,10 +110,42 @@ AddressList resolve(
 
 } // namespace
 
-Canceller::Canceller() : event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
+Fd make_eventfd()
 {
-    if (!event_)
+    Fd event(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!event)
         throw TransportError(errno, "cannot create an eventfd: " + error_text(errno));
+    return event;
+}
+
+void signal_eventfd(const Fd& event) noexcept
+{
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(event.get(), &one, sizeof one);
+}
+
+Fd stream_socket(int family)
+{
+    Fd socket(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!socket)
+        throw TransportError(errno, "cannot create a socket: " + error_text(errno));
+    return socket;
+}
+
+sockaddr_un unix_address(const std::string& path)
+{
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path)
+        throw TransportError(ENAMETOOLONG,
+            "socket path is longer than " + std::to_string(sizeof addr.sun_path - 1) +
+                " bytes: " + path);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    return addr;
+}
+
+Canceller::Canceller() : event_(make_eventfd())
+{
 }
 
 void Canceller::cancel() noexcept
@@ -140,8 +154,7 @@ void Canceller::cancel() noexcept
         std::lock_guard<std::mutex> lock(mutex_);
         cancelled_ = true;
     }
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const auto n = ::write(event_.get(), &one, sizeof one);
+    signal_eventfd(event_);
     wake_.notify_all();
 }
 
@@ -149,11 +162,6 @@ bool Canceller::cancelled() const
 {
     std::lock_guard<std::mutex> lock(mutex_);
     return cancelled_;
-}
-
-void Canceller::notify()
-{
-    wake_.notify_all();
 }
 
 bool Canceller::sleep_until(Clock::time_point deadline)
@@ -189,13 +197,7 @@ Fd connect_socket(
 {
     const std::string what = address.to_string();
     if (address.kind == Address::Kind::unix_socket) {
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        if (address.path.size() >= sizeof addr.sun_path)
-            throw TransportError(ENAMETOOLONG,
-                "socket path is longer than " + std::to_string(sizeof addr.sun_path - 1) +
-                    " bytes: " + address.path);
-        std::memcpy(addr.sun_path, address.path.c_str(), address.path.size() + 1);
+        sockaddr_un addr = unix_address(address.path);
         return connect_one(
             reinterpret_cast<sockaddr*>(&addr), sizeof addr, AF_UNIX, tcp, deadline, cancel, what);
     }

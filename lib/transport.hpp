@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include "address.hpp"
 #include "deadline.hpp"
@@ -31,8 +32,22 @@ private:
     int error_;
 };
 
+/// A non-blocking, close-on-exec eventfd: a way to wake a thread in poll().
+/// \throws TransportError
+Fd make_eventfd();
+/// Makes the eventfd \p event readable.
+void signal_eventfd(const Fd& event) noexcept;
+
+/// A non-blocking, close-on-exec stream socket of \p family.
+/// \throws TransportError
+Fd stream_socket(int family);
+
+/// The address of the unix socket at \p path.
+/// \throws TransportError (ENAMETOOLONG) when the path does not fit.
+sockaddr_un unix_address(const std::string& path);
+
 /// Lets one thread end another's connection attempt at once: every wait of connect_socket()
-/// and wait_until() also watches it.
+/// and wait_or_throw() also watches it.
 ///
 /// Thread safety: every member is thread-safe.
 class Canceller {
@@ -44,11 +59,6 @@ public:
     int fd() const { return event_.get(); }
     /// Sleeps until \p deadline; false when cancelled first.
     bool sleep_until(Clock::time_point deadline);
-    /// Wakes sleep_until() and waiters on \p condition() (used by the resolver).
-    void notify();
-
-    std::mutex& mutex() { return mutex_; }
-    std::condition_variable& condition() { return wake_; }
 
 private:
     Fd event_;
