@@ -8,6 +8,7 @@
 #include <qmp/qmp.hpp>
 
 #include "process_probe.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -72,10 +73,7 @@ template <typename Rep, typename Period> long long ms(std::chrono::duration<Rep,
     return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
 }
 
-inline long long ms_since(SteadyClock::time_point start)
-{
-    return ms(SteadyClock::now() - start);
-}
+using qmp::test::ms_since;
 
 // For "waited at least the timeout": milliseconds rounded down would turn 300.0 into 299.
 inline long long us_since(SteadyClock::time_point start)
@@ -350,28 +348,8 @@ private:
     SteadyClock::time_point finished_at_;
 };
 
-// The state letter of a /proc/.../stat file ('R' running, 'S' asleep, 'T' stopped, 'Z' zombie,
-// ...); '?' if it cannot be read.
-inline char stat_state(const std::string& stat_path)
-{
-    std::ifstream stat(stat_path);
-    std::string line;
-    std::getline(stat, line);
-    const auto paren = line.rfind(')'); // the command name may contain anything
-    return paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
-}
-
-// The scheduler state of thread \p tid of this process.
-inline char thread_state(pid_t tid)
-{
-    return stat_state("/proc/self/task/" + std::to_string(tid) + "/stat");
-}
-
-// The state of process \p pid (a child of ours, e.g. Machine::pid()).
-inline char process_state(pid_t pid)
-{
-    return stat_state("/proc/" + std::to_string(pid) + "/stat");
-}
+using qmp::test::process_state;
+using qmp::test::thread_state;
 
 // Polls (bounded) until process \p pid is in \p state (e.g. 'T' after SIGSTOP: the signal is
 // delivered asynchronously and the kernel offers no notification a non-tracer can wait on).
@@ -432,30 +410,6 @@ inline std::string add_tcp_monitor(qmp::MachineOptions& options)
     return address;
 }
 
-// A private temporary directory (mode 0700), removed with everything in it by the destructor.
-class TemporaryDirectory {
-public:
-    TemporaryDirectory()
-    {
-        std::string pattern = (std::filesystem::temp_directory_path() / "qmp-test-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr)
-            throw std::runtime_error("mkdtemp " + pattern + ": " + std::strerror(errno));
-        path_ = pattern;
-    }
-
-    ~TemporaryDirectory()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-
-    TemporaryDirectory(const TemporaryDirectory&) = delete;
-    TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using qmp::test::TemporaryDirectory;
 
 } // namespace qmp_test

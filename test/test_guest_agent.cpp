@@ -33,6 +33,7 @@ using namespace std::chrono_literals;
 using qmp::json;
 using qmp::test::FakeConnection;
 using qmp::test::MissingSocket;
+using qmp::test::quick_agent_options;
 using qmp::test::ScriptedAgent;
 using Clock = std::chrono::steady_clock;
 
@@ -41,15 +42,6 @@ using qmp::test::ms_since;
 namespace {
 
 constexpr long long slack_ms = 2000; // the machine is shared and may be loaded
-
-qmp::GuestAgentOptions quick_agent_options()
-{
-    qmp::GuestAgentOptions options;
-    options.connect_timeout = 5s;
-    options.command_timeout = 5s;
-    options.no_reply_wait = 5s;
-    return options;
-}
 
 void require(bool condition, const std::string& what)
 {

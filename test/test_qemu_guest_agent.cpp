@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "qemu_helpers.hpp"
+#include "unix_socket.hpp"
 
 extern char** environ;
 
@@ -168,10 +169,8 @@ qmp::GuestAgentOptions agent_options()
 int raw_connect(const std::string& path)
 {
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0)
+    const sockaddr_un address = qmp::test::unix_address(path);
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0)
         return fd;
     if (fd >= 0)
         ::close(fd);
