@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Helpers shared by the tests against real QEMU (test_qemu.cpp, test_qemu_advanced.cpp,
-// test_qemu_faults.cpp): durations, threads whose exceptions fail the test, gates and counters
-// to wait on, the FIFO that blocks QEMU's main loop, /proc readers, a private temporary
-// directory. Public API only. Everything here is bounded: a helper that waits takes a timeout.
+// Helpers shared by the tests against real QEMU and qemu-ga (test_qemu*.cpp): durations, threads
+// whose exceptions fail the test, gates and counters to wait on, the FIFO that blocks QEMU's
+// main loop, /proc readers, a private temporary directory, and the processes a test starts
+// itself (found on PATH, ended and reaped with a bound). Public API only. Everything here is
+// bounded: a helper that waits takes a timeout.
 #pragma once
 
 #include <qmp/qmp.hpp>
@@ -23,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -34,8 +36,11 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace qmp_test {
@@ -408,6 +413,78 @@ inline std::string add_tcp_monitor(qmp::MachineOptions& options)
     const std::string address = "127.0.0.1:" + std::to_string(free_loopback_port());
     options.args.insert(options.args.end(), {"-qmp", "tcp:" + address + ",server=on,wait=off"});
     return address;
+}
+
+// ---- processes this test starts itself (qemu-ga, QEMU on an inherited socket) -------------
+
+// The first executable \p name in $PATH (an empty entry is the current directory), or "" if
+// there is none. Resolve before fork(): the child must not allocate.
+inline std::string find_in_path(const std::string& name)
+{
+    const char* path = std::getenv("PATH");
+    const std::string directories = path ? path : "/usr/bin:/bin";
+    std::size_t start = 0;
+    for (;;) {
+        const auto end = directories.find(':', start);
+        const std::string directory = directories.substr(start, end - start);
+        const std::string candidate = (directory.empty() ? "." : directory) + "/" + name;
+        if (::access(candidate.c_str(), X_OK) == 0)
+            return candidate;
+        if (end == std::string::npos)
+            return {};
+        start = end + 1;
+    }
+}
+
+// Waits at most \p timeout for child \p pid to exit and reaps it; \returns true once it has
+// (or it is not our child any more), with its wait status in \p status.
+inline bool reap_child(pid_t pid, std::chrono::milliseconds timeout, int* status = nullptr)
+{
+    const auto deadline = SteadyClock::now() + timeout;
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    bool reaped = false;
+    for (;;) {
+        int wait_status = 0;
+        const pid_t done = ::waitpid(pid, &wait_status, WNOHANG);
+        if (done == pid || (done < 0 && errno == ECHILD)) {
+            if (status)
+                *status = wait_status;
+            reaped = true;
+            break;
+        }
+        const auto left = ms(deadline - SteadyClock::now());
+        if (left <= 0)
+            break;
+        if (pidfd >= 0) {
+            pollfd exited{pidfd, POLLIN, 0};
+            ::poll(&exited, 1, static_cast<int>(left)); // readable once the process exits
+        } else {
+            std::this_thread::sleep_for(10ms); // no pidfd: a bounded poll
+        }
+    }
+    if (pidfd >= 0)
+        ::close(pidfd);
+    return reaped;
+}
+
+// Ends child \p pid (and no other process): SIGTERM, SIGKILL if it is still there after 5 s,
+// and reaps it.
+inline void terminate_child(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    ::kill(pid, SIGTERM);
+    if (!reap_child(pid, 5s)) {
+        ::kill(pid, SIGKILL);
+        reap_child(pid, 5s);
+    }
+}
+
+// The whole content of the file at \p path (a child's log), "" if it cannot be read.
+inline std::string file_contents(const std::string& path)
+{
+    std::ifstream file(path);
+    return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
 }
 
 using qmp::test::TemporaryDirectory;

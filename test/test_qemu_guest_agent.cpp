@@ -14,10 +14,8 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <spawn.h>
-#include <sstream>
 #include <string>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -47,14 +45,7 @@ std::string find_qemu_ga()
     for (const char* path : {"/usr/bin/qemu-ga", "/usr/sbin/qemu-ga"})
         if (::access(path, X_OK) == 0)
             return path;
-    if (const char* path_env = std::getenv("PATH")) {
-        std::stringstream dirs(path_env);
-        std::string dir;
-        while (std::getline(dirs, dir, ':'))
-            if (!dir.empty() && ::access((dir + "/qemu-ga").c_str(), X_OK) == 0)
-                return dir + "/qemu-ga";
-    }
-    return {};
+    return qmp_test::find_in_path("qemu-ga");
 }
 
 // One qemu-ga listening on DIR/qga.sock, its state and log in DIR. The destructor kills that
@@ -114,13 +105,7 @@ public:
 
     void stop()
     {
-        if (pid_ <= 0)
-            return;
-        ::kill(pid_, SIGTERM);
-        if (!reap(5s)) {
-            ::kill(pid_, SIGKILL);
-            reap(5s);
-        }
+        qmp_test::terminate_child(pid_);
         pid_ = -1;
     }
 
@@ -128,29 +113,9 @@ public:
     const std::string& socket_path() const { return socket_; }
     pid_t pid() const { return pid_; }
 
-    std::string log() const
-    {
-        std::ifstream in(log_);
-        std::stringstream text;
-        text << in.rdbuf();
-        return text.str();
-    }
+    std::string log() const { return qmp_test::file_contents(log_); }
 
 private:
-    bool reap(std::chrono::milliseconds timeout)
-    {
-        const auto deadline = SteadyClock::now() + timeout;
-        for (;;) {
-            int status;
-            const pid_t done = ::waitpid(pid_, &status, WNOHANG);
-            if (done == pid_ || (done < 0 && errno == ECHILD))
-                return true;
-            if (SteadyClock::now() >= deadline)
-                return false;
-            std::this_thread::sleep_for(5ms);
-        }
-    }
-
     TemporaryDirectory directory_;
     std::string socket_;
     std::string log_;
