@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // How a call ended, for tests that make calls which may throw or block: capture() turns a call
 // into an Outcome (never throws), start() runs one on a worker, finish() waits for a worker with
-// a bound and aborts the binary rather than hang it; contains() and occurrences() read what an
-// error says. Public API only (the qmp::testing tests use it too).
+// a bound and aborts the binary rather than hang it, ready_within() and wait_until() are the
+// other bounded waits; contains() and occurrences() read what an error says. Public API only
+// (the qmp::testing tests use it too).
 #pragma once
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <exception>
 #include <future>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include <gtest/gtest.h>
@@ -106,9 +108,24 @@ T finish(std::future<T>& worker, std::chrono::milliseconds limit = std::chrono::
 }
 
 /// Whether \p future is ready within \p timeout.
-template <typename T> bool ready_within(std::future<T>& future, std::chrono::milliseconds timeout)
+template <typename T>
+bool ready_within(
+    std::future<T>& future, std::chrono::milliseconds timeout = std::chrono::seconds(10))
 {
     return future.wait_for(timeout) == std::future_status::ready;
+}
+
+/// Polls \p condition (every millisecond) until it holds; false after \p timeout.
+template <typename Condition>
+bool wait_until(Condition condition, std::chrono::milliseconds timeout = std::chrono::seconds(5))
+{
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() >= deadline)
+            return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
 }
 
 } // namespace qmp::test

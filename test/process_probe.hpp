@@ -11,7 +11,9 @@
 #include <fstream>
 #include <string>
 
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 namespace qmp::test {
 
@@ -70,6 +72,12 @@ inline char thread_state(pid_t tid)
 inline char process_state(pid_t pid)
 {
     return stat_state("/proc/" + std::to_string(pid) + "/stat");
+}
+
+/// The kernel's id of the calling thread (for thread_state()).
+inline pid_t current_tid()
+{
+    return static_cast<pid_t>(::syscall(SYS_gettid));
 }
 
 /// A positive integer from the environment (QMP_STRESS_CALLS, ...), or \p fallback.

@@ -45,6 +45,7 @@ using namespace std::chrono_literals;
 using qmp::json;
 using qmp::test::capture;
 using qmp::test::contains;
+using qmp::test::current_tid;
 using qmp::test::FakeConnection;
 using qmp::test::finish;
 using qmp::test::MissingSocket;
@@ -58,6 +59,7 @@ using qmp::test::ScriptedQemu;
 using qmp::test::slack;
 using qmp::test::start;
 using qmp::test::thread_state;
+using qmp::test::wait_until;
 using TempDir = qmp::test::TemporaryDirectory;
 using qmp::test::unix_address;
 using Clock = std::chrono::steady_clock;
@@ -99,24 +101,6 @@ std::string reply_line(const json& command, const json& value)
     if (command.contains("id"))
         message["id"] = command["id"];
     return message.dump() + "\r\n";
-}
-
-pid_t current_tid()
-{
-    return static_cast<pid_t>(::syscall(SYS_gettid));
-}
-
-// Polls \p condition until it holds; false after \p timeout.
-template <typename Condition>
-bool wait_until(Condition condition, std::chrono::milliseconds timeout = 5s)
-{
-    const auto deadline = Clock::now() + timeout;
-    while (!condition()) {
-        if (Clock::now() >= deadline)
-            return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
 }
 
 // A unix listener that never accepts, whose backlog is filled by non-blocking connects.

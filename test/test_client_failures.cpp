@@ -42,14 +42,18 @@ using namespace std::chrono_literals;
 using qmp::json;
 using qmp::test::capture;
 using qmp::test::contains;
+using qmp::test::current_tid;
 using qmp::test::FakeConnection;
 using qmp::test::finish;
 using qmp::test::MissingSocket;
 using qmp::test::ms_between;
 using qmp::test::Outcome;
 using qmp::test::quick_options;
+using qmp::test::ready_within;
 using qmp::test::ScriptedQemu;
 using qmp::test::start;
+using qmp::test::thread_state;
+using qmp::test::wait_until;
 using qmp::testing::FakeQemu;
 using Clock = std::chrono::steady_clock;
 
@@ -81,40 +85,6 @@ public:
 private:
     std::function<void()> action_;
 };
-
-// Polls \p condition until it holds; false after \p timeout.
-template <typename Condition>
-bool wait_until(Condition condition, std::chrono::milliseconds timeout = 5s)
-{
-    const auto deadline = Clock::now() + timeout;
-    while (!condition()) {
-        if (Clock::now() >= deadline)
-            return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
-}
-
-template <typename T>
-bool ready_within(std::future<T>& future, std::chrono::milliseconds timeout = 10s)
-{
-    return future.wait_for(timeout) == std::future_status::ready;
-}
-
-pid_t current_tid()
-{
-    return static_cast<pid_t>(::syscall(SYS_gettid));
-}
-
-// The scheduler state of one of our threads ('R' running, 'S' asleep, ...), from /proc.
-char thread_state(pid_t tid)
-{
-    std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto name_end = line.rfind(')'); // the name may contain spaces and parentheses
-    return name_end == std::string::npos || name_end + 2 >= line.size() ? '?' : line[name_end + 2];
-}
 
 // Waits until the thread \p tid sleeps in the kernel: the evidence that a worker which was
 // about to call a blocking member is now blocked in it (waiting on its condition variable).
