@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // What tests read about their own process and environment: descriptor, thread and resident
-// memory counts from /proc/self (for leak and growth checks), whether a sanitizer or valgrind
-// makes resident memory meaningless, and sizes overridden from the environment.
+// memory counts from /proc/self (for leak and growth checks), the scheduler state of a thread or
+// child process, whether a sanitizer or valgrind makes resident memory meaningless, and sizes
+// overridden from the environment.
 #pragma once
 
 #include <chrono>
@@ -9,6 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 namespace qmp::test {
 
@@ -44,6 +49,35 @@ inline int fd_count()
         ++count;
     }
     return count;
+}
+
+/// The state letter of a /proc/.../stat file ('R' running, 'S' asleep, 'T' stopped, 'Z' zombie,
+/// ...); '?' if it cannot be read.
+inline char stat_state(const std::string& stat_path)
+{
+    std::ifstream stat(stat_path);
+    std::string line;
+    std::getline(stat, line);
+    const auto paren = line.rfind(')'); // the command name may contain anything
+    return paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
+}
+
+/// The scheduler state of thread \p tid of this process.
+inline char thread_state(pid_t tid)
+{
+    return stat_state("/proc/self/task/" + std::to_string(tid) + "/stat");
+}
+
+/// The state of process \p pid (a child of ours, e.g. Machine::pid()).
+inline char process_state(pid_t pid)
+{
+    return stat_state("/proc/" + std::to_string(pid) + "/stat");
+}
+
+/// The kernel's id of the calling thread (for thread_state()).
+inline pid_t current_tid()
+{
+    return static_cast<pid_t>(::syscall(SYS_gettid));
 }
 
 /// A positive integer from the environment (QMP_STRESS_CALLS, ...), or \p fallback.

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
-// Helpers shared by the tests against real QEMU (test_qemu.cpp, test_qemu_advanced.cpp,
-// test_qemu_faults.cpp): durations, threads whose exceptions fail the test, gates and counters
-// to wait on, the FIFO that blocks QEMU's main loop, /proc readers, a private temporary
-// directory. Public API only. Everything here is bounded: a helper that waits takes a timeout.
+// Helpers shared by the tests against real QEMU and qemu-ga (test_qemu*.cpp): durations, threads
+// whose exceptions fail the test, gates and counters to wait on, the FIFO that blocks QEMU's
+// main loop, /proc readers, a private temporary directory, and the processes a test starts
+// itself (found on PATH, ended and reaped with a bound). Public API only. Everything here is
+// bounded: a helper that waits takes a timeout.
 #pragma once
 
 #include <qmp/qmp.hpp>
 
 #include "process_probe.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -22,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -33,8 +36,11 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace qmp_test {
@@ -72,10 +78,7 @@ template <typename Rep, typename Period> long long ms(std::chrono::duration<Rep,
     return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
 }
 
-inline long long ms_since(SteadyClock::time_point start)
-{
-    return ms(SteadyClock::now() - start);
-}
+using qmp::test::ms_since;
 
 // For "waited at least the timeout": milliseconds rounded down would turn 300.0 into 299.
 inline long long us_since(SteadyClock::time_point start)
@@ -350,28 +353,8 @@ private:
     SteadyClock::time_point finished_at_;
 };
 
-// The state letter of a /proc/.../stat file ('R' running, 'S' asleep, 'T' stopped, 'Z' zombie,
-// ...); '?' if it cannot be read.
-inline char stat_state(const std::string& stat_path)
-{
-    std::ifstream stat(stat_path);
-    std::string line;
-    std::getline(stat, line);
-    const auto paren = line.rfind(')'); // the command name may contain anything
-    return paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
-}
-
-// The scheduler state of thread \p tid of this process.
-inline char thread_state(pid_t tid)
-{
-    return stat_state("/proc/self/task/" + std::to_string(tid) + "/stat");
-}
-
-// The state of process \p pid (a child of ours, e.g. Machine::pid()).
-inline char process_state(pid_t pid)
-{
-    return stat_state("/proc/" + std::to_string(pid) + "/stat");
-}
+using qmp::test::process_state;
+using qmp::test::thread_state;
 
 // Polls (bounded) until process \p pid is in \p state (e.g. 'T' after SIGSTOP: the signal is
 // delivered asynchronously and the kernel offers no notification a non-tracer can wait on).
@@ -432,30 +415,78 @@ inline std::string add_tcp_monitor(qmp::MachineOptions& options)
     return address;
 }
 
-// A private temporary directory (mode 0700), removed with everything in it by the destructor.
-class TemporaryDirectory {
-public:
-    TemporaryDirectory()
-    {
-        std::string pattern = (std::filesystem::temp_directory_path() / "qmp-test-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr)
-            throw std::runtime_error("mkdtemp " + pattern + ": " + std::strerror(errno));
-        path_ = pattern;
+// ---- processes this test starts itself (qemu-ga, QEMU on an inherited socket) -------------
+
+// The first executable \p name in $PATH (an empty entry is the current directory), or "" if
+// there is none. Resolve before fork(): the child must not allocate.
+inline std::string find_in_path(const std::string& name)
+{
+    const char* path = std::getenv("PATH");
+    const std::string directories = path ? path : "/usr/bin:/bin";
+    std::size_t start = 0;
+    for (;;) {
+        const auto end = directories.find(':', start);
+        const std::string directory = directories.substr(start, end - start);
+        const std::string candidate = (directory.empty() ? "." : directory) + "/" + name;
+        if (::access(candidate.c_str(), X_OK) == 0)
+            return candidate;
+        if (end == std::string::npos)
+            return {};
+        start = end + 1;
     }
+}
 
-    ~TemporaryDirectory()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
+// Waits at most \p timeout for child \p pid to exit and reaps it; \returns true once it has
+// (or it is not our child any more), with its wait status in \p status.
+inline bool reap_child(pid_t pid, std::chrono::milliseconds timeout, int* status = nullptr)
+{
+    const auto deadline = SteadyClock::now() + timeout;
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    bool reaped = false;
+    for (;;) {
+        int wait_status = 0;
+        const pid_t done = ::waitpid(pid, &wait_status, WNOHANG);
+        if (done == pid || (done < 0 && errno == ECHILD)) {
+            if (status)
+                *status = wait_status;
+            reaped = true;
+            break;
+        }
+        const auto left = ms(deadline - SteadyClock::now());
+        if (left <= 0)
+            break;
+        if (pidfd >= 0) {
+            pollfd exited{pidfd, POLLIN, 0};
+            ::poll(&exited, 1, static_cast<int>(left)); // readable once the process exits
+        } else {
+            std::this_thread::sleep_for(10ms); // no pidfd: a bounded poll
+        }
     }
+    if (pidfd >= 0)
+        ::close(pidfd);
+    return reaped;
+}
 
-    TemporaryDirectory(const TemporaryDirectory&) = delete;
-    TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
+// Ends child \p pid (and no other process): SIGTERM, SIGKILL if it is still there after 5 s,
+// and reaps it.
+inline void terminate_child(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    ::kill(pid, SIGTERM);
+    if (!reap_child(pid, 5s)) {
+        ::kill(pid, SIGKILL);
+        reap_child(pid, 5s);
+    }
+}
 
-    const std::string& path() const { return path_; }
+// The whole content of the file at \p path (a child's log), "" if it cannot be read.
+inline std::string file_contents(const std::string& path)
+{
+    std::ifstream file(path);
+    return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
 
-private:
-    std::string path_;
-};
+using qmp::test::TemporaryDirectory;
 
 } // namespace qmp_test

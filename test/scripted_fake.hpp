@@ -12,9 +12,9 @@
 #include <gtest/gtest.h>
 
 #include <qmp/json.hpp>
-#include <qmp/options.hpp>
 #include <qmp/testing.hpp>
 
+#include "fake_options.hpp" // quick_options(), quick_agent_options()
 #include "process_probe.hpp"
 #include "temporary_directory.hpp"
 
@@ -67,16 +67,6 @@ public:
 private:
     qmp::detail::TemporaryDirectory directory_;
 };
-
-/// Options for tests against the fake: bounded waits, short enough that a lost reply fails the
-/// test quickly, long enough for sanitizer builds on a loaded machine.
-inline qmp::ClientOptions quick_options(std::chrono::milliseconds command_timeout = 5s)
-{
-    qmp::ClientOptions options;
-    options.connect_timeout = 5s;
-    options.command_timeout = command_timeout;
-    return options;
-}
 
 /// A greeting like QEMU 7.2's.
 inline json qemu_greeting(const json& capabilities = json::array({"oob"}))

@@ -36,100 +36,35 @@
 
 #include <qmp/qmp.hpp>
 
+#include "call_outcome.hpp"
 #include "scripted_fake.hpp"
+#include "temp_dir.hpp"
+#include "unix_socket.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
+using qmp::test::capture;
+using qmp::test::contains;
+using qmp::test::current_tid;
 using qmp::test::FakeConnection;
+using qmp::test::finish;
 using qmp::test::MissingSocket;
+using qmp::test::ms_between;
 using qmp::test::ms_since;
+using qmp::test::occurrences;
+using qmp::test::Outcome;
 using qmp::test::quick_options;
+using qmp::test::ready_within;
 using qmp::test::ScriptedQemu;
 using qmp::test::slack;
+using qmp::test::start;
+using qmp::test::thread_state;
+using qmp::test::wait_until;
+using TempDir = qmp::test::TemporaryDirectory;
+using qmp::test::unix_address;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-long long ms_between(Clock::time_point from, Clock::time_point to)
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
-}
-
-bool contains(const std::string& text, const std::string& part)
-{
-    return text.find(part) != std::string::npos;
-}
-
-std::size_t occurrences(const std::string& text, const std::string& part)
-{
-    std::size_t count = 0;
-    for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + 1))
-        ++count;
-    return count;
-}
-
-// How a call ended: "returned" (with its value) or the class name of the qmp exception it threw.
-struct Outcome {
-    std::string kind;
-    std::string what;
-    json value;
-    Clock::time_point ended;
-};
-
-// Runs \p call (returning json) and records how it ended. Never throws.
-template <typename Call> Outcome capture(Call&& call)
-{
-    Outcome outcome;
-    try {
-        outcome.value = call();
-        outcome.kind = "returned";
-    } catch (const qmp::ProtocolError& e) {
-        outcome = {"ProtocolError", e.what(), nullptr, {}};
-    } catch (const qmp::DisconnectedError& e) {
-        outcome = {"DisconnectedError", e.what(), nullptr, {}};
-    } catch (const qmp::TimeoutError& e) {
-        outcome = {"TimeoutError", e.what(), nullptr, {}};
-    } catch (const qmp::ExecuteError& e) {
-        outcome = {"ExecuteError", e.what(), nullptr, {}};
-    } catch (const qmp::ConnectError& e) {
-        outcome = {"ConnectError", e.what(), nullptr, {}};
-    } catch (const qmp::UsageError& e) {
-        outcome = {"UsageError", e.what(), nullptr, {}};
-    } catch (const std::exception& e) {
-        outcome = {"other", e.what(), nullptr, {}};
-    } catch (...) {
-        outcome = {"other", "?", nullptr, {}};
-    }
-    outcome.ended = Clock::now();
-    return outcome;
-}
-
-// Runs \p call on a new thread; the future holds its Outcome.
-template <typename Call> std::future<Outcome> start(Call call)
-{
-    return std::async(
-        std::launch::async, [call = std::move(call)]() mutable { return capture(call); });
-}
-
-// Waits for a worker that uses the test's objects. One still blocked after \p limit can be
-// neither joined nor abandoned safely: abort with a message rather than hang the binary.
-template <typename T> T finish(std::future<T>& worker, std::chrono::milliseconds limit = 15s)
-{
-    if (worker.wait_for(limit) != std::future_status::ready) {
-        const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-        std::fprintf(stderr, "FATAL: %s.%s: a call is still blocked after %lld ms; aborting\n",
-            test ? test->test_suite_name() : "?", test ? test->name() : "?",
-            static_cast<long long>(limit.count()));
-        std::fflush(stderr);
-        std::abort();
-    }
-    return worker.get();
-}
-
-template <typename T> bool ready_within(std::future<T>& future, std::chrono::milliseconds timeout)
-{
-    return future.wait_for(timeout) == std::future_status::ready;
-}
 
 // For the peer: the next message, or nothing when none comes within \p timeout (or the client
 // closed the connection).
@@ -166,65 +101,6 @@ std::string reply_line(const json& command, const json& value)
     if (command.contains("id"))
         message["id"] = command["id"];
     return message.dump() + "\r\n";
-}
-
-pid_t current_tid()
-{
-    return static_cast<pid_t>(::syscall(SYS_gettid));
-}
-
-// The scheduler state of one of our threads ('R' running, 'S' asleep, ...), from /proc.
-char thread_state(pid_t tid)
-{
-    std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto name_end = line.rfind(')');
-    return name_end == std::string::npos || name_end + 2 >= line.size() ? '?' : line[name_end + 2];
-}
-
-// Polls \p condition until it holds; false after \p timeout.
-template <typename Condition>
-bool wait_until(Condition condition, std::chrono::milliseconds timeout = 5s)
-{
-    const auto deadline = Clock::now() + timeout;
-    while (!condition()) {
-        if (Clock::now() >= deadline)
-            return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
-}
-
-// A fresh temporary directory, removed at the end of the scope.
-class TempDir {
-public:
-    TempDir()
-    {
-        std::string tmpl = std::filesystem::temp_directory_path() / "qmp-contract-XXXXXX";
-        if (!::mkdtemp(tmpl.data()))
-            throw std::runtime_error("mkdtemp failed");
-        path_ = tmpl;
-    }
-    ~TempDir()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
-
-sockaddr_un unix_address(const std::string& path)
-{
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-    return addr;
 }
 
 // A unix listener that never accepts, whose backlog is filled by non-blocking connects.

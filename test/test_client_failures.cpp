@@ -35,14 +35,25 @@
 #include <qmp/qmp.hpp>
 #include <qmp/testing.hpp>
 
+#include "call_outcome.hpp"
 #include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
+using qmp::test::capture;
+using qmp::test::contains;
+using qmp::test::current_tid;
 using qmp::test::FakeConnection;
+using qmp::test::finish;
 using qmp::test::MissingSocket;
+using qmp::test::ms_between;
+using qmp::test::Outcome;
 using qmp::test::quick_options;
+using qmp::test::ready_within;
 using qmp::test::ScriptedQemu;
+using qmp::test::start;
+using qmp::test::thread_state;
+using qmp::test::wait_until;
 using qmp::testing::FakeQemu;
 using Clock = std::chrono::steady_clock;
 
@@ -54,78 +65,6 @@ namespace {
 // bounds on durations are generous: they only have to tell "ended when it should" from "waited
 // for the next, much longer, timeout in play" (5 s, 10 s or 20 s in these tests).
 constexpr long long slack_ms = 2000;
-
-long long ms_between(Clock::time_point from, Clock::time_point to)
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
-}
-
-bool contains(const std::string& text, const std::string& part)
-{
-    return text.find(part) != std::string::npos;
-}
-
-// How a call ended: "returned" (with its value) or the class name of the qmp exception it threw.
-struct Outcome {
-    std::string kind;
-    std::string what;
-    json value;
-    Clock::time_point ended;
-};
-
-// Runs \p call (returning json) and records how it ended. Never throws: anything that is not a
-// qmp exception is reported as a test failure.
-template <typename Call> Outcome capture(Call&& call)
-{
-    Outcome outcome;
-    try {
-        outcome.value = call();
-        outcome.kind = "returned";
-    } catch (const qmp::ProtocolError& e) {
-        outcome = {"ProtocolError", e.what(), nullptr, {}};
-    } catch (const qmp::DisconnectedError& e) {
-        outcome = {"DisconnectedError", e.what(), nullptr, {}};
-    } catch (const qmp::TimeoutError& e) {
-        outcome = {"TimeoutError", e.what(), nullptr, {}};
-    } catch (const qmp::ExecuteError& e) {
-        outcome = {"ExecuteError", e.what(), nullptr, {}};
-    } catch (const qmp::ConnectError& e) {
-        outcome = {"ConnectError", e.what(), nullptr, {}};
-    } catch (const qmp::UsageError& e) {
-        outcome = {"UsageError", e.what(), nullptr, {}};
-    } catch (const std::exception& e) {
-        outcome = {"other", e.what(), nullptr, {}};
-        ADD_FAILURE() << "unexpected exception: " << e.what();
-    } catch (...) {
-        outcome = {"other", "?", nullptr, {}};
-        ADD_FAILURE() << "unexpected exception of unknown type";
-    }
-    outcome.ended = Clock::now();
-    return outcome;
-}
-
-// Runs \p call on a new thread; the future holds its Outcome.
-template <typename Call> std::future<Outcome> start(Call call)
-{
-    return std::async(
-        std::launch::async, [call = std::move(call)]() mutable { return capture(call); });
-}
-
-// The Outcome of a worker, which must end within \p limit. A worker that is still blocked
-// cannot be joined nor abandoned safely (it uses the test's objects): abort with a message
-// instead of hanging the whole binary.
-Outcome finish(std::future<Outcome>& worker, std::chrono::milliseconds limit = 10s)
-{
-    if (worker.wait_for(limit) != std::future_status::ready) {
-        const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-        std::fprintf(stderr, "FATAL: %s.%s: a call is still blocked after %lld ms; aborting\n",
-            test ? test->test_suite_name() : "?", test ? test->name() : "?",
-            static_cast<long long>(limit.count()));
-        std::fflush(stderr);
-        std::abort();
-    }
-    return worker.get();
-}
 
 // Runs a call that might block without limit, bounded by \p limit (see finish()).
 template <typename Call> Outcome bounded(Call call, std::chrono::milliseconds limit = 10s)
@@ -146,40 +85,6 @@ public:
 private:
     std::function<void()> action_;
 };
-
-// Polls \p condition until it holds; false after \p timeout.
-template <typename Condition>
-bool wait_until(Condition condition, std::chrono::milliseconds timeout = 5s)
-{
-    const auto deadline = Clock::now() + timeout;
-    while (!condition()) {
-        if (Clock::now() >= deadline)
-            return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
-}
-
-template <typename T>
-bool ready_within(std::future<T>& future, std::chrono::milliseconds timeout = 10s)
-{
-    return future.wait_for(timeout) == std::future_status::ready;
-}
-
-pid_t current_tid()
-{
-    return static_cast<pid_t>(::syscall(SYS_gettid));
-}
-
-// The scheduler state of one of our threads ('R' running, 'S' asleep, ...), from /proc.
-char thread_state(pid_t tid)
-{
-    std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto name_end = line.rfind(')'); // the name may contain spaces and parentheses
-    return name_end == std::string::npos || name_end + 2 >= line.size() ? '?' : line[name_end + 2];
-}
 
 // Waits until the thread \p tid sleeps in the kernel: the evidence that a worker which was
 // about to call a blocking member is now blocked in it (waiting on its condition variable).

@@ -9,16 +9,19 @@
 
 #include <qmp/qmp.hpp>
 
+#include "call_outcome.hpp"
 #include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::EventMatch;
 using qmp::json;
 using qmp::test::FakeConnection;
-using qmp::test::ScriptedQemu;
+using qmp::test::finish;
 using qmp::test::ms_since;
 using qmp::test::quick_options;
+using qmp::test::ScriptedQemu;
 using qmp::test::slack;
+using qmp::test::start;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 
@@ -276,22 +279,14 @@ TEST(ClientEventMatch, DisconnectFromAnotherThreadWakesAWaiter)
     ScriptedQemu server(trigger_server);
     qmp::Client client(quick_options());
     client.connect(server.address());
-    std::string outcome;
-    std::thread waiter([&] {
-        try {
-            client.wait_for_event({EventMatch{"A"}, EventMatch{"B"}}, 30s);
-            outcome = "returned";
-        } catch (const qmp::DisconnectedError&) {
-            outcome = "DisconnectedError";
-        } catch (const std::exception& e) {
-            outcome = e.what();
-        }
+    auto waiter = start([&] {
+        client.wait_for_event({EventMatch{"A"}, EventMatch{"B"}}, 30s);
+        return json();
     });
     const auto begin = Clock::now();
     client.execute("sync");
     client.disconnect();
-    waiter.join();
-    EXPECT_EQ(outcome, "DisconnectedError");
+    EXPECT_EQ(finish(waiter, 40s).kind, "DisconnectedError");
     EXPECT_LT(ms_since(begin), slack(2000));
 }
 

@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -27,12 +26,14 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <sstream>
 
+#include "agent_requests.hpp"
 #include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
 using qmp::test::FakeConnection;
 using qmp::test::MissingSocket;
+using qmp::test::quick_agent_options;
 using qmp::test::ScriptedAgent;
 using Clock = std::chrono::steady_clock;
 
@@ -42,34 +43,14 @@ namespace {
 
 constexpr long long slack_ms = 2000; // the machine is shared and may be loaded
 
-qmp::GuestAgentOptions quick_agent_options()
-{
-    qmp::GuestAgentOptions options;
-    options.connect_timeout = 5s;
-    options.command_timeout = 5s;
-    options.no_reply_wait = 5s;
-    return options;
-}
-
 void require(bool condition, const std::string& what)
 {
     if (!condition)
         throw std::runtime_error("fake agent: " + what);
 }
 
-// What qemu-ga 7.2 answers to the byte 0xFF (checked against the real one).
-const std::string parse_error =
-    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray "
-    "'\\uFFFD'\"}}\n";
-
-// One request as the fake agent read it: whether 0xFF came just before it, and the message.
-struct Received {
-    bool delimited = false;
-    json message;
-
-    std::string command() const { return message.value("execute", ""); }
-    bool is_sync() const { return command() == "guest-sync-delimited"; }
-};
+using Received = qmp::test::AgentRequest;
+const std::string& parse_error = qmp::test::qga_parse_error;
 
 // The agent's side of the connection, reading raw bytes: the client's requests are compact JSON
 // objects, each of a synchronisation preceded by byte 0xFF.
@@ -169,46 +150,8 @@ private:
         return n > 0;
     }
 
-    // Takes one complete request from the buffer.
-    bool take(Received& received)
-    {
-        std::size_t i = 0;
-        bool delimited = false;
-        while (i < buffer_.size() && (buffer_[i] == '\xff' || std::isspace(uchar(buffer_[i])))) {
-            delimited = delimited || buffer_[i] == '\xff';
-            ++i;
-        }
-        if (i == buffer_.size())
-            return false;
-        require(buffer_[i] == '{',
-            "the client sent something that is not an object: " + buffer_.substr(i, 80));
-        int depth = 0;
-        bool in_string = false, escaped = false;
-        for (std::size_t j = i; j < buffer_.size(); ++j) {
-            const char c = buffer_[j];
-            if (in_string) {
-                if (escaped)
-                    escaped = false;
-                else if (c == '\\')
-                    escaped = true;
-                else if (c == '"')
-                    in_string = false;
-            } else if (c == '"') {
-                in_string = true;
-            } else if (c == '{' || c == '[') {
-                ++depth;
-            } else if ((c == '}' || c == ']') && --depth == 0) {
-                received.delimited = delimited;
-                received.message =
-                    json::parse(buffer_.begin() + long(i), buffer_.begin() + long(j) + 1);
-                buffer_.erase(0, j + 1);
-                return true;
-            }
-        }
-        return false;
-    }
-
-    static unsigned char uchar(char c) { return static_cast<unsigned char>(c); }
+    // Takes one complete request from the buffer (white space between requests is skipped).
+    bool take(Received& received) { return qmp::test::take_agent_request(buffer_, received, true); }
 
     FakeConnection& peer_;
     std::string buffer_;

@@ -4,20 +4,21 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <thread>
-
 #include <qmp/qmp.hpp>
 
+#include "call_outcome.hpp"
 #include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::JobStatus;
 using qmp::json;
 using qmp::test::FakeConnection;
-using qmp::test::ScriptedQemu;
+using qmp::test::finish;
 using qmp::test::ms_since;
 using qmp::test::quick_options;
+using qmp::test::ScriptedQemu;
 using qmp::test::slack;
+using qmp::test::start;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
@@ -36,6 +37,26 @@ json expect(FakeConnection& peer, const std::string& name)
     if (command.value("execute", "") != name)
         throw std::runtime_error("expected '" + name + "', got " + command.dump());
     return command;
+}
+
+// Reads \p command, the start of job \p id, and answers it after the job's \p statuses (QEMU
+// sends the first ones before the reply).
+void started(FakeConnection& peer, const std::string& command, const std::string& id,
+    std::initializer_list<const char*> statuses = {"created", "running"})
+{
+    const json start = expect(peer, command);
+    for (const char* s : statuses)
+        status(peer, id, s);
+    peer.reply(start);
+}
+
+// Reads job-dismiss and answers it after job \p id's last status, null; returns the command.
+json dismissed(FakeConnection& peer, const std::string& id)
+{
+    const json dismiss = expect(peer, "job-dismiss");
+    status(peer, id, "null");
+    peer.reply(dismiss);
+    return dismiss;
 }
 
 // What the client sent after the job's commands: the script records every command name until
@@ -64,10 +85,7 @@ TEST(Job, MirrorReadyCompleteConcludedWithEveryStatusInOrder)
     std::vector<std::string> after;
     ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
-        const json start = expect(peer, "blockdev-mirror");
-        status(peer, "m0", "created"); // before the reply, as QEMU does
-        status(peer, "m0", "running");
-        peer.reply(start);
+        started(peer, "blockdev-mirror", "m0"); // created and running before the reply
         status(peer, "other", "ready"); // another job's
         peer.send_event("BLOCK_JOB_READY", {{"device", "m0"}, {"type", "mirror"}});
         status(peer, "m0", "ready");
@@ -108,10 +126,7 @@ TEST(Job, ABlockJobsFailureIsAJobErrorWithQemusText)
     std::vector<std::string> after;
     ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
-        const json start = expect(peer, "blockdev-backup");
-        status(peer, "b0", "created");
-        status(peer, "b0", "running");
-        peer.reply(start);
+        started(peer, "blockdev-backup", "b0");
         status(peer, "b0", "aborting");
         peer.send_event("BLOCK_JOB_COMPLETED",
             {{"device", "b0"}, {"type", "backup"}, {"error", "No space left on device"}});
@@ -142,10 +157,7 @@ TEST(Job, ACancelledBlockJobIsAJobErrorThatSaysSo)
 {
     ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
-        const json start = expect(peer, "blockdev-backup");
-        status(peer, "b0", "created");
-        status(peer, "b0", "running");
-        peer.reply(start);
+        started(peer, "blockdev-backup", "b0");
         const json cancel = expect(peer, "job-cancel");
         status(peer, "b0", "aborting");
         peer.reply(cancel);
@@ -187,9 +199,7 @@ TEST(Job, AGenericJobsErrorIsReadFromQueryJobsBeforeItIsDismissed)
                 {{"id", "s0"}, {"type", "snapshot-save"}, {"status", "concluded"},
                     {"current-progress", 1}, {"total-progress", 1},
                     {"error", "Device 'disk0' is writable but does not support snapshots"}}}));
-        const json dismiss = expect(peer, "job-dismiss");
-        status(peer, "s0", "null");
-        peer.reply(dismiss);
+        dismissed(peer, "s0");
         after = rest_of(peer);
     });
     qmp::Client client(quick_options());
@@ -214,18 +224,13 @@ TEST(Job, AGenericJobThatSucceedsIsDismissedAndWaitReturns)
 {
     ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
-        const json start = expect(peer, "blockdev-create");
-        status(peer, "c0", "created");
-        status(peer, "c0", "running");
-        peer.reply(start);
+        started(peer, "blockdev-create", "c0");
         status(peer, "c0", "waiting");
         status(peer, "c0", "pending");
         status(peer, "c0", "concluded");
         const json query = expect(peer, "query-jobs");
         peer.reply(query, json::array({{{"id", "c0"}, {"status", "concluded"}}}));
-        const json dismiss = expect(peer, "job-dismiss");
-        status(peer, "c0", "null");
-        peer.reply(dismiss);
+        dismissed(peer, "c0");
         rest_of(peer);
     });
     qmp::Client client(quick_options());
@@ -241,17 +246,12 @@ TEST(Job, ABlockJobWithoutAutoDismissIsDismissedByWait)
 {
     ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
-        const json start = expect(peer, "block-stream");
-        status(peer, "s1", "created");
-        status(peer, "s1", "running");
-        peer.reply(start);
+        started(peer, "block-stream", "s1");
         peer.send_event("BLOCK_JOB_COMPLETED", {{"device", "s1"}, {"type", "stream"}});
         status(peer, "s1", "concluded");
         const json query = expect(peer, "query-jobs");
         peer.reply(query, json::array({{{"id", "s1"}, {"status", "concluded"}}}));
-        const json dismiss = expect(peer, "job-dismiss");
-        status(peer, "s1", "null");
-        peer.reply(dismiss);
+        dismissed(peer, "s1");
         rest_of(peer);
     });
     qmp::Client client(quick_options());
@@ -266,10 +266,7 @@ TEST(Job, WaitUntilAStatusTheJobNeverReachesIsAJobErrorWithTheReason)
 {
     ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
-        const json start = expect(peer, "blockdev-mirror");
-        status(peer, "m0", "created");
-        status(peer, "m0", "running");
-        peer.reply(start);
+        started(peer, "blockdev-mirror", "m0");
         status(peer, "m0", "aborting");
         peer.send_event("BLOCK_JOB_COMPLETED",
             {{"device", "m0"}, {"type", "mirror"}, {"error", "Input/output error"}});
@@ -300,10 +297,7 @@ TEST(Job, SilenceIsATimeoutErrorAndTheJobIsLeftAlone)
     std::vector<std::string> after;
     ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
-        const json start = expect(peer, "blockdev-mirror");
-        status(peer, "m0", "created");
-        status(peer, "m0", "running");
-        peer.reply(start);
+        started(peer, "blockdev-mirror", "m0");
         after = rest_of(peer);
     });
     qmp::Client client(quick_options());
@@ -333,30 +327,20 @@ TEST(Job, AHangUpWakesAWaiterWithDisconnectedError)
 {
     ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
-        const json start = expect(peer, "blockdev-mirror");
-        status(peer, "m0", "created");
-        peer.reply(start);
+        started(peer, "blockdev-mirror", "m0", {"created"});
         expect(peer, "sync");
         peer.hang_up();
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
     qmp::Job job = client.start_job("blockdev-mirror", mirror_args);
-    std::string outcome;
-    std::thread waiter([&] {
-        try {
-            job.wait(30s);
-            outcome = "returned";
-        } catch (const qmp::DisconnectedError&) {
-            outcome = "DisconnectedError";
-        } catch (const std::exception& e) {
-            outcome = e.what();
-        }
+    auto waiter = start([&] {
+        job.wait(30s);
+        return json();
     });
     const auto begin = Clock::now();
     EXPECT_THROW(client.execute("sync"), qmp::DisconnectedError);
-    waiter.join();
-    EXPECT_EQ(outcome, "DisconnectedError");
+    EXPECT_EQ(finish(waiter, 40s).kind, "DisconnectedError");
     EXPECT_LT(ms_since(begin), slack(2000));
 }
 
@@ -364,30 +348,20 @@ TEST(Job, DisconnectFromAnotherThreadWakesAWaiter)
 {
     ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
-        const json start = expect(peer, "snapshot-load");
-        status(peer, "l0", "created");
-        peer.reply(start);
+        started(peer, "snapshot-load", "l0", {"created"});
         rest_of(peer);
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
     qmp::Job job = client.start_job("snapshot-load", {{"job-id", "l0"}, {"tag", "t"}});
-    std::string outcome;
-    std::thread waiter([&] {
-        try {
-            job.wait_until(JobStatus::concluded, 30s);
-            outcome = "returned";
-        } catch (const qmp::DisconnectedError&) {
-            outcome = "DisconnectedError";
-        } catch (const std::exception& e) {
-            outcome = e.what();
-        }
+    auto waiter = start([&] {
+        job.wait_until(JobStatus::concluded, 30s);
+        return json();
     });
     const auto begin = Clock::now();
     client.execute("sync");
     client.disconnect();
-    waiter.join();
-    EXPECT_EQ(outcome, "DisconnectedError");
+    EXPECT_EQ(finish(waiter, 40s).kind, "DisconnectedError");
     EXPECT_LT(ms_since(begin), slack(2000));
 }
 
@@ -398,10 +372,7 @@ TEST(Job, EventsOfAnEarlierJobWithTheSameIdDoNotCount)
         status(peer, "m0", "concluded"); // an earlier m0
         status(peer, "m0", "null");
         peer.reply(expect(peer, "sync"));
-        const json start = expect(peer, "blockdev-mirror");
-        status(peer, "m0", "created");
-        status(peer, "m0", "running");
-        peer.reply(start);
+        started(peer, "blockdev-mirror", "m0");
         rest_of(peer);
     });
     qmp::Client client(quick_options());
@@ -459,9 +430,7 @@ TEST(Job, CommandsAfterTheClientIsGoneAreDisconnectedErrors)
 {
     ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
-        const json start = expect(peer, "blockdev-mirror");
-        status(peer, "m0", "created");
-        peer.reply(start);
+        started(peer, "blockdev-mirror", "m0", {"created"});
         rest_of(peer);
     });
     std::optional<qmp::Job> job;
@@ -488,10 +457,7 @@ TEST(Job, PauseResumeFinalizeAndDismissSendTheirCommandsForThisJob)
     std::vector<json> commands;
     ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
-        const json start = expect(peer, "blockdev-backup");
-        status(peer, "b0", "created");
-        status(peer, "b0", "running");
-        peer.reply(start);
+        started(peer, "blockdev-backup", "b0");
         const json pause = expect(peer, "job-pause");
         status(peer, "b0", "paused"); // QEMU 7.2 sends it when the job reaches a pause point
         peer.reply(pause);
@@ -504,9 +470,7 @@ TEST(Job, PauseResumeFinalizeAndDismissSendTheirCommandsForThisJob)
         peer.send_event("BLOCK_JOB_COMPLETED", {{"device", "b0"}, {"type", "backup"}});
         status(peer, "b0", "concluded");
         peer.reply(finalize);
-        const json dismiss = expect(peer, "job-dismiss");
-        status(peer, "b0", "null");
-        peer.reply(dismiss);
+        const json dismiss = dismissed(peer, "b0");
         commands = {pause, resume, finalize, dismiss};
         rest_of(peer);
     });
@@ -537,10 +501,7 @@ TEST(Job, AStatusFromBeforeTheLastCommandDoesNotAnswerAWaitAfterIt)
 {
     ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
-        const json start = expect(peer, "blockdev-backup");
-        for (const char* s : {"created", "running", "paused", "running"})
-            status(peer, "b0", s);
-        peer.reply(start);
+        started(peer, "blockdev-backup", "b0", {"created", "running", "paused", "running"});
         peer.reply(expect(peer, "job-pause")); // the job pauses later, at its pause point
         const json sync = expect(peer, "sync");
         status(peer, "b0", "paused");

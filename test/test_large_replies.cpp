@@ -11,13 +11,15 @@
 
 #include <qmp/qmp.hpp>
 
+#include "call_outcome.hpp"
 #include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
+using qmp::test::contains;
 using qmp::test::FakeConnection;
-using qmp::test::ScriptedQemu;
 using qmp::test::quick_options;
+using qmp::test::ScriptedQemu;
 
 namespace {
 
@@ -41,11 +43,6 @@ void send_qemu_reply(FakeConnection& peer, const json& command, const json& valu
     const std::string text = qemu_reply(command["id"], value.dump());
     ASSERT_GE(text.size(), 8u * 1024) << "the test needs a large reply";
     peer.send(text);
-}
-
-bool contains(const std::string& text, const std::string& part)
-{
-    return text.find(part) != std::string::npos;
 }
 
 } // namespace

@@ -32,6 +32,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "unix_socket.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -285,10 +287,8 @@ TEST(Machine, ExitWhileTheSocketRefusesConnectionsIsReportedAsAnExit)
     const std::string stale = tmpdir.path() / "stale.sock";
     {
         const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        stale.copy(address.sun_path, sizeof address.sun_path - 1);
-        ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+        const sockaddr_un address = qmp::test::unix_address(stale);
+        ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
         ::close(fd); // the file stays; connecting to it is refused
     }
     qmp::MachineOptions options;

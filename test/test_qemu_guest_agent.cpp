@@ -14,10 +14,8 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <spawn.h>
-#include <sstream>
 #include <string>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -27,6 +25,7 @@
 #include <vector>
 
 #include "qemu_helpers.hpp"
+#include "unix_socket.hpp"
 
 extern char** environ;
 
@@ -46,14 +45,7 @@ std::string find_qemu_ga()
     for (const char* path : {"/usr/bin/qemu-ga", "/usr/sbin/qemu-ga"})
         if (::access(path, X_OK) == 0)
             return path;
-    if (const char* path_env = std::getenv("PATH")) {
-        std::stringstream dirs(path_env);
-        std::string dir;
-        while (std::getline(dirs, dir, ':'))
-            if (!dir.empty() && ::access((dir + "/qemu-ga").c_str(), X_OK) == 0)
-                return dir + "/qemu-ga";
-    }
-    return {};
+    return qmp_test::find_in_path("qemu-ga");
 }
 
 // One qemu-ga listening on DIR/qga.sock, its state and log in DIR. The destructor kills that
@@ -113,13 +105,7 @@ public:
 
     void stop()
     {
-        if (pid_ <= 0)
-            return;
-        ::kill(pid_, SIGTERM);
-        if (!reap(5s)) {
-            ::kill(pid_, SIGKILL);
-            reap(5s);
-        }
+        qmp_test::terminate_child(pid_);
         pid_ = -1;
     }
 
@@ -127,29 +113,9 @@ public:
     const std::string& socket_path() const { return socket_; }
     pid_t pid() const { return pid_; }
 
-    std::string log() const
-    {
-        std::ifstream in(log_);
-        std::stringstream text;
-        text << in.rdbuf();
-        return text.str();
-    }
+    std::string log() const { return qmp_test::file_contents(log_); }
 
 private:
-    bool reap(std::chrono::milliseconds timeout)
-    {
-        const auto deadline = SteadyClock::now() + timeout;
-        for (;;) {
-            int status;
-            const pid_t done = ::waitpid(pid_, &status, WNOHANG);
-            if (done == pid_ || (done < 0 && errno == ECHILD))
-                return true;
-            if (SteadyClock::now() >= deadline)
-                return false;
-            std::this_thread::sleep_for(5ms);
-        }
-    }
-
     TemporaryDirectory directory_;
     std::string socket_;
     std::string log_;
@@ -168,10 +134,8 @@ qmp::GuestAgentOptions agent_options()
 int raw_connect(const std::string& path)
 {
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0)
+    const sockaddr_un address = qmp::test::unix_address(path);
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0)
         return fd;
     if (fd >= 0)
         ::close(fd);

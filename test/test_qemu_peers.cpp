@@ -20,24 +20,6 @@ namespace {
 
 using namespace qmp_test;
 
-// The first executable \p name in PATH (resolved before fork(): the child must not allocate).
-std::string find_in_path(const std::string& name)
-{
-    const char* path = std::getenv("PATH");
-    std::string directories = path ? path : "/usr/bin:/bin";
-    std::size_t start = 0;
-    for (;;) {
-        const auto end = directories.find(':', start);
-        const std::string directory = directories.substr(start, end - start);
-        const std::string candidate = (directory.empty() ? "." : directory) + "/" + name;
-        if (::access(candidate.c_str(), X_OK) == 0)
-            return candidate;
-        if (end == std::string::npos)
-            throw std::runtime_error(name + " not found in PATH");
-        start = end + 1;
-    }
-}
-
 // A qemu-system-x86_64 -machine none started by this test, its output in a file of a private
 // temporary directory. \p inherit_fd (if >= 0) stays open across exec in QEMU, at the same
 // number; every other descriptor of ours is close-on-exec. The destructor sends SIGTERM to this
@@ -48,8 +30,11 @@ public:
         int inherit_fd = -1)
         : log_path_(dir.path() + "/qemu.log")
     {
-        std::vector<std::string> args = {find_in_path("qemu-system-x86_64"), "-machine", "none",
-            "-nodefaults", "-display", "none"};
+        const std::string program = find_in_path("qemu-system-x86_64");
+        if (program.empty())
+            throw std::runtime_error("qemu-system-x86_64 not found in PATH");
+        std::vector<std::string> args = {
+            program, "-machine", "none", "-nodefaults", "-display", "none"};
         args.insert(args.end(), monitor_args.begin(), monitor_args.end());
         std::vector<char*> argv;
         for (auto& arg : args)
@@ -82,16 +67,7 @@ public:
             throw std::runtime_error(std::string("fork: ") + std::strerror(fork_error));
     }
 
-    ~Qemu()
-    {
-        if (pid_ <= 0)
-            return;
-        ::kill(pid_, SIGTERM);
-        if (!wait_exit(5s)) {
-            ::kill(pid_, SIGKILL);
-            wait_exit(5s);
-        }
-    }
+    ~Qemu() { terminate_child(pid_); }
 
     Qemu(const Qemu&) = delete;
     Qemu& operator=(const Qemu&) = delete;
@@ -101,40 +77,14 @@ public:
     // Waits at most \p timeout for QEMU to exit and reaps it; \returns true once it has.
     bool wait_exit(std::chrono::milliseconds timeout)
     {
-        if (pid_ <= 0)
-            return true;
-        const auto deadline = SteadyClock::now() + timeout;
-        const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-        for (;;) {
-            int status = 0;
-            const pid_t reaped = ::waitpid(pid_, &status, WNOHANG);
-            if (reaped == pid_ || (reaped < 0 && errno == ECHILD)) {
-                status_ = status;
-                pid_ = 0;
-                break;
-            }
-            const auto left = ms(deadline - SteadyClock::now());
-            if (left <= 0)
-                break;
-            if (pidfd >= 0) {
-                pollfd exited{pidfd, POLLIN, 0};
-                ::poll(&exited, 1, static_cast<int>(left)); // readable once the process exits
-            } else {
-                std::this_thread::sleep_for(10ms); // no pidfd: a bounded poll
-            }
-        }
-        if (pidfd >= 0)
-            ::close(pidfd);
-        return pid_ == 0;
+        if (pid_ > 0 && reap_child(pid_, timeout, &status_))
+            pid_ = 0;
+        return pid_ <= 0;
     }
 
     int status() const { return status_; }
 
-    std::string output() const
-    {
-        std::ifstream log(log_path_);
-        return std::string(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
-    }
+    std::string output() const { return file_contents(log_path_); }
 
 private:
     std::string log_path_;

@@ -31,12 +31,15 @@
 #include <spdlog/spdlog.h>
 
 #include "scripted_fake.hpp"
+#include "temp_dir.hpp"
+#include "unix_socket.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
 using qmp::test::FakeConnection;
 using qmp::test::quick_options;
 using qmp::test::ScriptedQemu;
+using TempDir = qmp::test::TemporaryDirectory;
 
 using qmp::test::ms_since;
 
@@ -44,50 +47,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A private temporary directory (mode 0700), removed with its contents.
-class TempDir {
-public:
-    TempDir()
-    {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "qmp-server-test-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr)
-            throw std::runtime_error("mkdtemp: " + std::string(std::strerror(errno)));
-        path_ = pattern;
-    }
-    ~TempDir()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
-
 // A connected socket to \p address ("unix:/path" or "tcp:HOST:PORT"), as QEMU's client side
 // opens it. The connection completes into the listener's backlog before anyone accepts.
 int connect_to(const std::string& address)
 {
-    if (address.rfind("unix:", 0) == 0) {
-        const std::string path = address.substr(5);
-        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-        if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-            const int error = errno;
-            if (fd >= 0)
-                ::close(fd);
-            throw std::runtime_error("connect " + address + ": " + std::strerror(error));
-        }
-        return fd;
-    }
+    if (address.rfind("unix:", 0) == 0)
+        return qmp::test::connect_unix(address.substr(5));
     if (address.rfind("tcp:", 0) == 0) {
         const std::string rest = address.substr(4);
         const auto colon = rest.rfind(':');
@@ -445,10 +410,8 @@ TEST(Server, StaleSocketFileIsReplaced)
     {
         // A socket file whose listener is gone (closed without unlinking, as after a crash).
         const int stale = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-        ASSERT_EQ(::bind(stale, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        const sockaddr_un addr = qmp::test::unix_address(path);
+        ASSERT_EQ(::bind(stale, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
         ASSERT_EQ(::listen(stale, 1), 0);
         ::close(stale);
         ASSERT_THROW(::close(connect_to("unix:" + path)), std::runtime_error); // refused

@@ -10,19 +10,18 @@
 #include <qmp/qmp.hpp>
 #include <qmp/testing.hpp>
 
+#include "fake_options.hpp"
+
 using namespace std::chrono_literals;
 using qmp::json;
 using qmp::testing::FakeGuestAgent;
 
 namespace {
 
+// The commands that reply only on error are given 300 ms.
 qmp::GuestAgentOptions quick()
 {
-    qmp::GuestAgentOptions options;
-    options.connect_timeout = 5s;
-    options.command_timeout = 5s;
-    options.no_reply_wait = 300ms;
-    return options;
+    return qmp::test::quick_agent_options(300ms);
 }
 
 } // namespace

@@ -20,20 +20,18 @@
 #include <qmp/qmp.hpp>
 #include <qmp/testing.hpp>
 
+#include "fake_options.hpp"
+#include "process_probe.hpp"
+#include "unix_socket.hpp"
+
 using namespace std::chrono_literals;
 using qmp::json;
+using qmp::test::ms_since;
+using qmp::test::quick_options;
 using qmp::testing::FakeQemu;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-qmp::ClientOptions quick(std::chrono::milliseconds command_timeout = 5s)
-{
-    qmp::ClientOptions options;
-    options.connect_timeout = 5s;
-    options.command_timeout = command_timeout;
-    return options;
-}
 
 // A list of one JSON value (braces alone would build a JSON array instead).
 std::vector<json> one(json value)
@@ -43,22 +41,12 @@ std::vector<json> one(json value)
     return list;
 }
 
-long long ms_since(Clock::time_point from)
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - from).count();
-}
-
 // A bare unix-socket client, for what qmp::Client never does.
 class RawClient {
 public:
-    explicit RawClient(const std::string& address) : fd_(::socket(AF_UNIX, SOCK_STREAM, 0))
+    explicit RawClient(const std::string& address)
+        : fd_(qmp::test::connect_unix(address.substr(5))) // "unix:"
     {
-        sockaddr_un un{};
-        un.sun_family = AF_UNIX;
-        const std::string path = address.substr(5); // "unix:"
-        std::memcpy(un.sun_path, path.c_str(), path.size() + 1);
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&un), sizeof un) != 0)
-            throw std::runtime_error("raw client: connect failed");
     }
     ~RawClient() { ::close(fd_); }
     RawClient(const RawClient&) = delete;
@@ -102,7 +90,7 @@ private:
 TEST(FakeQemu, GreetsLikeQemu72AndNegotiatesOob)
 {
     FakeQemu fake;
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     const qmp::Greeting greeting = client.greeting();
     EXPECT_EQ(greeting.version.major, 7);
@@ -120,7 +108,7 @@ TEST(FakeQemu, RepliesErrorsAndEventsAsScripted)
     fake.on("query-status").reply({{"status", "running"}, {"running", true}});
     fake.on("blockdev-add").error("GenericError", "Duplicate nodes");
     fake.on("stop").emit("STOP").reply(json::object());
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
 
     EXPECT_EQ(client.execute("query-status"), json({{"status", "running"}, {"running", true}}));
@@ -142,7 +130,7 @@ TEST(FakeQemu, EventArrivesBeforeTheReplyOfItsCommand)
 {
     FakeQemu fake;
     fake.on("stop").emit("STOP", {{"why", "test"}}).reply();
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     client.execute("stop");
     // The event was read before the reply, so it is queued already.
@@ -160,7 +148,7 @@ TEST(FakeQemu, RulesApplyInOrderWithUsesAndArgumentSubsets)
     fake.on("qom-get", {{"property", "type"}}).reply("pc-machine");
     fake.on("qom-get", {{"path", "/machine"}}).reply(42);
     auto once = fake.on("cont").times(1).reply();
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
 
     EXPECT_EQ(client.execute("query-status")["status"], "paused");
@@ -187,7 +175,7 @@ TEST(FakeQemu, ArgumentSubsetMustBeAnObject)
 TEST(FakeQemu, UnmatchedCommandGetsCommandNotFoundAndIsRecorded)
 {
     FakeQemu fake;
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     try {
         client.execute("query-statsu", {{"x", 1}});
@@ -209,7 +197,7 @@ TEST(FakeQemu, NoReplyMakesTheClientTimeOutAndStayUsable)
     FakeQemu fake;
     fake.on("cont").no_reply();
     fake.on("query-status").reply({{"status", "running"}});
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     EXPECT_THROW(client.execute("cont", {}, 300ms), qmp::TimeoutError);
     EXPECT_TRUE(fake.wait_for("cont", 0ms)) << "received before the timeout";
@@ -220,7 +208,7 @@ TEST(FakeQemu, DelayComesBeforeTheReply)
 {
     FakeQemu fake;
     fake.on("query-block").delay(300ms).reply(json::array());
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     const auto start = Clock::now();
     EXPECT_EQ(client.execute("query-block"), json::array());
@@ -234,7 +222,7 @@ TEST(FakeQemu, WaitForTheClientToSendACommandIsBounded)
     FakeQemu fake;
     fake.on("stop").reply();
     EXPECT_FALSE(fake.wait_for("stop", 50ms)) << "nothing was sent";
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     auto pending = client.execute_async("stop");
     EXPECT_TRUE(fake.wait_for("stop", 5s));
@@ -249,7 +237,7 @@ TEST(FakeQemu, EmitSendsAnEventNow)
 {
     FakeQemu fake;
     EXPECT_FALSE(fake.emit("SHUTDOWN")) << "no client yet";
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     EXPECT_TRUE(fake.emit("SHUTDOWN", {{"guest", false}, {"reason", "host-qmp-quit"}}));
     const auto event = client.events().pop(5s);
@@ -262,7 +250,7 @@ TEST(FakeQemu, EmitFromManyThreadsKeepsMessagesWhole)
 {
     FakeQemu fake;
     fake.on("query-status").reply({{"status", "running"}});
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     std::vector<std::thread> emitters;
     for (int t = 0; t < 4; ++t)
@@ -283,7 +271,7 @@ TEST(FakeQemu, HangUpNowEndsTheSessionAndTheNextClientIsServed)
 {
     FakeQemu fake;
     fake.on("query-status").reply({{"status", "running"}});
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     fake.hang_up();
     EXPECT_FALSE(fake.is_connected());
@@ -300,7 +288,7 @@ TEST(FakeQemu, HangUpAfterTheGreeting)
 {
     FakeQemu fake;
     fake.on_connect().times(1).hang_up();
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     EXPECT_THROW(client.connect(fake.address()), qmp::ConnectError);
     client.connect(fake.address()); // the rule's one use is spent
     EXPECT_TRUE(client.is_connected());
@@ -310,7 +298,7 @@ TEST(FakeQemu, HangUpBeforeAReply)
 {
     FakeQemu fake;
     fake.on("system_reset").hang_up();
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     EXPECT_THROW(client.execute("system_reset"), qmp::DisconnectedError);
     EXPECT_TRUE(fake.wait_for_disconnect(5s));
@@ -320,7 +308,7 @@ TEST(FakeQemu, HangUpInTheMiddleOfAMessage)
 {
     FakeQemu fake;
     fake.on("query-status").raw("{\"return\": {\"status\": \"runn").hang_up();
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     EXPECT_THROW(client.execute("query-status"), qmp::DisconnectedError);
 }
@@ -329,7 +317,7 @@ TEST(FakeQemu, ResetBeforeAReply)
 {
     FakeQemu fake;
     fake.on("query-status").reset();
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     EXPECT_THROW(client.execute("query-status"), qmp::DisconnectedError);
     EXPECT_TRUE(fake.wait_for_disconnect(5s));
@@ -343,7 +331,7 @@ TEST(FakeQemu, GarbageIsAProtocolError)
 {
     FakeQemu fake;
     fake.on("query-status").raw("this is not JSON\r\n");
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     EXPECT_THROW(client.execute("query-status"), qmp::ProtocolError);
 }
@@ -352,7 +340,7 @@ TEST(FakeQemu, ErrorWithoutIdIsAProtocolError)
 {
     FakeQemu fake;
     fake.on("query-status").error_without_id("GenericError", "JSON parse error, stray '}'");
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     EXPECT_THROW(client.execute("query-status"), qmp::ProtocolError);
 }
@@ -366,7 +354,7 @@ TEST(FakeQemu, GreetingVersionAndCapabilitiesAreConfigurable)
     version.micro = 3;
     version.package = "v8.1.3";
     fake.set_greeting(version, json::array());
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     EXPECT_EQ(client.greeting().version.major, 8);
     EXPECT_EQ(client.greeting().version.package, "v8.1.3");
@@ -381,7 +369,7 @@ TEST(FakeQemu, NoGreetingMakesConnectTimeOut)
 {
     FakeQemu fake;
     fake.disable_greeting();
-    qmp::ClientOptions options = quick();
+    qmp::ClientOptions options = quick_options();
     options.connect_timeout = 300ms;
     qmp::Client client{options};
     EXPECT_THROW(client.connect(fake.address()), qmp::ConnectError);
@@ -391,7 +379,7 @@ TEST(FakeQemu, MalformedGreetingIsRefused)
 {
     FakeQemu fake;
     fake.set_greeting_message({{"hello", "world"}});
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     EXPECT_THROW(client.connect(fake.address()), qmp::ConnectError);
 }
 
@@ -399,7 +387,7 @@ TEST(FakeQemu, RefusedNegotiation)
 {
     FakeQemu fake;
     fake.on("qmp_capabilities").error("GenericError", "no");
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     EXPECT_THROW(client.connect(fake.address()), qmp::ConnectError);
 }
 
@@ -407,7 +395,7 @@ TEST(FakeQemu, EventsBeforeNegotiationOnConnect)
 {
     FakeQemu fake;
     fake.on_connect().emit("RESUME");
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     const auto event = client.events().pop(5s);
     ASSERT_TRUE(event);
@@ -417,7 +405,7 @@ TEST(FakeQemu, EventsBeforeNegotiationOnConnect)
 TEST(FakeQemu, AnswersLikeQemuBeforeAndAfterNegotiation)
 {
     FakeQemu fake;
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     const json again = client.execute_raw({{"execute", "qmp_capabilities"}, {"id", "x"}});
     EXPECT_EQ(
@@ -473,7 +461,7 @@ TEST(FakeQemu, ExecOobIsMatchedLikeExecute)
 {
     FakeQemu fake;
     fake.on("query-yank").reply(json::array());
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake.address());
     qmp::ExecOptions oob;
     oob.oob = true;
@@ -486,9 +474,9 @@ TEST(FakeQemu, OneClientAtATimeTheNextAfterTheFirstLeaves)
 {
     FakeQemu fake;
     fake.on("query-status").reply({{"status", "running"}});
-    qmp::Client first{quick()};
+    qmp::Client first{quick_options()};
     first.connect(fake.address());
-    qmp::ClientOptions options = quick();
+    qmp::ClientOptions options = quick_options();
     options.connect_timeout = 10s;
     qmp::Client second{options};
     auto connecting = std::async(std::launch::async, [&] { second.connect(fake.address()); });
@@ -503,7 +491,7 @@ TEST(FakeQemu, ReconnectingClientIsServedAgain)
 {
     FakeQemu fake;
     fake.on("query-status").reply({{"status", "running"}});
-    qmp::ClientOptions options = quick();
+    qmp::ClientOptions options = quick_options();
     options.reconnect = true;
     options.reconnect_delay = 10ms;
     options.reconnect_max_delay = 100ms;
@@ -519,7 +507,7 @@ TEST(FakeQemu, DestructorIsPromptInADelay)
 {
     auto fake = std::make_unique<FakeQemu>();
     fake->on("query-status").delay(60s).reply();
-    qmp::Client client{quick(60s)};
+    qmp::Client client{quick_options(60s)};
     client.connect(fake->address());
     auto pending = client.execute_async("query-status");
     ASSERT_TRUE(fake->wait_for("query-status", 5s));
@@ -539,7 +527,7 @@ TEST(FakeQemu, DestructorIsPromptWithNoClientAndWithAnIdleClient)
         EXPECT_LT(ms_since(start), 2000);
     }
     auto fake = std::make_unique<FakeQemu>();
-    qmp::Client client{quick()};
+    qmp::Client client{quick_options()};
     client.connect(fake->address());
     const auto start = Clock::now();
     fake.reset();

@@ -20,31 +20,22 @@
 #include <qmp/qmp.hpp>
 #include <qmp/testing.hpp>
 
+#include "call_outcome.hpp"
+#include "fake_options.hpp"
+#include "process_probe.hpp"
+#include "unix_socket.hpp"
+
 using namespace std::chrono_literals;
 using qmp::json;
+using qmp::test::connect_unix;
+using qmp::test::contains;
+using qmp::test::ms_since;
+using qmp::test::quick_options;
 using qmp::testing::FakeConnection;
 using qmp::testing::FakeQemu;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-qmp::ClientOptions quick()
-{
-    qmp::ClientOptions options;
-    options.connect_timeout = 5s;
-    options.command_timeout = 5s;
-    return options;
-}
-
-long long ms_since(Clock::time_point from)
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - from).count();
-}
-
-bool contains(const std::string& text, const std::string& part)
-{
-    return text.find(part) != std::string::npos;
-}
 
 // Whether the peer of \p fd has closed its end (end of file within 5 s).
 bool sees_end_of_file(int fd)
@@ -52,18 +43,6 @@ bool sees_end_of_file(int fd)
     pollfd readable{fd, POLLIN, 0};
     char byte;
     return ::poll(&readable, 1, 5000) > 0 && ::recv(fd, &byte, 1, MSG_DONTWAIT) == 0;
-}
-
-// A unix socket connected to \p path.
-int connect_unix(const std::string& path)
-{
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
-        throw std::runtime_error("connect " + path + ": " + std::strerror(errno));
-    return fd;
 }
 
 } // namespace
@@ -79,7 +58,7 @@ TEST(FakeScript, ServesTheConnectionAndRepliesOutOfOrder)
         client.reply(first, "first");
         client.wait_for_close();
     });
-    qmp::Client client(quick());
+    qmp::Client client(quick_options());
     client.connect(fake.address());
     auto first = client.execute_async("query-status");
     auto second = client.execute_async("query-name");
@@ -102,7 +81,7 @@ TEST(FakeScript, FailuresAreRecordedInOrder)
         client.handshake();
         throw std::runtime_error("script failure " + std::to_string(++runs));
     });
-    qmp::Client client(quick());
+    qmp::Client client(quick_options());
     for (int i = 0; i < 2; ++i) {
         client.connect(fake.address());
         ASSERT_TRUE(fake.wait_for_scripts(static_cast<std::size_t>(i + 1), 5s));
@@ -124,7 +103,7 @@ TEST(FakeScript, ReadingTimesOutWithAQmpErrorSayingSo)
             what = e.what();
         }
     });
-    qmp::Client client(quick());
+    qmp::Client client(quick_options());
     client.connect(fake.address()); // and then sends nothing
     ASSERT_TRUE(fake.wait_for_scripts(1, 5s));
     EXPECT_EQ(what, "qmp: fake: no message from the client within 100 ms");
@@ -146,7 +125,7 @@ TEST(FakeScript, ClosingEndsTheConnectionAndLaterCallsThrow)
             what = e.what();
         }
     });
-    qmp::Client client(quick());
+    qmp::Client client(quick_options());
     client.connect(fake.address());
     ASSERT_TRUE(fake.wait_for_scripts(1, 5s));
     EXPECT_TRUE(fake.wait_for_disconnect(5s));
@@ -162,7 +141,7 @@ TEST(FakeScript, HangUpFromAnotherThreadInterruptsTheScript)
         client.handshake();
         client.read_message(60s);
     });
-    qmp::Client client(quick());
+    qmp::Client client(quick_options());
     client.connect(fake.address());
     const auto begin = Clock::now();
     fake.hang_up();
@@ -180,7 +159,7 @@ TEST(FakeScript, StopInterruptsTheScriptAndKeepsTheRecords)
         client.answer();
         client.read_message(60s);
     });
-    qmp::Client client(quick());
+    qmp::Client client(quick_options());
     client.connect(fake.address());
     client.execute("query-status");
     const auto begin = Clock::now();
@@ -202,7 +181,7 @@ TEST(FakeScript, AnEmptyScriptGivesTheConnectionsBackToTheRules)
         client.answer({{"status", "scripted"}});
         client.wait_for_close();
     });
-    qmp::Client client(quick());
+    qmp::Client client(quick_options());
     client.connect(fake.address());
     EXPECT_EQ(client.execute("query-status")["status"], "scripted");
     client.disconnect();
@@ -233,7 +212,7 @@ TEST(FakeServeConnection, RulesServeASocketpairForConnectFd)
     int pair[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
     fake.serve_connection(pair[1]);
-    qmp::Client client(quick());
+    qmp::Client client(quick_options());
     client.connect_fd(pair[0]);
     EXPECT_EQ(client.execute("query-status")["status"], "running");
     EXPECT_EQ(fake.connections(), 1u);
@@ -249,7 +228,7 @@ TEST(FakeServeConnection, PlaysQemuConnectingToAServer)
     FakeQemu fake;
     fake.on("query-name").reply({{"name", "guest"}});
     fake.serve_connection(connect_unix(path + "/qmp.sock")); // as QEMU's -qmp unix:PATH does
-    qmp::Client client(quick());
+    qmp::Client client(quick_options());
     client.accept(server, 5s);
     EXPECT_EQ(client.execute("query-name")["name"], "guest");
     client.disconnect();

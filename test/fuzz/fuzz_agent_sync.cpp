@@ -41,6 +41,7 @@
 
 #include <qmp/qmp.hpp>
 
+#include "../agent_requests.hpp"
 #include "fuzz_peer.hpp"
 
 using namespace std::chrono_literals;
@@ -49,16 +50,8 @@ using qmp::fuzz::fail;
 
 namespace {
 
-const std::string parse_error =
-    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray "
-    "'\\uFFFD'\"}}\n";
-
-// A request as the agent read it: whether 0xFF came just before it.
-struct Received {
-    bool delimited = false;
-    json message;
-    bool is_sync() const { return message.value("execute", "") == "guest-sync-delimited"; }
-};
+using Received = qmp::test::AgentRequest;
+const std::string& parse_error = qmp::test::qga_parse_error;
 
 // The agent's side of one connection, reading raw bytes (the client's 0xFF is no JSON).
 class AgentConnection {
@@ -127,43 +120,11 @@ private:
     // Takes one complete request (compact JSON, maybe after 0xFF) from the buffer.
     bool take(Received& received)
     {
-        std::size_t i = 0;
-        bool delimited = false;
-        while (i < buffer_.size() && buffer_[i] == '\xff') {
-            delimited = true;
-            ++i;
+        try {
+            return qmp::test::take_agent_request(buffer_, received, false);
+        } catch (const std::exception& e) {
+            fail(e.what());
         }
-        if (i == buffer_.size())
-            return false;
-        if (buffer_[i] != '{')
-            fail("the client sent something that is not a JSON object: " + buffer_.substr(i, 64));
-        int depth = 0;
-        bool in_string = false, escaped = false;
-        for (std::size_t j = i; j < buffer_.size(); ++j) {
-            const char c = buffer_[j];
-            if (in_string) {
-                if (escaped)
-                    escaped = false;
-                else if (c == '\\')
-                    escaped = true;
-                else if (c == '"')
-                    in_string = false;
-            } else if (c == '"') {
-                in_string = true;
-            } else if (c == '{' || c == '[') {
-                ++depth;
-            } else if ((c == '}' || c == ']') && --depth == 0) {
-                received.delimited = delimited;
-                try {
-                    received.message = json::parse(buffer_.data() + i, buffer_.data() + j + 1);
-                } catch (const json::exception& e) {
-                    fail(std::string("the client sent malformed JSON: ") + e.what());
-                }
-                buffer_.erase(0, j + 1);
-                return true;
-            }
-        }
-        return false;
     }
 
     int fd_;

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../temp_dir.hpp"
 #include "history_file.hpp"
 
 using qmp_shell::load_history;
@@ -15,25 +16,7 @@ using qmp_shell::save_history;
 namespace {
 
 // A private directory for one test, removed with its contents.
-class Scratch {
-public:
-    Scratch()
-    {
-        std::string pattern = std::filesystem::temp_directory_path() / "qmp-history-XXXXXX";
-        if (!::mkdtemp(pattern.data()))
-            throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~Scratch()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using Scratch = qmp::test::TemporaryDirectory;
 
 std::string contents(const std::string& path)
 {

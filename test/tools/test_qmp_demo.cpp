@@ -21,30 +21,6 @@ std::string demo()
     return tool_path("QMP_DEMO");
 }
 
-// A directory removed with everything in it.
-class TempDir {
-public:
-    TempDir()
-    {
-        std::string pattern = (std::filesystem::temp_directory_path() / "qmp-demo-XXXXXX").string();
-        if (!::mkdtemp(pattern.data()))
-            throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~TempDir()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
-
 } // namespace
 
 TEST(QmpDemo, ShowsRepliesAndTheEventsTheyCause)
@@ -60,8 +36,8 @@ TEST(QmpDemo, ShowsRepliesAndTheEventsTheyCause)
 // event times out, which it must report rather than read an event that is not there.
 TEST(QmpDemo, ReportsAMissingEvent)
 {
-    TempDir dir;
-    const std::string paused_qemu = (dir.path() / "paused-qemu").string();
+    TemporaryDirectory dir;
+    const std::string paused_qemu = dir.file("paused-qemu");
     std::ofstream(paused_qemu) << "#!/bin/sh\nexec qemu-system-x86_64 -S \"$@\"\n";
     ASSERT_EQ(::chmod(paused_qemu.c_str(), 0700), 0);
 

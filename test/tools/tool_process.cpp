@@ -284,18 +284,4 @@ bool process_exists(pid_t pid)
     return ::kill(pid, 0) == 0 || errno != ESRCH;
 }
 
-TemporaryDirectory::TemporaryDirectory()
-{
-    std::string pattern = (std::filesystem::temp_directory_path() / "qmp-tools-test-XXXXXX");
-    if (!::mkdtemp(pattern.data()))
-        throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-}
-
-TemporaryDirectory::~TemporaryDirectory()
-{
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-}
-
 } // namespace tools_test

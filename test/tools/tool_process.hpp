@@ -10,6 +10,8 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "../temp_dir.hpp"
+
 namespace tools_test {
 
 using namespace std::chrono_literals;
@@ -80,14 +82,6 @@ std::vector<std::string> command_line_of(pid_t pid);
 bool process_exists(pid_t pid);
 
 // A private temporary directory, removed with everything in it.
-class TemporaryDirectory {
-public:
-    TemporaryDirectory();
-    ~TemporaryDirectory();
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using qmp::test::TemporaryDirectory;
 
 } // namespace tools_test
