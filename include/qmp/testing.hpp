@@ -99,7 +99,8 @@ private:
 /// hang_up() or reset() is called, the script's current or next call throws and the connection
 /// closes. A call on a connection the script has closed throws qmp::Error.
 ///
-/// \context Only on the fake's thread, inside the script that received it.
+/// \context \threadbound: only on the fake's thread, inside the script that received it (the
+/// object is gone once the script returns).
 class QMP_EXPORT FakeConnection {
 public:
     FakeConnection(const FakeConnection&) = delete;
