@@ -34,10 +34,6 @@ void check_options(const ClientOptions& options)
         fail("retry_interval must be positive");
     if (options.event_queue_capacity == 0)
         fail("event_queue_capacity is 0 (qmp::unbounded for no limit)");
-    for (const auto& [command, timeout] : options.command_timeouts)
-        if (timeout.count() <= 0)
-            fail("command_timeouts[\"" + command +
-                "\"] must be positive (qmp::wait_forever for no limit)");
     if (options.tcp_keepalive.count() < 0)
         fail("tcp_keepalive is negative");
     if (options.reconnect &&

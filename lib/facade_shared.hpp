@@ -25,6 +25,11 @@ template <typename Options> void check_shared_options(const char* name, const Op
     if (options.max_nesting_depth == 0)
         invalid_options(
             name, "max_nesting_depth is 0 (every message is an object, at least 1 level deep)");
+    for (const auto& [command, timeout] : options.command_timeouts)
+        if (timeout.count() <= 0)
+            invalid_options(name,
+                "command_timeouts[\"" + command +
+                    "\"] must be positive (qmp::wait_forever for no limit)");
 }
 
 /// command_timeouts' bound for \p command, else command_timeout.

@@ -748,7 +748,17 @@ TEST(GuestAgent, InvalidOptionsAreAUsageError)
     EXPECT_THROW(qmp::GuestAgent(with([](auto& o) { o.no_reply_wait = 0ms; })), qmp::UsageError);
     EXPECT_THROW(qmp::GuestAgent(with([](auto& o) { o.max_message_size = 0; })), qmp::UsageError);
     EXPECT_THROW(qmp::GuestAgent(with([](auto& o) { o.max_nesting_depth = 0; })), qmp::UsageError);
+    try {
+        qmp::GuestAgent(with([](auto& o) { o.command_timeouts["guest-fsfreeze-thaw"] = 0ms; }));
+        ADD_FAILURE() << "a zero timeout in command_timeouts was accepted";
+    } catch (const qmp::UsageError& e) {
+        EXPECT_EQ(std::string(e.what()),
+            "qmp: invalid GuestAgentOptions: command_timeouts[\"guest-fsfreeze-thaw\"] must be "
+            "positive (qmp::wait_forever for no limit)");
+    }
     EXPECT_NO_THROW(qmp::GuestAgent(with([](auto& o) { o.command_timeout = qmp::wait_forever; })));
+    EXPECT_NO_THROW(qmp::GuestAgent(
+        with([](auto& o) { o.command_timeouts["guest-fsfreeze-thaw"] = qmp::wait_forever; })));
     EXPECT_NO_THROW(qmp::GuestAgent());
 }
 

@@ -205,6 +205,29 @@ TEST(FakeScript, GuestAgentMessagesEndInANewline)
     EXPECT_EQ(bytes, "{\"return\":1}\n");
 }
 
+TEST(FakeScript, GuestAgentScriptsReadPastTheSynchronisationByte)
+{
+    qmp::testing::FakeGuestAgent fake;
+    fake.serve_with([](FakeConnection& client) {
+        // qmp::GuestAgent sends 0xFF, then guest-sync-delimited; qemu-ga answers with its own
+        // 0xFF and the id.
+        const json sync = client.read_message();
+        if (sync.value("execute", "") != "guest-sync-delimited")
+            throw std::runtime_error("expected guest-sync-delimited, got " + sync.dump());
+        client.send("\xff");
+        client.reply(sync, sync["arguments"]["id"]);
+        client.reply(client.read_message(), {{"version", "7.2.22"}});
+        client.wait_for_close();
+    });
+    qmp::GuestAgent agent;
+    agent.connect(fake.address());
+    EXPECT_EQ(agent.execute("guest-info")["version"], "7.2.22");
+    agent.disconnect();
+    ASSERT_TRUE(fake.wait_for_scripts(1, 5s));
+    EXPECT_TRUE(fake.script_failures().empty()) << fake.script_failures().at(0);
+    EXPECT_EQ(fake.received("guest-info").size(), 1u);
+}
+
 TEST(FakeServeConnection, RulesServeASocketpairForConnectFd)
 {
     FakeQemu fake;

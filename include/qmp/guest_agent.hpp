@@ -26,7 +26,8 @@ struct GuestAgentOptions {
     std::chrono::milliseconds command_timeout{std::chrono::seconds(30)};
 
     /// Default bounds of commands the agent is known to take long for (a per-call timeout
-    /// still wins). Freezing file systems waits for every writer in the guest.
+    /// still wins); each positive, or qmp::wait_forever. Freezing file systems waits for every
+    /// writer in the guest.
     std::map<std::string, std::chrono::milliseconds> command_timeouts = {
         {"guest-fsfreeze-freeze", std::chrono::minutes(10)},
         {"guest-fsfreeze-freeze-list", std::chrono::minutes(10)},

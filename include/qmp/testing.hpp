@@ -123,7 +123,10 @@ public:
     void reply_error(
         const json& command, const std::string& error_class, const std::string& description);
 
-    /// The next JSON value the client sent (any value; commands are also recorded).
+    /// The next JSON value the client sent (any value; commands are also recorded). For
+    /// FakeGuestAgent, byte 0xFF (what qmp::GuestAgent sends before each synchronisation) is
+    /// skipped and drops a message cut short before it, as qemu-ga does; nothing is answered
+    /// to it by itself.
     /// \throws qmp::Error when \p timeout passes first, when the client closed the connection
     /// or sent something that is not JSON.
     json read_message(std::chrono::milliseconds timeout = std::chrono::seconds(5));

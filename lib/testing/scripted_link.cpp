@@ -5,6 +5,7 @@
 #include <qmp/error.hpp>
 #include <qmp/testing.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <poll.h>
 #include <sys/socket.h>
@@ -125,13 +126,7 @@ json ScriptedLink::read_message(std::chrono::milliseconds timeout)
             throw Error(
                 "qmp: fake: cannot read from the client: " + qmp::detail::error_text(errno));
         }
-        framer_.feed(chunk, static_cast<std::size_t>(n), [this](std::string_view text) {
-            json message = json::parse(text.begin(), text.end(), nullptr, false);
-            if (message.is_discarded())
-                throw Error("qmp: fake: the client sent something that is not JSON: " +
-                    std::string(text.substr(0, 200)));
-            received_.push_back(std::move(message));
-        });
+        feed(chunk, static_cast<std::size_t>(n));
     }
     json message = std::move(received_.front());
     received_.pop_front();
@@ -143,6 +138,30 @@ json ScriptedLink::read_message(std::chrono::milliseconds timeout)
         engine_.changed_.notify_all();
     }
     return message;
+}
+
+void ScriptedLink::feed(const char* data, std::size_t size)
+{
+    const auto take = [this](std::string_view text) {
+        json message = json::parse(text.begin(), text.end(), nullptr, false);
+        if (message.is_discarded())
+            throw Error("qmp: fake: the client sent something that is not JSON: " +
+                std::string(text.substr(0, 200)));
+        received_.push_back(std::move(message));
+    };
+    const char* const end = data + size;
+    for (;;) {
+        // To qemu-ga, byte 0xFF drops whatever came before it: the guest agent's client sends
+        // it before each synchronisation.
+        const char* const ff = engine_.dialect_ == Dialect::guest_agent
+            ? std::find(data, end, static_cast<char>(0xFF))
+            : end;
+        framer_.feed(data, static_cast<std::size_t>(ff - data), take);
+        if (ff == end)
+            return;
+        framer_.reset();
+        data = ff + 1;
+    }
 }
 
 bool ScriptedLink::wait_for_close(std::chrono::milliseconds timeout)

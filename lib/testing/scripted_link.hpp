@@ -38,6 +38,8 @@ private:
     /// Waits until the socket is readable; false on timeout. \throws ScriptInterrupted.
     bool wait_readable(std::chrono::milliseconds timeout);
     void require_open() const;
+    /// Frames \p size bytes from the client into received_.
+    void feed(const char* data, std::size_t size);
 
     Engine& engine_;
     int fd_; // owned by the engine; -1 once closed
