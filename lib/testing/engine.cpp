@@ -53,6 +53,15 @@ Rule Engine::add_rule(std::string command, std::optional<json> arguments, bool o
     return Rule(state);
 }
 
+void Engine::record(const json& message)
+{
+    {
+        std::lock_guard<std::mutex> lock(*mutex_);
+        messages_.push_back(message);
+    }
+    changed_.notify_all();
+}
+
 std::vector<json> Engine::received(const std::string& command) const
 {
     std::lock_guard<std::mutex> lock(*mutex_);

@@ -74,6 +74,8 @@ private:
     Outcome serve(int fd);
     Outcome converse(int fd, const std::optional<json>& greeting);
     Outcome run_script(const FakeEndpoint::Script& script, int fd);
+    /// Records a command the client sent (messages(), received(), wait_for()).
+    void record(const json& message);
     /// Closes the connection now (abruptly: SO_LINGER 0) unless it is closed already.
     void close_now(bool abrupt);
     Outcome feed(Session& session, const char* data, std::size_t size);

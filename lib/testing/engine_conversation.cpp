@@ -136,11 +136,7 @@ Engine::Outcome Engine::handle(Session& session, std::string_view text)
     if (arguments != message.end() && !arguments->is_object())
         return refuse(
             session, message, id, "GenericError", "QMP input member 'arguments' must be an object");
-    {
-        std::lock_guard<std::mutex> lock(*mutex_);
-        messages_.push_back(message);
-    }
-    changed_.notify_all();
+    record(message);
     const std::string name = execute->get<std::string>();
     return dialect_ == Dialect::qmp ? answer_qmp(session, name, message)
                                     : answer_agent(session, name, message);

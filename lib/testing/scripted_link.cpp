@@ -130,13 +130,8 @@ json ScriptedLink::read_message(std::chrono::milliseconds timeout)
     }
     json message = std::move(received_.front());
     received_.pop_front();
-    if (message.is_object() && (message.contains("execute") || message.contains("exec-oob"))) {
-        {
-            std::lock_guard<std::mutex> lock(*engine_.mutex_);
-            engine_.messages_.push_back(message);
-        }
-        engine_.changed_.notify_all();
-    }
+    if (message.is_object() && (message.contains("execute") || message.contains("exec-oob")))
+        engine_.record(message);
     return message;
 }
 
