@@ -17,7 +17,7 @@ int main()
         // [snippet listeners]
         // A listener gets a copy of every matching event from its creation on.
         qmp::EventQueue lifecycle = client.listen({"STOP", "RESUME"});
-        qmp::EventQueue jobs = client.listen( // a predicate, run on the reader thread: be quick
+        qmp::EventQueue jobs = client.listen( // a predicate, run as events are read: be quick
             [](const qmp::Event& e) { return e.name.rfind("BLOCK_JOB", 0) == 0; });
         // Race-free: the listener exists before "stop" is sent (QEMU sends STOP before the reply).
         qmp::Event stopped = client.execute_and_wait("stop", {}, "STOP", 5s);

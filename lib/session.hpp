@@ -160,7 +160,12 @@ private:
         std::size_t sent = 0;
     };
 
-    bool turn(Clock::time_point until) noexcept;
+    /// One round of the reading role's work: wait for the socket (or a wake-up) until \p until,
+    /// then write what the socket takes and read what came. Takes reading_ for the work unless
+    /// the calling thread holds it (\p holding_role). \returns false once the session ended.
+    bool turn(Clock::time_point until, bool holding_role) noexcept;
+    /// While \p call's caller is the only one reading, it reads for itself (see wait()).
+    void read_for(const Call& call);
     void read_available(class Framer& framer);
     void feed(Framer& framer, const char* data, std::size_t size);
     void handle_message(std::string_view text);
@@ -185,7 +190,12 @@ private:
     const std::shared_ptr<SessionRules> rules_;
     spdlog::logger& log_;
     Fd wake_; // an eventfd: the reader's poll() also watches it
-    std::unique_ptr<class Framer> framer_; // the reader's (or pump_until()'s before start())
+    // The reading role: whoever holds it frames, parses and routes what the socket brings, and
+    // writes what waits for the socket to drain. The reader thread takes it for each read; a
+    // thread waiting in wait() holds it while it waits, so that its reply needs no hand-off
+    // between threads. framer_ and event_batch_ belong to the holder.
+    std::mutex reading_;
+    std::unique_ptr<class Framer> framer_;
 
     mutable std::mutex mutex_; // guards everything below
     std::unordered_map<std::string, std::shared_ptr<Call>> pending_;
@@ -199,7 +209,7 @@ private:
     bool oob_ = false;
     std::optional<SessionEnd> end_;
 
-    std::vector<Event> event_batch_; // the reader's, until flush_events()
+    std::vector<Event> event_batch_; // the reading role's, until flush_events()
     std::atomic<bool> discarding_{false}; // see discard_until_delimiter()
 
     std::mutex join_mutex_; // guards reader_

@@ -218,6 +218,7 @@ std::string Session::cut_short(const Outgoing& out)
 
 json Session::wait(Call& call)
 {
+    read_for(call);
     json reply;
     if (call.wait_and_take(call.deadline, reply))
         return reply;

@@ -4,6 +4,7 @@
 #include "session.hpp"
 
 #include <cerrno>
+#include <optional>
 #include <unistd.h>
 
 #include <qmp/error.hpp>
@@ -47,20 +48,79 @@ std::chrono::system_clock::time_point event_time(const json& stamp_member)
 
 void Session::read_loop() noexcept
 {
-    while (turn(Clock::time_point::max())) { }
+    while (turn(Clock::time_point::max(), false)) { }
 }
 
 bool Session::pump_until(const std::function<bool()>& done, Clock::time_point deadline)
 {
     while (!done()) {
-        if (Clock::now() >= deadline || !turn(deadline))
+        if (Clock::now() >= deadline || !turn(deadline, false))
             return false;
     }
     return true;
 }
 
-bool Session::turn(Clock::time_point until) noexcept
+namespace {
+
+// The session whose reading role this thread holds: a listen() predicate that calls back into
+// the client while it runs must not try to take the role again.
+thread_local const Session* role_held = nullptr;
+
+// Holds a session's reading role (its mutex) and marks this thread as the holder.
+class ReadingRole {
+public:
+    ReadingRole(std::mutex& role, const Session* session, bool wait) : lock_(role, std::defer_lock)
+    {
+        if (role_held == session)
+            return; // already this thread's: not held a second time
+        if (wait)
+            lock_.lock();
+        else if (!lock_.try_lock())
+            return;
+        role_held = session;
+    }
+    ~ReadingRole() { unlock(); }
+    ReadingRole(const ReadingRole&) = delete;
+    ReadingRole& operator=(const ReadingRole&) = delete;
+
+    bool held() const { return lock_.owns_lock(); }
+    void unlock()
+    {
+        if (!lock_.owns_lock())
+            return;
+        role_held = nullptr;
+        lock_.unlock();
+    }
+
+private:
+    std::unique_lock<std::mutex> lock_;
+};
+
+} // namespace
+
+void Session::read_for(const Call& call)
 {
+    if (call.done())
+        return;
+    ReadingRole role(reading_, this, false);
+    if (!role.held())
+        return; // another thread reads (or this one, in a predicate): it completes the call
+    while (!call.done() && Clock::now() < call.deadline && turn(call.deadline, true)) { }
+    // A write left for the reading role to finish (write_blocked_) needs the reader thread, which
+    // may be waiting in poll() for readability alone: this thread may have taken its wake-up.
+    bool wake;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        wake = write_blocked_;
+    }
+    role.unlock();
+    if (wake)
+        signal_eventfd(wake_);
+}
+
+bool Session::turn(Clock::time_point until, bool holding_role) noexcept
+{
+    std::optional<ReadingRole> role;
     try {
         bool want_write;
         Clock::time_point write_deadline = Clock::time_point::max();
@@ -74,6 +134,8 @@ bool Session::turn(Clock::time_point until) noexcept
         }
         const auto ready =
             transport_.wait(want_write, wake_.get(), std::min(until, write_deadline));
+        if (!holding_role) // waits while a caller reads for itself: it does this work meanwhile
+            role.emplace(reading_, this, true);
         if (ready.woken) {
             std::uint64_t count;
             [[maybe_unused]] const auto n = ::read(wake_.get(), &count, sizeof count);

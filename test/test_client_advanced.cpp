@@ -16,8 +16,8 @@
 using namespace std::chrono_literals;
 using qmp::json;
 using qmp::test::FakeConnection;
-using qmp::test::ScriptedQemu;
 using qmp::test::quick_options;
+using qmp::test::ScriptedQemu;
 using qmp::testing::FakeQemu;
 
 namespace {
@@ -117,7 +117,8 @@ TEST(ClientRaw, ReturnsTheWholeReplyAndKeepsTheCallersId)
     ScriptedQemu server([&](FakeConnection& peer) {
         peer.handshake();
         seen = peer.read_message();
-        peer.send_message({{"id", seen["id"]}, {"error", {{"class", "GenericError"}, {"desc", "x"}}}});
+        peer.send_message(
+            {{"id", seen["id"]}, {"error", {{"class", "GenericError"}, {"desc", "x"}}}});
         peer.wait_for_close();
     });
     qmp::Client client(quick_options());
@@ -255,6 +256,34 @@ TEST(ClientListeners, ExecuteAndWaitReturnsTheEventTheCommandCauses)
     client.connect(fake.address());
     EXPECT_EQ(client.execute_and_wait("stop", {}, "STOP", 5s).name, "STOP");
     EXPECT_THROW(client.execute_and_wait("noop", {}, "RESUME", 100ms), qmp::TimeoutError);
+}
+
+TEST(ClientListeners, APredicateThatCallsTheClientTimesOutAndNothingHangs)
+{
+    // Against the rules: a predicate runs on the thread reading the connection (here the one in
+    // execute("stop"), or the reader thread), so a command it runs cannot get its reply read
+    // until it returns. It must time out, not hang or crash, and the client must stay usable.
+    FakeQemu fake;
+    fake.on("stop").emit("STOP").reply(); // the event before the reply, as QEMU does
+    fake.on("query-status").reply(json{{"status", "paused"}});
+    qmp::Client client(quick_options());
+    client.connect(fake.address());
+    std::atomic<bool> timed_out{false};
+    auto stops = client.listen([&](const qmp::Event& e) {
+        if (e.name == "STOP") {
+            try {
+                client.execute("query-status", json(), 100ms);
+            } catch (const qmp::TimeoutError&) {
+                timed_out = true;
+            }
+        }
+        return e.name == "STOP";
+    });
+    EXPECT_EQ(client.execute("stop"), json::object());
+    EXPECT_TRUE(timed_out);
+    EXPECT_EQ(stops.pop(5s)->name, "STOP");
+    EXPECT_EQ(client.execute("query-status"), (json{{"status", "paused"}}));
+    EXPECT_EQ(client.dropped_replies(), 1u); // the late reply to the predicate's query-status
 }
 
 TEST(ClientListeners, ListenerEndsWithTheConnection)

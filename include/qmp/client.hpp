@@ -28,8 +28,10 @@ namespace qmp {
 ///
 /// While connected, a reader thread owned by the client reads every message the peer sends,
 /// hands each reply to the call waiting for its id and each event to events() and the listeners.
-/// There is no reader thread while disconnected. The reader never waits for a consumer or for
-/// user code (except listen() predicates, see there), so a reply is never held up by events.
+/// A thread blocked in execute() (or PendingReply::get()) does that reading itself while it waits
+/// and no other thread is reading, so that its reply needs no hand-over between threads. There is
+/// no reader thread while disconnected. Reading never waits for a consumer or for user code
+/// (except listen() predicates, see there), so a reply is never held up by events.
 ///
 /// Addresses accepted by connect():
 ///  - "/run/vm/qmp.sock" or "unix:/run/vm/qmp.sock": a unix socket path;
@@ -48,7 +50,8 @@ namespace qmp {
 /// for connect()). Calls made while another thread's connect() is in progress wait for it (within
 /// their own timeout). One connect() runs at a time. User code runs only in on_event() callbacks
 /// (on the dispatcher thread, under no lock of the client's) and in predicates given to listen()
-/// and wait_for_event() (on the reader thread); EventMatch matching is library code. A moved-from
+/// and wait_for_event() (on the thread reading the connection: the reader thread, or a thread
+/// blocked in execute()); EventMatch matching is library code. A moved-from
 /// Client is inert: its calls throw DisconnectedError, is_connected() is false and disconnect()
 /// does nothing.
 class QMP_EXPORT Client {
@@ -184,12 +187,14 @@ public:
 
     /// A new queue that receives a copy of every later event that \p match matches (see
     /// EventMatch), e.g. `listen(qmp::EventMatch{"BLOCK_JOB_READY", {{"device", "m0"}}})`. The
-    /// matching runs in the library on the reader thread, never user code. Otherwise as
+    /// matching runs in the library as events are read, never user code. Otherwise as
     /// listen(names).
     EventQueue listen(const EventMatch& match);
 
-    /// As listen(names) with a predicate. \p accept runs on the reader thread for every event:
-    /// it must be quick and must not call into the client (replies wait while it runs). If it
+    /// As listen(names) with a predicate. \p accept runs for every event on the thread reading
+    /// the connection (the reader thread, or a thread blocked in execute() or
+    /// PendingReply::get() that reads while it waits): it must be quick and must not call into
+    /// the client (replies wait while it runs; a command it runs would time out). If it
     /// throws, the event is not delivered to this listener (and the exception is logged).
     /// \throws DisconnectedError on a moved-from Client (and nothing else).
     EventQueue listen(std::function<bool(const Event&)> accept);
@@ -232,8 +237,8 @@ public:
     Event wait_for_event(const std::vector<EventMatch>& matches, std::chrono::milliseconds timeout);
 
     /// Waits for the next event named \p name for which \p accept (may be empty) returns true,
-    /// counting from this call on. \p accept runs on the reader thread, as a listen()
-    /// predicate: quick, and never calling into the client.
+    /// counting from this call on. \p accept runs where a listen() predicate runs: quick, and
+    /// never calling into the client.
     /// \throws TimeoutError after \p timeout; DisconnectedError when the connection ends first.
     Event wait_for_event(const std::string& name, std::function<bool(const Event&)> accept,
         std::chrono::milliseconds timeout);

@@ -24,7 +24,7 @@ namespace qmp {
 /// data() matches by name only, also events that carry no data at all.
 ///
 /// Client::listen(), Client::wait_for_event() and Client::execute_and_wait() take one match or
-/// several; matching runs inside the library on the reader thread and never calls user code.
+/// several; matching runs inside the library as events are read and never calls user code.
 ///
 /// \context \plainvalue: a const object may be read from any number of threads.
 class QMP_EXPORT EventMatch {
