@@ -162,11 +162,14 @@ private:
 
     /// One round of the reading role's work: wait for the socket (or a wake-up) until \p until,
     /// then write what the socket takes and read what came. Takes reading_ for the work unless
-    /// the calling thread holds it (\p holding_role). \returns false once the session ended.
-    bool turn(Clock::time_point until, bool holding_role) noexcept;
+    /// the calling thread holds it for \p reading_for, whose caller stops reading as soon as
+    /// that call is complete. \returns false once the session ended.
+    bool turn(Clock::time_point until, const Call* reading_for) noexcept;
     /// While \p call's caller is the only one reading, it reads for itself (see wait()).
     void read_for(const Call& call);
-    void read_available(class Framer& framer);
+    /// Reads until the socket is empty, or (for a caller reading for itself) \p reading_for
+    /// is complete.
+    void read_available(class Framer& framer, const Call* reading_for);
     void feed(Framer& framer, const char* data, std::size_t size);
     void handle_message(std::string_view text);
     void route(json&& message, const Members& members, std::string_view text);

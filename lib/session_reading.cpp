@@ -48,13 +48,13 @@ std::chrono::system_clock::time_point event_time(const json& stamp_member)
 
 void Session::read_loop() noexcept
 {
-    while (turn(Clock::time_point::max(), false)) { }
+    while (turn(Clock::time_point::max(), nullptr)) { }
 }
 
 bool Session::pump_until(const std::function<bool()>& done, Clock::time_point deadline)
 {
     while (!done()) {
-        if (Clock::now() >= deadline || !turn(deadline, false))
+        if (Clock::now() >= deadline || !turn(deadline, nullptr))
             return false;
     }
     return true;
@@ -105,7 +105,7 @@ void Session::read_for(const Call& call)
     ReadingRole role(reading_, this, false);
     if (!role.held())
         return; // another thread reads (or this one, in a predicate): it completes the call
-    while (!call.done() && Clock::now() < call.deadline && turn(call.deadline, true)) { }
+    while (!call.done() && Clock::now() < call.deadline && turn(call.deadline, &call)) { }
     // A write left for the reading role to finish (write_blocked_) needs the reader thread, which
     // may be waiting in poll() for readability alone: this thread may have taken its wake-up.
     bool wake;
@@ -118,7 +118,7 @@ void Session::read_for(const Call& call)
         signal_eventfd(wake_);
 }
 
-bool Session::turn(Clock::time_point until, bool holding_role) noexcept
+bool Session::turn(Clock::time_point until, const Call* reading_for) noexcept
 {
     std::optional<ReadingRole> role;
     try {
@@ -134,7 +134,7 @@ bool Session::turn(Clock::time_point until, bool holding_role) noexcept
         }
         const auto ready =
             transport_.wait(want_write, wake_.get(), std::min(until, write_deadline));
-        if (!holding_role) // waits while a caller reads for itself: it does this work meanwhile
+        if (!reading_for) // waits while a caller reads for itself: it does this work meanwhile
             role.emplace(reading_, this, true);
         if (ready.woken) {
             std::uint64_t count;
@@ -154,7 +154,7 @@ bool Session::turn(Clock::time_point until, bool holding_role) noexcept
             expire_blocked_write();
         }
         if (ready.readable)
-            read_available(*framer_);
+            read_available(*framer_, reading_for);
         return true;
     } catch (const FramingError& e) {
         flush_events();
@@ -168,7 +168,7 @@ bool Session::turn(Clock::time_point until, bool holding_role) noexcept
     return false;
 }
 
-void Session::read_available(Framer& framer)
+void Session::read_available(Framer& framer, const Call* reading_for)
 {
     char buffer[read_chunk];
     for (;;) {
@@ -178,6 +178,10 @@ void Session::read_available(Framer& framer)
             flush_events();
             if (static_cast<std::size_t>(n) < sizeof buffer)
                 return; // most likely all there was: wait again rather than read EAGAIN
+            // A caller with its reply goes back to its program: a flood of events behind the
+            // reply is the reader thread's to read, or the caller would not return until it ends.
+            if (reading_for && reading_for->done())
+                return;
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))

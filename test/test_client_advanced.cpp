@@ -8,6 +8,8 @@
 #include <set>
 #include <thread>
 
+#include <poll.h>
+
 #include <qmp/qmp.hpp>
 #include <qmp/testing.hpp>
 
@@ -284,6 +286,39 @@ TEST(ClientListeners, APredicateThatCallsTheClientTimesOutAndNothingHangs)
     EXPECT_EQ(stops.pop(5s)->name, "STOP");
     EXPECT_EQ(client.execute("query-status"), (json{{"status", "paused"}}));
     EXPECT_EQ(client.dropped_replies(), 1u); // the late reply to the predicate's query-status
+}
+
+TEST(ClientListeners, ACallerReturnsWithItsReplyWhileEventsKeepFlooding)
+{
+    // The peer answers, then writes events as fast as the socket takes them until the client's
+    // next command arrives. The thread in execute() reads the reply itself; it must return with
+    // it, not keep reading the flood (which would also let the unread queue overflow).
+    std::string burst;
+    for (int i = 0; i < 400; ++i)
+        burst +=
+            R"({"event":"RTC_CHANGE","data":{"offset":1},"timestamp":{"seconds":1,"microseconds":2}})"
+            "\r\n";
+    ScriptedQemu server([&](FakeConnection& peer) {
+        peer.handshake();
+        // The reply and the first events in one write: the client's first read is full.
+        const json first = peer.read_message();
+        peer.send(json{{"return", json::object()}, {"id", first.at("id")}}.dump() + "\r\n" + burst);
+        const auto start = std::chrono::steady_clock::now();
+        pollfd next{peer.fd(), POLLIN, 0};
+        while (::poll(&next, 1, 0) == 0 && std::chrono::steady_clock::now() - start < 20s)
+            peer.send(burst);
+        peer.answer(); // "second"
+        peer.wait_for_close(20s);
+    });
+    qmp::Client client(quick_options(30s));
+    client.connect(server.address());
+    const auto start = std::chrono::steady_clock::now();
+    client.execute("first");
+    const auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start)
+                             .count();
+    EXPECT_LT(took_ms, 5000) << "execute() kept reading the events behind its reply";
+    EXPECT_EQ(client.execute("second"), json::object());
 }
 
 TEST(ClientListeners, ListenerEndsWithTheConnection)
