@@ -29,9 +29,9 @@ namespace qmp {
 /// While connected, a reader thread owned by the client reads every message the peer sends,
 /// hands each reply to the call waiting for its id and each event to events() and the listeners.
 /// A thread blocked in execute() (or PendingReply::get()) does that reading itself while it waits
-/// and no other thread is reading, so that its reply needs no hand-over between threads. There is
-/// no reader thread while disconnected. Reading never waits for a consumer or for user code
-/// (except listen() predicates, see there), so a reply is never held up by events.
+/// and no other thread is reading. There is no reader thread while disconnected. Reading never
+/// waits for a consumer or for user code (except listen() predicates, see there), so a reply is
+/// never held up by events.
 ///
 /// Addresses accepted by connect():
 ///  - "/run/vm/qmp.sock" or "unix:/run/vm/qmp.sock": a unix socket path;
@@ -51,9 +51,8 @@ namespace qmp {
 /// their own timeout). One connect() runs at a time. User code runs only in on_event() callbacks
 /// (on the dispatcher thread, under no lock of the client's) and in predicates given to listen()
 /// and wait_for_event() (on the thread reading the connection: the reader thread, or a thread
-/// blocked in execute()); EventMatch matching is library code. A moved-from
-/// Client is inert: its calls throw DisconnectedError, is_connected() is false and disconnect()
-/// does nothing.
+/// blocked in execute()); EventMatch matching is library code. A moved-from Client is inert: its
+/// calls throw DisconnectedError, is_connected() is false and disconnect() does nothing.
 class QMP_EXPORT Client {
 public:
     /// A disconnected client with default options.
