@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Fans events out from the reader thread to every queue whose filter takes them.
+// Fans events out from the thread reading a session to every queue whose filter takes them.
 #pragma once
 
 #include <atomic>
@@ -41,10 +41,10 @@ public:
     std::shared_ptr<EventQueueState> add(Filter filter, std::size_t capacity, const char* name);
 
     /// The number of the next event received (Event::sequence): 1, 2, ... for the client's
-    /// whole life. The reader calls it once per event, in order.
+    /// whole life. The reading thread calls it once per event, in order.
     std::uint64_t next_sequence() noexcept { return ++sequence_; }
 
-    /// Gives each of \p events, in order, to every queue that takes it (the reader thread);
+    /// Gives each of \p events, in order, to every queue that takes it (the reading thread);
     /// empties \p events. Events not numbered yet (sequence 0) are numbered here.
     void deliver(std::vector<Event>& events);
 

@@ -44,7 +44,8 @@ struct SessionEnd {
     bool by_peer() const { return kind == Kind::peer_closed || kind == Kind::peer_reset; }
 };
 
-/// What the protocol above a session decides. Called on the reader thread, except on_end().
+/// What the protocol above a session decides. Called by the thread holding the reading role
+/// (the reader thread, or a caller reading for itself in wait()), except on_end().
 class SessionRules {
 public:
     virtual ~SessionRules() = default;
@@ -84,11 +85,12 @@ inline constexpr char sync_delimiter = '\xff';
 
 /// One session on one transport.
 ///
-/// The reader thread frames each message, parses it once, and routes it: an event to the
-/// router, a reply to the call registered under its id, anything else to the rules. Requests
-/// are written by the thread that submits them when there is room (flow control) and the
-/// socket takes them at once; otherwise they wait in order, and the reader thread writes them
-/// as replies make room and the socket drains. So submit() never waits for the peer.
+/// The thread holding the reading role (the reader thread, or a caller waiting in wait())
+/// frames each message, parses it once, and routes it: an event to the router, a reply to the
+/// call registered under its id, anything else to the rules. Requests are written by the thread
+/// that submits them when there is room (flow control) and the socket takes them at once;
+/// otherwise they wait in order, and the reading role writes them as replies make room and the
+/// socket drains. So submit() never waits for the peer.
 /// When the stream ends (EOF, reset, protocol error, close()) every call is failed with one
 /// cause, exactly once, and the event queues are closed.
 ///
@@ -116,7 +118,8 @@ public:
     /// \throws UsageError for a bad request; DisconnectedError/ProtocolError when closed.
     std::shared_ptr<Call> submit(Request request);
 
-    /// Waits for \p call's reply message until its deadline. On timeout the call is abandoned
+    /// Waits for \p call's reply message until its deadline, reading the socket itself while
+    /// no other thread holds the reading role (read_for()). On timeout the call is abandoned
     /// (removed unsent if it was never written) and TimeoutError thrown.
     /// \throws DisconnectedError/ProtocolError as the session ended.
     json wait(Call& call);
@@ -179,9 +182,9 @@ private:
     void admit_locked(Outgoing&& out);
     bool release_locked(Call& call);
     bool take_writer_locked();
-    void write_queued(bool on_reader);
+    void write_queued(bool reading_role);
     /// write_queued() with mutex_ held by \p lock, which may be released on return.
-    void write_queued(std::unique_lock<std::mutex>& lock, bool on_reader);
+    void write_queued(std::unique_lock<std::mutex>& lock, bool reading_role);
     void expire_blocked_write();
     /// Why the session ends when \p out timed out half-written.
     static std::string cut_short(const Outgoing& out);
@@ -205,7 +208,7 @@ private:
     std::deque<Outgoing> waiting_; // no room yet, in submission order
     std::deque<Outgoing> outbox_; // room taken, to be written in order (only the writer pops)
     bool writer_busy_ = false; // a thread is writing the outbox
-    bool write_blocked_ = false; // the socket is full: the reader writes when it drains
+    bool write_blocked_ = false; // the socket is full: the reading role writes when it drains
     std::size_t in_band_limit_ = 0;
     std::size_t in_band_in_flight_ = 0;
     bool fd_in_flight_ = false; // QEMU keeps only the latest passed fd: one at a time

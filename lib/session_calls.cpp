@@ -128,13 +128,13 @@ std::shared_ptr<Call> Session::submit(Request request)
 
 // Writes the outbox in order, as long as the socket takes bytes at once. The caller holds the
 // writer's role (take_writer_locked()); it is given back here.
-void Session::write_queued(bool on_reader)
+void Session::write_queued(bool reading_role)
 {
     std::unique_lock<std::mutex> lock(mutex_);
-    write_queued(lock, on_reader);
+    write_queued(lock, reading_role);
 }
 
-void Session::write_queued(std::unique_lock<std::mutex>& lock, bool on_reader)
+void Session::write_queued(std::unique_lock<std::mutex>& lock, bool reading_role)
 {
     for (;;) {
         while (!outbox_.empty() && outbox_.front().sent == 0 && outbox_.front().call->abandoned) {
@@ -170,8 +170,10 @@ void Session::write_queued(std::unique_lock<std::mutex>& lock, bool on_reader)
                 out.call->stage = Call::Stage::queued;
             write_blocked_ = true;
             lock.unlock();
-            if (!on_reader)
-                signal_eventfd(wake_); // the reader takes over when the socket drains
+            // The reading role polls for POLLOUT from its next round on; anyone else wakes the
+            // reader thread to take over (a caller leaving the role wakes it too: read_for()).
+            if (!reading_role)
+                signal_eventfd(wake_);
             return;
         }
         lock.unlock();
