@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -19,6 +20,33 @@
 namespace {
 
 using namespace qmp_test;
+
+// The states a Client went through (ClientOptions::on_state_change), to wait on.
+class StateLog {
+public:
+    std::function<void(qmp::ConnectionState)> recorder()
+    {
+        return [this](qmp::ConnectionState state) {
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                states_.push_back(state);
+            }
+            changed_.notify_all();
+        };
+    }
+    /// Whether \p state was reached, waiting for it up to \p timeout.
+    bool wait_for(qmp::ConnectionState state, std::chrono::milliseconds timeout)
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        return changed_.wait_for(lock, timeout,
+            [&] { return std::find(states_.begin(), states_.end(), state) != states_.end(); });
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<qmp::ConnectionState> states_;
+};
 
 // A qemu-system-x86_64 -machine none started by this test, its output in a file of a private
 // temporary directory. \p inherit_fd (if >= 0) stays open across exec in QEMU, at the same
@@ -207,16 +235,8 @@ TEST(QemuPeers, ReconnectsToANewQemuOnTheSamePath)
     options.reconnect = true;
     options.reconnect_delay = 50ms;
     options.reconnect_max_delay = 200ms;
-    std::vector<qmp::ConnectionState> states;
-    std::mutex states_mutex;
-    std::condition_variable states_changed;
-    options.on_state_change = [&](qmp::ConnectionState state) {
-        {
-            std::lock_guard<std::mutex> lock(states_mutex);
-            states.push_back(state);
-        }
-        states_changed.notify_all();
-    };
+    StateLog states;
+    options.on_state_change = states.recorder();
     qmp::Client client(options);
     client.connect("unix:" + path);
     const pid_t first_pid = first->pid();
@@ -225,15 +245,9 @@ TEST(QemuPeers, ReconnectsToANewQemuOnTheSamePath)
     ::kill(first_pid, SIGKILL); // only the QEMU this test started
     ASSERT_TRUE(first->wait_exit(10s));
     first.reset();
-    {
-        // Until the reader has seen the end, a command would still go out on the dead session
-        // (and fail: whether it ran cannot be known), which is not what this test is about.
-        std::unique_lock<std::mutex> lock(states_mutex);
-        ASSERT_TRUE(states_changed.wait_for(lock, 10s, [&] {
-            return std::find(states.begin(), states.end(), qmp::ConnectionState::reconnecting) !=
-                states.end();
-        }));
-    }
+    // Until the client has seen the end, a command would still go out on the dead session (and
+    // fail: whether it ran cannot be known), which is not what this test is about.
+    ASSERT_TRUE(states.wait_for(qmp::ConnectionState::reconnecting, 10s));
     ::unlink(path.c_str()); // the dead QEMU's socket file; the new one binds the path again
     Qemu second(dir, monitor);
 
@@ -246,11 +260,7 @@ TEST(QemuPeers, ReconnectsToANewQemuOnTheSamePath)
     const auto event = client.events().pop(10s);
     ASSERT_TRUE(event);
     EXPECT_EQ(event->name, "STOP");
-    {
-        std::lock_guard<std::mutex> lock(states_mutex);
-        EXPECT_NE(std::find(states.begin(), states.end(), qmp::ConnectionState::reconnecting),
-            states.end());
-    }
+    EXPECT_TRUE(states.wait_for(qmp::ConnectionState::reconnecting, 0ms));
     quit(client, second);
 }
 
@@ -269,6 +279,8 @@ TEST(QemuPeers, AcceptingClientReconnectsWhenQemuConnectsAgain)
     options.reconnect = true;
     options.reconnect_delay = 50ms;
     options.reconnect_max_delay = 200ms;
+    StateLog states;
+    options.on_state_change = states.recorder();
     qmp::Client client(options);
     client.accept(server, 10s);
     EXPECT_EQ(client.execute("query-status")["status"], "running");
@@ -277,6 +289,8 @@ TEST(QemuPeers, AcceptingClientReconnectsWhenQemuConnectsAgain)
     ::kill(first->pid(), SIGKILL);
     ASSERT_TRUE(first->wait_exit(10s));
     first.reset();
+    // As above: a command sent before the client has seen the end would fail on the dead session.
+    ASSERT_TRUE(states.wait_for(qmp::ConnectionState::reconnecting, 10s));
     Qemu second(dir, monitor);
     const qmp::json status = client.execute("query-status", qmp::json::object(), 15s);
     EXPECT_EQ(status["status"], "running");
