@@ -333,7 +333,7 @@ void Session::route(json&& message, const Members& members, std::string_view tex
         return;
     }
     std::shared_ptr<Call> call;
-    bool write = false, abandoned = false, quiet = false;
+    bool write = false, answered = false, quiet = false;
     if (members.id->is_string()) {
         std::lock_guard<std::mutex> lock(mutex_);
         const auto found = pending_.find(members.id->get_ref<const std::string&>());
@@ -342,8 +342,10 @@ void Session::route(json&& message, const Members& members, std::string_view tex
                 call = std::move(found->second);
                 pending_.erase(found);
                 write = release_locked(*call);
-                abandoned = call->abandoned;
                 quiet = call->quiet;
+                // Completed under the lock that wait() and abandon() take to give up: the
+                // reply either reaches its caller or is counted as dropped, never neither.
+                answered = !call->abandoned && call->complete(std::move(message));
             } else {
                 call = found->second;
             }
@@ -365,7 +367,7 @@ void Session::route(json&& message, const Members& members, std::string_view tex
             peer(), excerpt(text));
         return;
     }
-    if (!abandoned && call->complete(std::move(message)))
+    if (answered)
         return;
     if (!quiet) {
         ++shared_->dropped_replies;
