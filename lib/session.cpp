@@ -82,6 +82,8 @@ std::exception_ptr Session::closed_error_locked(const Call& call) const
     std::string message = "qmp: '" + call.command + "' on " + peer() + ": " + end_->reason;
     if (call.stage == Call::Stage::sending || call.stage == Call::Stage::sent)
         message += " (the command was sent; whether it ran is unknown)";
+    else
+        message += " (the command was not sent)";
     return end_error(end_->kind, message);
 }
 

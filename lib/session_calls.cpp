@@ -176,6 +176,8 @@ void Session::write_queued(std::unique_lock<std::mutex>& lock, bool reading_role
                 signal_eventfd(wake_);
             return;
         }
+        if (out.sent == 0)
+            out.call->stage = Call::Stage::queued; // nothing of it reached the peer
         lock.unlock();
         const bool reset = error == EPIPE || error == ECONNRESET;
         close(reset ? SessionEnd::Kind::peer_reset : SessionEnd::Kind::io_error,
