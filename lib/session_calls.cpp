@@ -138,11 +138,12 @@ void Session::write_queued(std::unique_lock<std::mutex>& lock, bool reading_role
 {
     for (;;) {
         while (!outbox_.empty() && outbox_.front().sent == 0 && outbox_.front().call->abandoned) {
-            // Never sent, and now never will be.
-            Call& dropped = *outbox_.front().call;
-            pending_.erase(dropped.id);
+            // Never sent, and now never will be. Kept alive past pop_front(): its caller may
+            // have gone, leaving the outbox the last owner.
+            const std::shared_ptr<Call> dropped = std::move(outbox_.front().call);
+            pending_.erase(dropped->id);
             outbox_.pop_front();
-            release_locked(dropped); // may admit more; this thread keeps writing them
+            release_locked(*dropped); // may admit more; this thread keeps writing them
         }
         if (outbox_.empty() || end_) {
             writer_busy_ = false;

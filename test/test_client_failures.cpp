@@ -1051,6 +1051,41 @@ TEST(ClientWrite, CallQueuedBehindAStuckWriterTimesOutAndDisconnectReturnsPrompt
     EXPECT_LT(ms_between(disconnecting, written.ended), 1000);
 }
 
+TEST(ClientWrite, CallThatGaveUpBehindAStuckWriterIsNeverSentOnceThePeerReadsAgain)
+{
+    std::promise<void> arrived, go;
+    auto arrived_future = arrived.get_future();
+    const std::shared_future<void> go_ahead = go.get_future().share();
+    ScriptedQemu server([&](FakeConnection& peer) {
+        stop_reading(arrived, go_ahead)(peer);
+        // Reading again: the huge request, then whatever comes next.
+        peer.reply(peer.read_message(20s), {{"which", "huge"}});
+        peer.reply(peer.read_message(20s), {{"which", "next"}});
+        peer.wait_for_close(20s);
+    });
+    qmp::Client client(quick_options());
+    client.connect(server.address());
+    Cleanup cleanup([&] {
+        try {
+            go.set_value();
+        } catch (const std::future_error&) {
+        }
+        client.disconnect();
+    });
+    const json arguments = huge_arguments();
+    auto writer = start([&] { return client.execute("huge", arguments, 20s); });
+    ASSERT_TRUE(ready_within(arrived_future)) << "the huge request never started";
+    // Queued behind it, gives up, and its caller is gone (the writer then holds the last
+    // reference to it: dropping it must not touch it afterwards; ASan and valgrind check).
+    EXPECT_EQ(capture([&] { return client.execute("query-status", {}, 100ms); }).kind,
+        "TimeoutError");
+    go.set_value();
+    const Outcome written = finish(writer);
+    EXPECT_EQ(written.kind, "returned") << written.what;
+    EXPECT_EQ(client.execute("next", {}, 5s), (json{{"which", "next"}}));
+    EXPECT_TRUE(server.received("query-status").empty()) << "a call that gave up was sent";
+}
+
 TEST(ClientWrite, WritingToAPeerThatClosedIsADisconnectedErrorNotSigpipe)
 {
     // Default disposition, unblocked: a write that raised SIGPIPE would kill this process.
