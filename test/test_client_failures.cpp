@@ -1077,8 +1077,8 @@ TEST(ClientWrite, CallThatGaveUpBehindAStuckWriterIsNeverSentOnceThePeerReadsAga
     ASSERT_TRUE(ready_within(arrived_future)) << "the huge request never started";
     // Queued behind it, gives up, and its caller is gone (the writer then holds the last
     // reference to it: dropping it must not touch it afterwards; ASan and valgrind check).
-    EXPECT_EQ(capture([&] { return client.execute("query-status", {}, 100ms); }).kind,
-        "TimeoutError");
+    EXPECT_EQ(
+        capture([&] { return client.execute("query-status", {}, 100ms); }).kind, "TimeoutError");
     go.set_value();
     const Outcome written = finish(writer);
     EXPECT_EQ(written.kind, "returned") << written.what;
