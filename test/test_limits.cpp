@@ -19,14 +19,14 @@
 
 #include <qmp/qmp.hpp>
 
-#include "scripted_fake.hpp"
 #include "framer.hpp"
+#include "scripted_fake.hpp"
 
 using namespace std::chrono_literals;
 using qmp::json;
 using qmp::test::FakeConnection;
-using qmp::test::ScriptedQemu;
 using qmp::test::quick_options;
+using qmp::test::ScriptedQemu;
 
 extern char** environ;
 
@@ -277,7 +277,8 @@ TEST(Limits, UnrepresentableEventTimestampsReadAsTheEpoch)
         peer.handshake();
         for (const auto& timestamp : timestamps)
             peer.send_message({{"event", "ODD"}, {"timestamp", timestamp}});
-        peer.send_message({{"event", "LAST"}, {"timestamp", {{"seconds", 1}, {"microseconds", 2}}}});
+        peer.send_message(
+            {{"event", "LAST"}, {"timestamp", {{"seconds", 1}, {"microseconds", 2}}}});
         peer.wait_for_close(20s);
     });
     qmp::Client client(quick_options(10s));

@@ -21,8 +21,8 @@ using namespace std::chrono_literals;
 using qmp::ConnectionState;
 using qmp::json;
 using qmp::test::FakeConnection;
-using qmp::test::ScriptedQemu;
 using qmp::test::quick_options;
+using qmp::test::ScriptedQemu;
 using qmp::testing::FakeQemu;
 
 namespace {

@@ -176,8 +176,8 @@ void run_backlog(const Peer& peer, const Scale& scale, Report& report)
         ""};
     row.also_met = library_lost == 0;
     report.add(row);
-    report.note("phase 8: QEMU took the stop/cont bursts at " +
-        format_figure(median(burst_rates)) + " commands/s (8 in flight on a third monitor)");
+    report.note("phase 8: QEMU took the stop/cont bursts at " + format_figure(median(burst_rates)) +
+        " commands/s (8 in flight on a third monitor)");
     if (library_lost != 0)
         report.note("phase 8: the library lost " + std::to_string(library_lost) +
             " events although its queue was unbounded");

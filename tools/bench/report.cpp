@@ -66,9 +66,10 @@ int Report::print() const
             format_figure(row.baseline).c_str(), ratio, target.c_str(), verdict.c_str(),
             row.note.empty() ? "" : (verdict.empty() ? "" : "  "), row.note.c_str());
     }
-    std::printf("\ntarget: issue 13's, judged on real QEMU rows and on phase 7's instruction counts;"
-                "\nfake-server rows are information only. MISSED*: the ratio is met, the rest of"
-                "\nthe target (see the row's note) is not.\n");
+    std::printf(
+        "\ntarget: issue 13's, judged on real QEMU rows and on phase 7's instruction counts;"
+        "\nfake-server rows are information only. MISSED*: the ratio is met, the rest of"
+        "\nthe target (see the row's note) is not.\n");
     if (!notes_.empty()) {
         std::printf("\nNotes:\n");
         for (const auto& line : notes_)
