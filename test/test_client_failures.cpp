@@ -110,6 +110,15 @@ void await_go_ahead(std::shared_future<void> go)
         throw std::runtime_error("fake peer: no go-ahead from the test");
 }
 
+// For the test's cleanup: gives the go-ahead unless the test already gave it.
+void give_go_ahead(std::promise<void>& go)
+{
+    try {
+        go.set_value();
+    } catch (const std::future_error&) {
+    }
+}
+
 // Open descriptors and what each refers to ("socket:[1234]", a path, ...): a number closed and
 // reused in between shows up as a different target.
 std::map<int, std::string> open_fds()
@@ -648,10 +657,7 @@ TEST(ClientTimeout, WaitForeverOutlastsTheDefaultCommandTimeout)
     client.connect(server.address());
     auto call = start([&] { return client.execute("slow", {}, qmp::wait_forever); });
     Cleanup cleanup([&] {
-        try {
-            go.set_value();
-        } catch (const std::future_error&) {
-        }
+        give_go_ahead(go);
         client.disconnect();
     });
     ASSERT_TRUE(ready_within(received_future));
@@ -756,10 +762,7 @@ TEST(ClientEvents, BlockedPopIsWokenByAHangUp)
         return client.events().pop().raw;
     });
     Cleanup cleanup([&] {
-        try {
-            go.set_value();
-        } catch (const std::future_error&) {
-        }
+        give_go_ahead(go);
         client.disconnect();
     });
     ASSERT_TRUE(wait_until_asleep(popper_tid_future));
@@ -870,10 +873,7 @@ TEST(ClientConcurrency, PeerHangUpWakesEveryBlockedCallAndPopPromptly)
     auto calls = start_blocked_calls(&client, callers);
     auto popper = start_blocked_pop(&client, popper_tid);
     Cleanup cleanup([&] {
-        try {
-            go.set_value();
-        } catch (const std::future_error&) {
-        }
+        give_go_ahead(go);
         client.disconnect();
     });
     ASSERT_TRUE(ready_within(all_read_future)) << "the peer did not receive every command";
@@ -1028,10 +1028,7 @@ TEST(ClientWrite, CallQueuedBehindAStuckWriterTimesOutAndDisconnectReturnsPrompt
     auto writer = start([&] { return client.execute("huge", arguments, 20s); });
     Cleanup cleanup([&] {
         client.disconnect();
-        try {
-            go.set_value();
-        } catch (const std::future_error&) {
-        }
+        give_go_ahead(go);
     });
     ASSERT_TRUE(ready_within(arrived_future)) << "the huge request never started";
 
@@ -1066,10 +1063,7 @@ TEST(ClientWrite, CallThatGaveUpBehindAStuckWriterIsNeverSentOnceThePeerReadsAga
     qmp::Client client(quick_options());
     client.connect(server.address());
     Cleanup cleanup([&] {
-        try {
-            go.set_value();
-        } catch (const std::future_error&) {
-        }
+        give_go_ahead(go);
         client.disconnect();
     });
     const json arguments = huge_arguments();
@@ -1117,12 +1111,7 @@ TEST(ClientWrite, WritingToAPeerThatClosedIsADisconnectedErrorNotSigpipe)
     });
     qmp::Client client(quick_options());
     client.connect(server.address());
-    Cleanup release_peer([&] {
-        try {
-            go.set_value();
-        } catch (const std::future_error&) {
-        }
-    });
+    Cleanup release_peer([&] { give_go_ahead(go); });
     ASSERT_TRUE(ready_within(closed_future));
     const Outcome outcome = capture([&] { return client.execute("query-status", {}, 5s); });
     EXPECT_EQ(outcome.kind, "DisconnectedError") << outcome.what;
