@@ -43,7 +43,7 @@ double parse_seconds_on(int cpu, const std::string& text)
 
 } // namespace
 
-std::string describe_cpu_speeds()
+std::vector<double> measure_cpu_speeds()
 {
     qmp::json document = qmp::json::array();
     for (int i = 0; i < 2000; ++i)
@@ -59,21 +59,42 @@ std::string describe_cpu_speeds()
     for (double s : seconds)
         if (s > 0 && (fastest == 0 || s < fastest))
             fastest = s;
-    if (fastest == 0)
-        return "CPU speeds: unknown (could not pin a thread to a CPU)";
-    std::string line = "CPU speeds (time of the same json::parse, relative to the fastest CPU):";
+    std::vector<double> speeds;
+    for (double s : seconds)
+        speeds.push_back(s > 0 && fastest > 0 ? s / fastest : 0);
+    return speeds;
+}
+
+double slowest_of(const std::vector<double>& speeds)
+{
     double slowest = 1;
-    for (int cpu = 0; cpu < cpus; ++cpu) {
+    for (double speed : speeds)
+        slowest = std::max(slowest, speed);
+    return slowest;
+}
+
+std::string speeds_text(const std::vector<double>& speeds)
+{
+    std::string text;
+    for (std::size_t cpu = 0; cpu < speeds.size(); ++cpu) {
         char part[48];
-        if (seconds[cpu] > 0) {
-            std::snprintf(part, sizeof part, " cpu%d %.2f", cpu, seconds[cpu] / fastest);
-            slowest = std::max(slowest, seconds[cpu] / fastest);
-        } else {
-            std::snprintf(part, sizeof part, " cpu%d ?", cpu);
-        }
-        line += part;
+        if (speeds[cpu] > 0)
+            std::snprintf(part, sizeof part, "%scpu%zu %.2f", cpu ? " " : "", cpu, speeds[cpu]);
+        else
+            std::snprintf(part, sizeof part, "%scpu%zu ?", cpu ? " " : "", cpu);
+        text += part;
     }
-    if (slowest > 1.10)
+    return text;
+}
+
+std::string describe_cpu_speeds()
+{
+    const std::vector<double> speeds = measure_cpu_speeds();
+    if (std::all_of(speeds.begin(), speeds.end(), [](double speed) { return speed == 0; }))
+        return "CPU speeds: unknown (could not pin a thread to a CPU)";
+    std::string line = "CPU speeds (time of the same json::parse, relative to the fastest CPU): " +
+        speeds_text(speeds);
+    if (slowest_of(speeds) > equal_cpus)
         line += ". WARNING: the CPUs differ; ratios of the library (two threads) to the baseline "
                 "(one) depend on where each thread ran: measure again";
     return line;

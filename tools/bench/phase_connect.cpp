@@ -31,7 +31,7 @@ void run_connect(const Peer& peer, const Scale& scale, Report& report)
     }
     report.add({"5 connect+negotiate+disconnect", peer.name, "us", median(library_us),
         median(baseline_us), peer.is_fake ? Goal::none : Goal::at_most, 1.10,
-        "lib starts and joins a reader thread", ""});
+        "lib wakes its parked reader, waits for it to let go", ""});
 }
 
 } // namespace bench

@@ -37,6 +37,12 @@ void Report::add_text(const std::string& phase, const std::string& peer, const s
     rows_.push_back(std::move(row));
 }
 
+void Report::append(const Report& other)
+{
+    rows_.insert(rows_.end(), other.rows_.begin(), other.rows_.end());
+    notes_.insert(notes_.end(), other.notes_.begin(), other.notes_.end());
+}
+
 int Report::print() const
 {
     int missed = 0;

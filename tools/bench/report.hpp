@@ -32,6 +32,8 @@ public:
     /// A row without figures, e.g. a phase the API cannot run yet.
     void add_text(const std::string& phase, const std::string& peer, const std::string& text);
     void note(const std::string& line) { notes_.push_back(line); }
+    /// Adds \p other's rows and notes after this report's.
+    void append(const Report& other);
     /// Prints the table and the notes to stdout. \returns the number of missed targets.
     int print() const;
 
