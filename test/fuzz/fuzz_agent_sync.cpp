@@ -28,14 +28,10 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <filesystem>
 #include <optional>
-#include <poll.h>
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <thread>
 #include <unistd.h>
 
@@ -62,18 +58,7 @@ public:
     AgentConnection& operator=(const AgentConnection&) = delete;
 
     // Quietly stops when the client has gone (allowed: it may have given up).
-    void send(std::string_view bytes)
-    {
-        std::size_t sent = 0;
-        while (sent < bytes.size()) {
-            const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                return;
-            sent += static_cast<std::size_t>(n);
-        }
-    }
+    void send(std::string_view bytes) { qmp::fuzz::send_all(fd_, bytes); }
 
     // The next request; nullopt when the client closed the connection.
     std::optional<Received> read()
@@ -82,7 +67,7 @@ public:
             Received received;
             if (take(received))
                 return received;
-            wait_readable("a request");
+            qmp::fuzz::wait_readable(fd_, "a request");
             char chunk[4096];
             const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
             if (n == 0 || (n < 0 && errno != EINTR))
@@ -95,7 +80,7 @@ public:
     void wait_for_close()
     {
         for (;;) {
-            wait_readable("the client to close the connection");
+            qmp::fuzz::wait_readable(fd_, "the client to close the connection");
             char chunk[4096];
             const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
             if (n == 0 || (n < 0 && errno != EINTR))
@@ -104,19 +89,6 @@ public:
     }
 
 private:
-    void wait_readable(const char* what)
-    {
-        for (;;) {
-            pollfd p{fd_, POLLIN, 0};
-            const int n = ::poll(&p, 1, static_cast<int>(qmp::fuzz::peer_patience.count() * 1000));
-            if (n > 0)
-                return;
-            if (n < 0 && errno == EINTR)
-                continue;
-            fail(std::string("fake agent: nothing from the client while waiting for ") + what);
-        }
-    }
-
     // Takes one complete request (compact JSON, maybe after 0xFF) from the buffer.
     bool take(Received& received)
     {
@@ -132,60 +104,9 @@ private:
 };
 
 // One listening socket for the whole run.
-class AgentListener {
-public:
-    AgentListener()
-    {
-        std::string tmpl = std::filesystem::temp_directory_path() / "qmp-fuzz-agent-XXXXXX";
-        if (!::mkdtemp(tmpl.data()))
-            fail("mkdtemp failed");
-        directory_ = tmpl;
-        const std::string path = directory_ + "/qga.sock";
-        address_ = "unix:" + path;
-        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-        if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-            ::listen(fd_, 4) != 0)
-            fail(std::string("cannot listen: ") + std::strerror(errno));
-    }
-    ~AgentListener()
-    {
-        ::close(fd_);
-        std::error_code ignored;
-        std::filesystem::remove_all(directory_, ignored);
-    }
-    AgentListener(const AgentListener&) = delete;
-    AgentListener& operator=(const AgentListener&) = delete;
-
-    const std::string& address() const { return address_; }
-
-    // Accepts one connection (bounded) and returns it.
-    int accept_one()
-    {
-        pollfd p{fd_, POLLIN, 0};
-        int n;
-        do
-            n = ::poll(&p, 1, static_cast<int>(qmp::fuzz::peer_patience.count() * 1000));
-        while (n < 0 && errno == EINTR);
-        if (n <= 0)
-            fail("fake agent: no connection from the client");
-        const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd < 0)
-            fail(std::string("accept failed: ") + std::strerror(errno));
-        return fd;
-    }
-
-private:
-    std::string directory_;
-    std::string address_;
-    int fd_ = -1;
-};
-
-AgentListener& listener()
+qmp::fuzz::PeerListener& listener()
 {
-    static AgentListener instance;
+    static qmp::fuzz::PeerListener instance("qga.sock");
     return instance;
 }
 

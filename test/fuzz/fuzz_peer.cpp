@@ -13,9 +13,6 @@
 
 namespace qmp::fuzz {
 
-namespace {
-
-// Waits until \p fd is readable; fails the run when the client stays silent too long.
 void wait_readable(int fd, const char* what)
 {
     for (;;) {
@@ -29,7 +26,18 @@ void wait_readable(int fd, const char* what)
     }
 }
 
-} // namespace
+void send_all(int fd, std::string_view bytes)
+{
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+        const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; // the client closed first (e.g. after a protocol error)
+        sent += static_cast<std::size_t>(n);
+    }
+}
 
 void fail(const std::string& what)
 {
@@ -45,15 +53,7 @@ PeerConnection::~PeerConnection()
 
 void PeerConnection::send(std::string_view bytes)
 {
-    std::size_t sent = 0;
-    while (sent < bytes.size()) {
-        const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return; // the client closed first (e.g. after a protocol error): allowed
-        sent += static_cast<std::size_t>(n);
-    }
+    send_all(fd_, bytes);
 }
 
 json PeerConnection::read_message()
@@ -89,13 +89,13 @@ void PeerConnection::wait_for_close()
     }
 }
 
-PeerListener::PeerListener()
+PeerListener::PeerListener(const std::string& socket_name)
 {
     std::string tmpl = std::filesystem::temp_directory_path() / "qmp-fuzz-XXXXXX";
     if (!::mkdtemp(tmpl.data()))
         fail("mkdtemp failed");
     directory_ = tmpl;
-    const std::string path = directory_ + "/qmp.sock";
+    const std::string path = directory_ + "/" + socket_name;
     address_ = "unix:" + path;
     fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr{};
@@ -113,15 +113,20 @@ PeerListener::~PeerListener()
     std::filesystem::remove_all(directory_, ignored);
 }
 
+int PeerListener::accept_one()
+{
+    wait_readable(fd_, "a connection");
+    const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0)
+        fail(std::string("accept failed: ") + std::strerror(errno));
+    return fd;
+}
+
 std::thread PeerListener::serve_one(std::function<void(PeerConnection&)> script)
 {
     return std::thread([this, script = std::move(script)] {
         try {
-            wait_readable(fd_, "a connection");
-            const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-            if (fd < 0)
-                fail(std::string("accept failed: ") + std::strerror(errno));
-            PeerConnection connection(fd);
+            PeerConnection connection(accept_one());
             script(connection);
         } catch (const std::exception& e) {
             fail(std::string("fuzz peer script threw: ") + e.what());

@@ -24,6 +24,12 @@ namespace qmp::fuzz {
 /// Stops the run with \p what on stderr: libFuzzer reports it as a crash with the input.
 [[noreturn]] void fail(const std::string& what);
 
+/// Waits until \p fd is readable; fails the run (naming \p what) after peer_patience.
+void wait_readable(int fd, const char* what);
+
+/// Writes \p bytes to \p fd; quietly stops when the client has gone (that is allowed).
+void send_all(int fd, std::string_view bytes);
+
 /// The server side of one connection.
 class PeerConnection {
 public:
@@ -50,11 +56,17 @@ private:
 /// The listening socket, made once per process.
 class PeerListener {
 public:
-    PeerListener();
+    /// Listens on \p socket_name in a new private directory.
+    explicit PeerListener(const std::string& socket_name = "qmp.sock");
     ~PeerListener();
+    PeerListener(const PeerListener&) = delete;
+    PeerListener& operator=(const PeerListener&) = delete;
 
     /// "unix:/tmp/qmp-fuzz-XXXXXX/qmp.sock"
     const std::string& address() const { return address_; }
+
+    /// Accepts one connection (waiting at most peer_patience) and returns its descriptor.
+    int accept_one();
 
     /// Accepts one connection on a new thread and runs \p script on it. The returned thread
     /// must be joined; the script's exceptions are failures.
