@@ -26,6 +26,17 @@ void wait_readable(int fd, const char* what)
     }
 }
 
+void wait_for_close(int fd)
+{
+    for (;;) {
+        wait_readable(fd, "the client to close the connection");
+        char chunk[4096];
+        const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+        if (n == 0 || (n < 0 && errno != EINTR))
+            return;
+    }
+}
+
 void send_all(int fd, std::string_view bytes)
 {
     std::size_t sent = 0;
@@ -80,13 +91,7 @@ void PeerConnection::shut_down_writing()
 
 void PeerConnection::wait_for_close()
 {
-    for (;;) {
-        wait_readable(fd_, "the client to close the connection");
-        char chunk[4096];
-        const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-        if (n == 0 || (n < 0 && errno != EINTR))
-            return;
-    }
+    fuzz::wait_for_close(fd_);
 }
 
 PeerListener::PeerListener(const std::string& socket_name)

@@ -30,6 +30,9 @@ void wait_readable(int fd, const char* what);
 /// Writes \p bytes to \p fd; quietly stops when the client has gone (that is allowed).
 void send_all(int fd, std::string_view bytes);
 
+/// Reads and discards from \p fd until the client closes the connection (bounded per read).
+void wait_for_close(int fd);
+
 /// The server side of one connection.
 class PeerConnection {
 public:
